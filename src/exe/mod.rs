@@ -1,0 +1,48 @@
+//! Layer 2: the executable.
+//!
+//! Everything here works in the executable's own *link-time* (preferred) addresses; the
+//! runtime layer applies the load bias (PIE, ASLR) when it pairs the executable with a dump.
+//! Nothing here reads the dump.
+
+pub mod image;
+pub mod buildinfo;
+pub mod pclntab;
+pub mod dwarf;
+
+use std::path::{Path, PathBuf};
+
+pub use buildinfo::BuildInfo;
+pub use dwarf::Dwarf;
+pub use image::{ExeFormat, Image, Section};
+pub use pclntab::{Func, Pclntab, SourceFrame};
+
+use crate::Result;
+
+/// A Go executable: its image (sections, symbols), build info, pclntab, and DWARF if present.
+pub struct Executable {
+    pub path: PathBuf,
+    pub image: Image,
+    pub build_info: BuildInfo,
+    pub pclntab: Pclntab,
+    /// None when the binary was built with `-ldflags=-w` or stripped.
+    pub dwarf: Option<Dwarf>,
+    /// Soft errors met while reading (e.g. DWARF present but unreadable).
+    pub warnings: Vec<String>,
+}
+
+impl Executable {
+    pub fn open(path: &Path) -> Result<Executable> {
+        let image = Image::open(path)?;
+        let build_info = BuildInfo::read(&image)?;
+        let pclntab = Pclntab::from_image(&image)?;
+        let mut warnings = Vec::new();
+        let dwarf = match Dwarf::load(&image) {
+            Ok(d) => d,
+            Err(e) => {
+                warnings.push(format!("DWARF unreadable, continuing without it: {e}"));
+                None
+            }
+        };
+        Ok(Executable { path: path.to_path_buf(), image, build_info, pclntab, dwarf, warnings })
+    }
+}

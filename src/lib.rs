@@ -1,0 +1,21 @@
+//! gomortem: post-mortem analysis of Go processes.
+//!
+//! The crate is layered; each layer speaks only to the one below it:
+//!
+//! 1. [`dump`]     — dump readers (ELF core, Windows minidump): an address space of
+//!                   borrowed byte slices over memory-mapped files, threads, modules.
+//! 2. [`exe`]      — the executable (ELF/PE sections and symbols, DWARF, pclntab, build info).
+//! 3. [`runtime`]  — the Go runtime model: version, layouts, threads, goroutines, unwinding.
+//! 4. [`analysis`] — analyses over the model (goroutine grouping; later heap, dominators).
+//! 5. [`report`]   — output: human text and versioned JSON.
+//!
+//! The CLI (`src/main.rs`) only parses arguments and calls into [`report`].
+
+pub mod error;
+pub mod dump;
+pub mod exe;
+pub mod runtime;
+pub mod analysis;
+pub mod report;
+
+pub use error::{Error, Result};
