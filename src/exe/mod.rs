@@ -34,7 +34,7 @@ impl Executable {
     pub fn open(path: &Path) -> Result<Executable> {
         let image = Image::open(path)?;
         let build_info = BuildInfo::read(&image)?;
-        let pclntab = Pclntab::from_image(&image)?;
+        let pclntab = Pclntab::from_image(&image, &build_info)?;
         let mut warnings = Vec::new();
         let dwarf = match Dwarf::load(&image) {
             Ok(d) => d,

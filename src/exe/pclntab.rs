@@ -2,7 +2,7 @@
 //! inlined frames. Works without DWARF and without symbols.
 //! (to be written)
 
-use super::Image;
+use super::{BuildInfo, Image};
 use crate::Result;
 
 pub struct Pclntab {}
@@ -30,8 +30,8 @@ pub struct SourceFrame {
 }
 
 impl Pclntab {
-    pub fn from_image(image: &Image) -> Result<Pclntab> {
-        let _ = image;
+    pub fn from_image(image: &Image, build: &BuildInfo) -> Result<Pclntab> {
+        let _ = (image, build);
         todo!("exe::pclntab::Pclntab::from_image")
     }
 }
