@@ -139,6 +139,9 @@ pub struct Dump {
     pub process_create_time: Option<u64>,
     /// False for a minidump that holds no full memory (no Memory64List).
     pub full_memory: bool,
+    /// What wrote the dump, when it can be told: "kernel", "gdb (gcore)", "qemu-user",
+    /// "dbghelp MiniDumpWriteDump" …
+    pub producer: Option<String>,
     /// Soft errors: what was skipped while reading, and why.
     pub warnings: Vec<String>,
 }
