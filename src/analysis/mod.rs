@@ -1,1 +1,3 @@
+//! Layer 4: analyses over the runtime model.
 
+pub mod group;

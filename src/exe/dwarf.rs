@@ -1,15 +1,916 @@
-//! DWARF (4 and 5, compressed or not): struct layouts, constants and global variables.
-//! (to be written)
+//! DWARF (4 and 5, compressed or not): type layouts, integer constants and global variables.
+//!
+//! [`Dwarf::load`] walks `.debug_info` once with gimli's raw entry reader, keeping only the
+//! compile-unit-level type DIEs (with their struct members and array ranges), constants and
+//! variables; every other DIE is skipped without being decoded. Names are not copied: a
+//! [`Str`] is a span of the section that holds it (`.debug_info` for Go's inline strings),
+//! and the sections are kept alive in the struct (borrowed from the executable's map when
+//! uncompressed, owned when they had to be decompressed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gimli::{constants as dw, AttributeValue, EndianSlice, LittleEndian, SectionId};
 
 use super::Image;
-use crate::Result;
+use crate::dump::MappedFile;
+use crate::{Error, Result};
 
-pub struct Dwarf {}
+/// Go's DWARF extension attributes (cmd/internal/dwarf).
+const DW_AT_GO_KIND: u16 = 0x2900;
+const DW_AT_GO_KEY: u16 = 0x2901;
+const DW_AT_GO_ELEM: u16 = 0x2902;
+const DW_AT_GO_EMBEDDED_FIELD: u16 = 0x2903;
+const DW_AT_GO_RUNTIME_TYPE: u16 = 0x2904;
+
+/// Go `abi.Kind` values carried in `DW_AT_go_kind`.
+mod go_kind {
+    pub const CHAN: u8 = 18;
+    pub const FUNC: u8 = 19;
+    pub const INTERFACE: u8 = 20;
+    pub const MAP: u8 = 21;
+    pub const SLICE: u8 = 23;
+    pub const STRING: u8 = 24;
+}
+
+/// Index of a type in [`Dwarf`]'s table. `TypeId(0)` is a placeholder "unknown" type that
+/// unresolvable references point to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(pub u32);
+
+/// A name in one of the DWARF string-holding sections; read it with [`Dwarf::str`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Str {
+    buf: u8,
+    off: u32,
+    len: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Bool,
+    Int,
+    Uint,
+    Float,
+    Complex,
+    Pointer,
+    Array,
+    Slice,
+    String,
+    Struct,
+    Interface,
+    Map,
+    Chan,
+    Func,
+    /// A Go named type's typedef (e.g. the `runtime.g` typedef of the `runtime.g` struct).
+    Typedef,
+    Unspecified,
+}
+
+#[derive(Clone, Debug)]
+pub struct Type {
+    pub name: Str,
+    pub kind: Kind,
+    /// Size in bytes; for typedefs and interfaces the size of what they stand for, for
+    /// pointers, maps, chans and funcs the pointer size; 0 if unknown.
+    pub size: u64,
+    /// `DW_AT_type` as written: the pointee of a pointer, the element of an array, the type a
+    /// typedef names, the representation of a chan/map (`*hchan<T>`, `*map<K,V>`) or an
+    /// interface (`runtime.iface`/`runtime.eface`). None for `unsafe.Pointer`.
+    pub target: Option<TypeId>,
+    /// Element type: of arrays and slices and chans (`DW_AT_go_elem`), map values.
+    pub elem: Option<TypeId>,
+    /// Map key type (`DW_AT_go_key`).
+    pub key: Option<TypeId>,
+    /// Array length.
+    pub count: Option<u64>,
+    /// `DW_AT_go_kind` (the reflect/abi kind), when present.
+    pub go_kind: Option<u8>,
+    /// `DW_AT_go_runtime_type`: offset of the type's `abi.Type` from `moduledata.types`.
+    pub runtime_type: Option<u64>,
+    /// Range of this type's members in the shared field table (see [`Dwarf::fields`]).
+    fields: (u32, u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: Str,
+    pub offset: u64,
+    pub ty: TypeId,
+    /// `DW_AT_go_embedded_field`.
+    pub embedded: bool,
+}
+
+/// A DWARF section's bytes, kept for the strings that point into it.
+enum Buf {
+    Empty,
+    Mapped { file: MappedFile, off: usize, len: usize },
+    Owned(Vec<u8>),
+}
+
+impl Buf {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buf::Empty => &[],
+            Buf::Mapped { file, off, len } => file.bytes().get(*off..off + len).unwrap_or(&[]),
+            Buf::Owned(v) => v,
+        }
+    }
+}
+
+/// The DWARF of a Go executable, read once.
+pub struct Dwarf {
+    /// `.debug_info`, `.debug_str`, `.debug_line_str`: the sections names live in.
+    bufs: [Buf; 3],
+    /// DWARF version of the first compile unit (4 up to Go 1.24, 5 from Go 1.25).
+    pub version: u16,
+    types: Vec<Type>,
+    fields: Vec<Field>,
+    /// Named types sorted by name; real definitions before typedefs of the same name.
+    by_name: Vec<TypeId>,
+    /// Integer constants, sorted by name.
+    constants: Vec<(Str, i64)>,
+    /// Global variables (name, link-time address, type), sorted by name.
+    globals: Vec<(Str, u64, TypeId)>,
+    // Functions and their locals (DW_TAG_subprogram subtrees) are skipped for now; they
+    // belong here when the heap analysis needs frame-local roots.
+}
+
+type R<'a> = EndianSlice<'a, LittleEndian>;
+
+/// A type as read, before references are turned into ids.
+struct RawType {
+    die: usize,
+    ty: Type,
+    byte_size: Option<u64>,
+    target: Option<usize>,
+    elem: Option<usize>,
+    key: Option<usize>,
+}
+
+struct RawField {
+    field: Field,
+    ty: Option<usize>,
+}
 
 impl Dwarf {
     /// None if the image has no DWARF (`-w`, stripped).
     pub fn load(image: &Image) -> Result<Option<Dwarf>> {
-        let _ = image;
-        todo!("exe::dwarf::Dwarf::load")
+        let Some(info) = image.decompressed_section(".debug_info")? else { return Ok(None) };
+        let abbrev = image.decompressed_section(".debug_abbrev")?.ok_or_else(|| {
+            Error::malformed("DWARF", ".debug_info without .debug_abbrev")
+        })?;
+        let str_ = image.decompressed_section(".debug_str")?;
+        let line_str = image.decompressed_section(".debug_line_str")?;
+        let slices = [&info[..], str_.as_deref().unwrap_or(&[]), line_str.as_deref().unwrap_or(&[])];
+
+        let mut dwarf: gimli::Dwarf<R<'_>> = gimli::Dwarf::load(|id| -> Result<R<'_>> {
+            let data: &[u8] = match id {
+                SectionId::DebugInfo => slices[0],
+                SectionId::DebugAbbrev => &abbrev,
+                SectionId::DebugStr => slices[1],
+                SectionId::DebugLineStr => slices[2],
+                _ => &[],
+            };
+            Ok(EndianSlice::new(data, LittleEndian))
+        })?;
+        dwarf.file_type = gimli::DwarfFileType::Main;
+        let mut b = Builder::new(slices);
+        b.walk(&dwarf).map_err(|e| Error::malformed("DWARF .debug_info", e.to_string()))?;
+
+        let keep = |c: Option<std::borrow::Cow<'_, [u8]>>| match c {
+            None => Buf::Empty,
+            Some(std::borrow::Cow::Owned(v)) => Buf::Owned(v),
+            Some(std::borrow::Cow::Borrowed(s)) => {
+                let base = image.file.bytes().as_ptr() as usize;
+                Buf::Mapped { file: image.file.clone(), off: s.as_ptr() as usize - base, len: s.len() }
+            }
+        };
+        let version = b.version;
+        let (types, fields, constants, globals) = b.finish();
+        let mut d = Dwarf {
+            bufs: [keep(Some(info)), keep(str_), keep(line_str)],
+            version,
+            types,
+            fields,
+            by_name: Vec::new(),
+            constants,
+            globals,
+        };
+        d.index();
+        Ok(Some(d))
+    }
+
+    /// Sort the name tables.
+    fn index(&mut self) {
+        let mut by_name: Vec<TypeId> = (1..self.types.len() as u32)
+            .map(TypeId)
+            .filter(|&id| self.ty(id).name.len > 0)
+            .collect();
+        by_name.sort_by(|&a, &b| {
+            let (ta, tb) = (self.ty(a), self.ty(b));
+            self.str(ta.name)
+                .cmp(self.str(tb.name))
+                .then((ta.kind == Kind::Typedef).cmp(&(tb.kind == Kind::Typedef)))
+                .then(a.cmp(&b))
+        });
+        self.by_name = by_name;
+        let mut constants = std::mem::take(&mut self.constants);
+        constants.sort_by(|a, b| self.str(a.0).cmp(self.str(b.0)));
+        self.constants = constants;
+        let mut globals = std::mem::take(&mut self.globals);
+        globals.sort_by(|a, b| self.str(a.0).cmp(self.str(b.0)));
+        self.globals = globals;
+    }
+
+    /// The text of a name.
+    pub fn str(&self, s: Str) -> &str {
+        let bytes = self.bufs[s.buf as usize].bytes();
+        let (off, len) = (s.off as usize, s.len as usize);
+        bytes.get(off..off + len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    }
+
+    /// Number of types (including the placeholder `TypeId(0)`).
+    pub fn type_count(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn ty(&self, id: TypeId) -> &Type {
+        self.types.get(id.0 as usize).unwrap_or(&self.types[0])
+    }
+
+    pub fn type_name(&self, id: TypeId) -> &str {
+        self.str(self.ty(id).name)
+    }
+
+    /// A type by its Go name ("runtime.g", "*runtime.g", "[]*runtime.g", "uint64",
+    /// "map[string]int", "hchan<int>"…). For a named struct this is the struct, not its typedef.
+    pub fn type_by_name(&self, name: &str) -> Option<TypeId> {
+        let i = self.by_name.partition_point(|&id| self.type_name(id) < name);
+        let id = *self.by_name.get(i)?;
+        (self.type_name(id) == name).then_some(id)
+    }
+
+    /// Follow typedefs to the type they name.
+    pub fn resolve(&self, mut id: TypeId) -> TypeId {
+        for _ in 0..16 {
+            let t = self.ty(id);
+            match (t.kind, t.target) {
+                (Kind::Typedef, Some(next)) => id = next,
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// The members of a struct (also of the structs Go uses for strings, slices and the
+    /// synthesized `hchan<T>`, `map<K,V>`…), typedefs followed.
+    pub fn fields(&self, id: TypeId) -> &[Field] {
+        let (start, end) = self.ty(self.resolve(id)).fields;
+        self.fields.get(start as usize..end as usize).unwrap_or(&[])
+    }
+
+    /// A member of a struct by name.
+    pub fn field(&self, id: TypeId, name: &str) -> Option<&Field> {
+        self.fields(id).iter().find(|f| self.str(f.name) == name)
+    }
+
+    /// A struct type by name (typedefs followed).
+    pub fn struct_type(&self, name: &str) -> Option<&Type> {
+        let t = self.ty(self.resolve(self.type_by_name(name)?));
+        matches!(t.kind, Kind::Struct | Kind::Slice | Kind::String).then_some(t)
+    }
+
+    /// Offset of a dotted field path within a named struct: `field_offset("runtime.g",
+    /// "sched.sp")`, `("runtime.g", "atomicstatus.value")`.
+    pub fn field_offset(&self, type_name: &str, path: &str) -> Option<u64> {
+        let mut id = self.type_by_name(type_name)?;
+        let mut off = 0u64;
+        for part in path.split('.') {
+            let f = self.field(id, part)?;
+            off = off.checked_add(f.offset)?;
+            id = f.ty;
+        }
+        Some(off)
+    }
+
+    /// Size of a named type.
+    pub fn size_of(&self, name: &str) -> Option<u64> {
+        Some(self.ty(self.type_by_name(name)?).size)
+    }
+
+    /// An integer constant (`runtime._Gwaiting`, `runtime.heapArenaBytes`…).
+    pub fn constant(&self, name: &str) -> Option<i64> {
+        let i = self.constants.partition_point(|c| self.str(c.0) < name);
+        self.constants.get(i).filter(|c| self.str(c.0) == name).map(|c| c.1)
+    }
+
+    /// All integer constants, sorted by name.
+    pub fn constants(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
+        self.constants.iter().map(|c| (self.str(c.0), c.1))
+    }
+
+    /// A global variable's link-time address and type (`runtime.allgs`…).
+    pub fn global(&self, name: &str) -> Option<(u64, TypeId)> {
+        let i = self.globals.partition_point(|g| self.str(g.0) < name);
+        self.globals.get(i).filter(|g| self.str(g.0) == name).map(|g| (g.1, g.2))
+    }
+
+    /// All global variables (name, link-time address, type), sorted by name.
+    pub fn globals(&self) -> impl Iterator<Item = (&str, u64, TypeId)> + '_ {
+        self.globals.iter().map(|g| (self.str(g.0), g.1, g.2))
+    }
+}
+
+/// State of the single pass over `.debug_info`.
+struct Builder<'a> {
+    /// The sections names may point into, in [`Dwarf::bufs`] order.
+    slices: [&'a [u8]; 3],
+    version: u16,
+    types: Vec<RawType>,
+    fields: Vec<RawField>,
+    constants: Vec<(Str, i64)>,
+    globals: Vec<(Str, u64, Option<usize>)>,
+}
+
+/// What is being read at depth 1 whose children (members, array range) matter.
+#[derive(Clone, Copy, PartialEq)]
+enum Parent {
+    None,
+    Struct,
+    Array,
+}
+
+impl<'a> Builder<'a> {
+    fn new(slices: [&'a [u8]; 3]) -> Self {
+        let unknown = RawType {
+            die: 0,
+            ty: Type {
+                name: Str::default(),
+                kind: Kind::Unspecified,
+                size: 0,
+                target: None,
+                elem: None,
+                key: None,
+                count: None,
+                go_kind: None,
+                runtime_type: None,
+                fields: (0, 0),
+            },
+            byte_size: None,
+            target: None,
+            elem: None,
+            key: None,
+        };
+        Builder {
+            slices,
+            version: 0,
+            types: vec![unknown],
+            fields: Vec::new(),
+            constants: Vec::new(),
+            globals: Vec::new(),
+        }
+    }
+
+    /// A span for a string that lies in one of the sections; None otherwise or if not UTF-8.
+    fn span(&self, s: &[u8]) -> Option<Str> {
+        std::str::from_utf8(s).ok()?;
+        let p = s.as_ptr() as usize;
+        self.slices.iter().enumerate().find_map(|(i, b)| {
+            let base = b.as_ptr() as usize;
+            (p >= base && p + s.len() <= base + b.len()).then(|| Str {
+                buf: i as u8,
+                off: (p - base) as u32,
+                len: s.len() as u32,
+            })
+        })
+    }
+
+    fn string(&self, dwarf: &gimli::Dwarf<R<'a>>, v: AttributeValue<R<'a>>) -> Option<Str> {
+        let s = match v {
+            AttributeValue::String(s) => s,
+            AttributeValue::DebugStrRef(o) => dwarf.debug_str.get_str(o).ok()?,
+            AttributeValue::DebugLineStrRef(o) => dwarf.debug_line_str.get_str(o).ok()?,
+            _ => return None,
+        };
+        self.span(s.slice())
+    }
+
+    fn walk(&mut self, dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<()> {
+        let mut units = dwarf.units();
+        let mut abbrevs: HashMap<usize, Arc<gimli::Abbreviations>> = HashMap::new();
+        while let Some(unit) = units.next()? {
+            if self.version == 0 {
+                self.version = unit.version();
+            }
+            let ab = match abbrevs.get(&unit.debug_abbrev_offset().0) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = dwarf.abbreviations(&unit)?;
+                    abbrevs.insert(unit.debug_abbrev_offset().0, a.clone());
+                    a
+                }
+            };
+            let mut entries = unit.entries_raw(&ab, None)?;
+            let mut parent = Parent::None;
+            while !entries.is_empty() {
+                let depth = entries.next_depth();
+                let die = entries.next_offset().to_debug_info_offset(&unit).map_or(0, |o| o.0);
+                let Some(abbrev) = entries.read_abbreviation()? else { continue };
+                let tag = abbrev.tag();
+                if depth == 1 {
+                    parent = Parent::None;
+                }
+                let wanted = match depth {
+                    1 => matches!(
+                        tag,
+                        dw::DW_TAG_base_type
+                            | dw::DW_TAG_array_type
+                            | dw::DW_TAG_typedef
+                            | dw::DW_TAG_subroutine_type
+                            | dw::DW_TAG_pointer_type
+                            | dw::DW_TAG_structure_type
+                            | dw::DW_TAG_unspecified_type
+                            | dw::DW_TAG_constant
+                            | dw::DW_TAG_variable
+                    ),
+                    2 => {
+                        (parent == Parent::Struct && tag == dw::DW_TAG_member)
+                            || (parent == Parent::Array && tag == dw::DW_TAG_subrange_type)
+                    }
+                    _ => false,
+                };
+                if !wanted {
+                    entries.skip_attributes(abbrev.attributes())?;
+                    continue;
+                }
+                let mut a = Attrs::default();
+                for spec in abbrev.attributes() {
+                    let attr = entries.read_attribute(*spec)?;
+                    let v = attr.value();
+                    let reference = |v: &AttributeValue<R<'a>>| match *v {
+                        AttributeValue::DebugInfoRef(o) => Some(o.0),
+                        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit).map(|o| o.0),
+                        _ => None,
+                    };
+                    match attr.name() {
+                        dw::DW_AT_name => a.name = self.string(dwarf, v),
+                        dw::DW_AT_type => a.ty = reference(&v),
+                        dw::DW_AT_byte_size => a.byte_size = attr.udata_value(),
+                        dw::DW_AT_encoding => {
+                            if let AttributeValue::Encoding(e) = v {
+                                a.encoding = Some(e);
+                            }
+                        }
+                        dw::DW_AT_count => a.count = attr.udata_value(),
+                        dw::DW_AT_upper_bound if a.count.is_none() => {
+                            a.count = attr.udata_value().map(|u| u + 1)
+                        }
+                        dw::DW_AT_const_value => {
+                            a.const_value = match v {
+                                AttributeValue::Sdata(s) => Some(s),
+                                _ => attr.udata_value().map(|u| u as i64),
+                            }
+                        }
+                        dw::DW_AT_data_member_location => {
+                            a.member_offset = match v {
+                                AttributeValue::Exprloc(e) => plus_uconst(e.0.slice()),
+                                AttributeValue::Block(b) => plus_uconst(b.slice()),
+                                _ => attr.udata_value(),
+                            }
+                        }
+                        dw::DW_AT_location => {
+                            a.addr = match v {
+                                AttributeValue::Exprloc(e) => op_addr(e.0.slice()),
+                                AttributeValue::Block(b) => op_addr(b.slice()),
+                                _ => None,
+                            }
+                        }
+                        gimli::DwAt(DW_AT_GO_KIND) => a.go_kind = attr.udata_value().map(|k| k as u8),
+                        gimli::DwAt(DW_AT_GO_KEY) => a.key = reference(&v),
+                        gimli::DwAt(DW_AT_GO_ELEM) => a.elem = reference(&v),
+                        gimli::DwAt(DW_AT_GO_EMBEDDED_FIELD) => {
+                            a.embedded = matches!(v, AttributeValue::Flag(true))
+                        }
+                        gimli::DwAt(DW_AT_GO_RUNTIME_TYPE) => {
+                            a.runtime_type = match v {
+                                AttributeValue::Addr(x) => Some(x),
+                                _ => attr.udata_value(),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                self.add(tag, die, a, &mut parent);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, tag: gimli::DwTag, die: usize, a: Attrs, parent: &mut Parent) {
+        let kind = match tag {
+            dw::DW_TAG_member => {
+                if let Some(t) = self.types.last_mut() {
+                    t.ty.fields.1 += 1;
+                }
+                self.fields.push(RawField {
+                    field: Field {
+                        name: a.name.unwrap_or_default(),
+                        offset: a.member_offset.unwrap_or(0),
+                        ty: TypeId(0),
+                        embedded: a.embedded,
+                    },
+                    ty: a.ty,
+                });
+                return;
+            }
+            dw::DW_TAG_subrange_type => {
+                if let Some(t) = self.types.last_mut() {
+                    t.ty.count = a.count;
+                }
+                return;
+            }
+            dw::DW_TAG_constant => {
+                if let (Some(n), Some(v)) = (a.name, a.const_value) {
+                    self.constants.push((n, v));
+                }
+                return;
+            }
+            dw::DW_TAG_variable => {
+                if let (Some(n), Some(addr)) = (a.name, a.addr) {
+                    self.globals.push((n, addr, a.ty));
+                }
+                return;
+            }
+            dw::DW_TAG_base_type => match a.encoding {
+                Some(dw::DW_ATE_boolean) => Kind::Bool,
+                Some(dw::DW_ATE_signed) | Some(dw::DW_ATE_signed_char) => Kind::Int,
+                Some(dw::DW_ATE_unsigned) | Some(dw::DW_ATE_unsigned_char) => Kind::Uint,
+                Some(dw::DW_ATE_float) => Kind::Float,
+                Some(dw::DW_ATE_complex_float) => Kind::Complex,
+                _ => Kind::Unspecified,
+            },
+            dw::DW_TAG_array_type => {
+                *parent = Parent::Array;
+                Kind::Array
+            }
+            dw::DW_TAG_structure_type => {
+                *parent = Parent::Struct;
+                match a.go_kind {
+                    Some(go_kind::SLICE) => Kind::Slice,
+                    Some(go_kind::STRING) => Kind::String,
+                    _ => Kind::Struct,
+                }
+            }
+            dw::DW_TAG_pointer_type => Kind::Pointer,
+            dw::DW_TAG_subroutine_type => Kind::Func,
+            dw::DW_TAG_typedef => match a.go_kind {
+                Some(go_kind::CHAN) => Kind::Chan,
+                Some(go_kind::MAP) => Kind::Map,
+                Some(go_kind::INTERFACE) => Kind::Interface,
+                Some(go_kind::FUNC) => Kind::Func,
+                _ => Kind::Typedef,
+            },
+            _ => Kind::Unspecified,
+        };
+        let n = self.fields.len() as u32;
+        // Array elements are DW_AT_type; chans and slices name theirs with DW_AT_go_elem.
+        let elem = if kind == Kind::Array { a.ty } else { a.elem };
+        self.types.push(RawType {
+            die,
+            ty: Type {
+                name: a.name.unwrap_or_default(),
+                kind,
+                size: 0,
+                target: None,
+                elem: None,
+                key: None,
+                count: None,
+                go_kind: a.go_kind,
+                runtime_type: a.runtime_type,
+                fields: (n, n),
+            },
+            byte_size: a.byte_size,
+            target: a.ty,
+            elem,
+            key: a.key,
+        });
+    }
+
+    /// Resolve DIE references to ids and compute sizes.
+    #[allow(clippy::type_complexity)]
+    fn finish(self) -> (Vec<Type>, Vec<Field>, Vec<(Str, i64)>, Vec<(Str, u64, TypeId)>) {
+        // DIEs were read in .debug_info order, so their offsets are sorted (id 0 aside).
+        let dies: Vec<usize> = self.types.iter().map(|t| t.die).collect();
+        let id_of = |die: Option<usize>| -> Option<TypeId> {
+            let die = die?;
+            let i = dies[1..].binary_search(&die).ok()? + 1;
+            Some(TypeId(i as u32))
+        };
+        let mut types: Vec<Type> = Vec::with_capacity(self.types.len());
+        for t in &self.types {
+            let mut ty = t.ty.clone();
+            ty.target = id_of(t.target);
+            ty.elem = id_of(t.elem);
+            ty.key = id_of(t.key);
+            ty.size = t.byte_size.unwrap_or(0);
+            types.push(ty);
+        }
+        // Sizes: pointer-shaped kinds are a pointer; typedefs and interfaces take their target's.
+        for i in 0..types.len() {
+            if self.types[i].byte_size.is_some() {
+                continue;
+            }
+            types[i].size = match types[i].kind {
+                Kind::Pointer | Kind::Map | Kind::Chan | Kind::Func => 8,
+                Kind::Typedef | Kind::Interface => {
+                    let mut cur = types[i].target;
+                    let mut size = 0;
+                    for _ in 0..16 {
+                        let Some(c) = cur else { break };
+                        let t = &types[c.0 as usize];
+                        if self.types[c.0 as usize].byte_size.is_some() || t.kind != Kind::Typedef {
+                            size = match t.kind {
+                                Kind::Pointer | Kind::Map | Kind::Chan | Kind::Func => 8,
+                                _ => t.size,
+                            };
+                            break;
+                        }
+                        cur = t.target;
+                    }
+                    size
+                }
+                _ => 0,
+            };
+        }
+        let fields = self
+            .fields
+            .into_iter()
+            .map(|f| Field { ty: id_of(f.ty).unwrap_or(TypeId(0)), ..f.field })
+            .collect();
+        let globals = self
+            .globals
+            .into_iter()
+            .map(|(n, a, t)| (n, a, id_of(t).unwrap_or(TypeId(0))))
+            .collect();
+        (types, fields, self.constants, globals)
+    }
+}
+
+/// The attributes of one DIE that matter here.
+#[derive(Default)]
+struct Attrs {
+    name: Option<Str>,
+    ty: Option<usize>,
+    byte_size: Option<u64>,
+    encoding: Option<gimli::DwAte>,
+    count: Option<u64>,
+    const_value: Option<i64>,
+    member_offset: Option<u64>,
+    addr: Option<u64>,
+    go_kind: Option<u8>,
+    key: Option<usize>,
+    elem: Option<usize>,
+    embedded: bool,
+    runtime_type: Option<u64>,
+}
+
+/// `DW_OP_addr <u64>`: a global's static address.
+fn op_addr(e: &[u8]) -> Option<u64> {
+    match e {
+        [0x03, rest @ ..] if rest.len() == 8 => Some(u64::from_le_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// `DW_OP_plus_uconst <uleb>`: a member offset written as an expression.
+fn plus_uconst(e: &[u8]) -> Option<u64> {
+    let (&op, rest) = e.split_first()?;
+    if op != 0x23 {
+        return None;
+    }
+    let mut r = EndianSlice::new(rest, LittleEndian);
+    gimli::Reader::read_uleb128(&mut r).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exe::image::tests::fixture_exes;
+    use crate::exe::BuildInfo;
+
+    const REFERENCE: &str = "/work/shared/reference";
+
+    /// Fixtures with DWARF, with their Go minor version ("1.26") and platform ("linux-amd64").
+    /// Those built with a GOEXPERIMENT are left out (the reference layouts are for defaults).
+    fn with_dwarf() -> Vec<(String, String, Image, Dwarf)> {
+        let mut out = Vec::new();
+        for (_, plat, path) in fixture_exes() {
+            let img = Image::open(&path).unwrap();
+            let bi = BuildInfo::read(&img).unwrap();
+            if !bi.experiments.is_empty() {
+                continue;
+            }
+            let minor = format!("{}.{}", bi.version.0, bi.version.1);
+            let plat = format!("{}-{}", img.os.name(), img.arch.name());
+            match Dwarf::load(&img).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+                Some(d) => out.push((minor, plat, img, d)),
+                None => assert!(img.decompressed_section(".debug_info").unwrap().is_none()),
+            }
+        }
+        out
+    }
+
+    /// Every constant of `dwarf-consts/<minor>-<platform>.txt` has the same value here.
+    #[test]
+    fn constants_match_reference() {
+        for (minor, plat, _, d) in with_dwarf() {
+            let f = format!("{REFERENCE}/dwarf-consts/{minor}-{plat}.txt");
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                eprintln!("note: no {f}: skipping");
+                continue;
+            };
+            let mut n = 0;
+            for line in text.lines() {
+                let Some((name, rest)) = line.split_once(" = ") else { continue };
+                let want: i64 = rest.split(' ').next().unwrap().parse().unwrap();
+                match d.constant(name) {
+                    Some(v) => assert_eq!(v, want, "{minor} {plat}: {name}"),
+                    None => assert!(!name.starts_with("runtime."), "{minor} {plat}: no {name}"),
+                }
+                n += 1;
+            }
+            assert!(n > 200, "{f}: {n} constants");
+        }
+    }
+
+    /// Struct sizes and field offsets agree with the layout appendix (for the structs this
+    /// program has; linux-amd64 rows, overridden by the platform's differing rows).
+    #[test]
+    fn layouts_match_reference() {
+        let Ok(text) = std::fs::read_to_string(format!("{REFERENCE}/go-runtime-layouts-appendix.md"))
+        else {
+            eprintln!("note: no layout appendix: skipping");
+            return;
+        };
+        for (minor, plat, _, d) in with_dwarf() {
+            // (type, field) -> offset: linux-amd64 first, then this platform's rows on top.
+            // The bool says the row is linux-amd64's, for a type whose layout differs on this
+            // platform: the appendix lists the added/moved rows, not the absent ones.
+            let mut want: Vec<((String, String), u64, bool)> = Vec::new();
+            let mut differs: Vec<String> = Vec::new();
+            let (mut ty, mut section, mut col) = (String::new(), String::new(), None);
+            for line in text.lines() {
+                if let Some(t) = line.strip_prefix("## ") {
+                    ty = t.trim().to_string();
+                } else if let Some(s) = line.strip_prefix("### ") {
+                    section = s.split(' ').next().unwrap_or("").to_string();
+                    if section == plat && plat != "linux-amd64" {
+                        differs.push(ty.clone());
+                    }
+                } else if line.starts_with("| field") {
+                    col = line.split('|').map(str::trim).position(|c| c == minor);
+                } else if line.starts_with("| ") && !line.starts_with("|---") {
+                    if section != "linux-amd64" && section != plat {
+                        continue;
+                    }
+                    let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                    let (Some(c), Some(field)) = (col, cells.get(1)) else { continue };
+                    let Some(v) = cells.get(c).and_then(|v| v.split(' ').next()) else { continue };
+                    let Some(v) = v.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok())
+                    else {
+                        continue;
+                    };
+                    let key = (ty.clone(), field.to_string());
+                    want.retain(|(k, _, _)| *k != key);
+                    want.push((key, v, section != plat));
+                }
+            }
+            let mut checked = 0;
+            for ((ty, field), v, base) in want {
+                if d.type_by_name(&ty).is_none() || field == "_" || field.starts_with("_#") {
+                    continue;
+                }
+                // The appendix used go1.24.4; go1.24.8+ added m.allpSnapshot (a patch-release fix).
+                if minor == "1.24" && ty == "runtime.m" && d.field_offset(&ty, "allpSnapshot").is_some() {
+                    continue;
+                }
+                let got = if field == "*sizeof*" { d.size_of(&ty) } else { d.field_offset(&ty, &field) };
+                if got.is_none() && base && differs.contains(&ty) {
+                    continue;
+                }
+                assert_eq!(got, Some(v), "{minor} {plat}: {ty}.{field}");
+                checked += 1;
+            }
+            assert!(checked > 300, "{minor} {plat}: only {checked} offsets checked");
+        }
+    }
+
+    #[test]
+    fn types_globals_and_paths() {
+        for (minor, plat, img, d) in with_dwarf() {
+            let what = format!("{minor} {plat}");
+            assert_eq!(d.version, if minor.as_str() >= "1.25" { 5 } else { 4 }, "{what}");
+            let g = d.type_by_name("runtime.g").unwrap();
+            assert_eq!(d.ty(g).kind, Kind::Struct);
+            assert_eq!(d.field_offset("runtime.g", "sched.sp"), Some(0x38), "{what}");
+            let goid = d.field_offset("runtime.g", "goid").unwrap();
+            assert_eq!(d.field_offset("runtime.g", "atomicstatus.value"), Some(goid - 8), "{what}");
+            let pg = d.type_by_name("*runtime.g").unwrap();
+            assert_eq!((d.ty(pg).kind, d.ty(pg).size), (Kind::Pointer, 8));
+            assert_eq!(d.resolve(d.ty(pg).target.unwrap()), g, "{what}");
+            let sl = d.ty(d.type_by_name("[]*runtime.g").unwrap());
+            assert_eq!((sl.kind, sl.size, sl.elem), (Kind::Slice, 24, Some(pg)), "{what}");
+            let s = d.ty(d.type_by_name("string").unwrap());
+            assert_eq!((s.kind, s.size), (Kind::String, 16));
+            let u = d.ty(d.type_by_name("uint64").unwrap());
+            assert_eq!((u.kind, u.size), (Kind::Uint, 8));
+            // Maps and chans name their key/element types; the runtime's synthesized
+            // per-type structs are there.
+            for (i, t) in d.types.iter().enumerate() {
+                let name = d.str(t.name);
+                match t.kind {
+                    Kind::Map => assert!(t.key.is_some() && t.elem.is_some() && t.size == 8, "{what}: {name}"),
+                    Kind::Chan => {
+                        let elem = d.type_name(t.elem.unwrap());
+                        let bare = ["chan ", "<-chan ", "chan<- "].iter().find_map(|p| name.strip_prefix(p));
+                        assert_eq!(bare, Some(elem), "{what}");
+                        assert!(d.struct_type(&format!("hchan<{elem}>")).is_some(), "{what}: {name}");
+                    }
+                    Kind::Typedef => assert!(t.target.is_some(), "{what}: {name}"),
+                    Kind::Pointer if name.starts_with('*') => {
+                        let pointee = t.target.map(|p| d.type_name(p));
+                        assert_eq!(name.strip_prefix('*'), pointee, "{what}: {i}");
+                    }
+                    _ => {}
+                }
+            }
+            let e = d.ty(d.type_by_name("error").unwrap());
+            assert_eq!((e.kind, e.size), (Kind::Interface, 16), "{what}");
+            let arr = d.ty(d.type_by_name("runtime.m").map(|m| d.field(m, "tls").unwrap().ty).unwrap());
+            assert_eq!((arr.kind, arr.count, arr.size), (Kind::Array, Some(6), 48), "{what}");
+            assert!(d.fields.iter().any(|f| f.embedded), "{what}: no embedded fields");
+            // Globals agree with the symbol table where there is one.
+            let (addr, ty) = d.global("runtime.allgs").unwrap();
+            assert_eq!(d.type_name(ty), "[]*runtime.g", "{what}");
+            if let Some((sym, _)) = img.symbol("runtime.allgs") {
+                assert_eq!(sym, addr, "{what}");
+            }
+            let n = d.globals().filter(|(n, a, _)| img.symbol(n).is_some_and(|s| s.0 == *a)).count();
+            assert!(n * 10 >= d.globals().count() * 9, "{what}: {n} globals match symbols");
+            // runtime_type is an offset from moduledata.types (runtime.types).
+            let rt = d.ty(g).runtime_type.unwrap();
+            if let Some((types, _)) = img.symbol("runtime.types") {
+                let size = img.read_u64_at(types + rt);
+                assert_eq!(size, Some(d.ty(g).size), "{what}: abi.Type.Size_ of runtime.g");
+            }
+        }
+    }
+
+    /// Linux and Windows builds of one release give the same runtime.g and runtime.m layouts
+    /// where the appendix says they agree (and the PE DWARF is `.zdebug_*`).
+    #[test]
+    fn pe_dwarf_matches_elf() {
+        let all = with_dwarf();
+        for (minor, plat, img, d) in &all {
+            if !plat.starts_with("windows") {
+                continue;
+            }
+            assert!(img.section(".zdebug_info").is_some() || img.section(".debug_info").is_some());
+            let Some((_, _, _, l)) = all.iter().find(|x| x.0 == *minor && x.1 == "linux-amd64") else {
+                continue;
+            };
+            for f in ["goid", "sched.sp", "sched.pc", "atomicstatus", "waitreason", "m", "startpc"] {
+                assert_eq!(d.field_offset("runtime.g", f), l.field_offset("runtime.g", f), "{minor} {f}");
+            }
+            assert_eq!(d.size_of("runtime.g"), l.size_of("runtime.g"));
+            assert_eq!(d.constant("runtime._Gwaiting"), l.constant("runtime._Gwaiting"));
+        }
+    }
+
+    /// Corrupted DWARF is an error, never a panic.
+    #[test]
+    fn corrupt_debug_info() {
+        let Some((_, _, path)) = fixture_exes().into_iter().next() else { return };
+        let img = Image::open(&path).unwrap();
+        let Some(sec) = img.section(".debug_info").or_else(|| img.section(".zdebug_info")) else {
+            return;
+        };
+        let (off, len) = sec.file_range.unwrap();
+        let mut bytes = img.file.bytes().to_vec();
+        bytes[off as usize..(off + len) as usize].fill(0xff);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, &bytes).unwrap();
+        let bad = Image::open(f.path()).unwrap();
+        assert!(Dwarf::load(&bad).is_err());
+    }
+
+    #[test]
+    fn expressions() {
+        assert_eq!(op_addr(&[0x03, 1, 0, 0, 0, 0, 0, 0, 0]), Some(1));
+        assert_eq!(op_addr(&[0x03, 1, 0]), None);
+        assert_eq!(plus_uconst(&[0x23, 0x80, 0x01]), Some(128));
+        assert_eq!(plus_uconst(&[0x23]), None);
     }
 }

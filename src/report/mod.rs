@@ -1,1 +1,152 @@
+//! Layer 5: reports. Each command's data is gathered once into a serialisable document,
+//! then written as human text or as versioned JSON (see docs/json-schema.md).
 
+pub mod json;
+pub mod text;
+
+use serde::Serialize;
+
+use crate::analysis::group::{self, Group};
+use crate::dump::{CrashInfo, DumpKind};
+use crate::runtime::goroutines::Now;
+use crate::runtime::{Goroutine, Process, Status};
+use crate::Result;
+
+/// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+/// What the dump is and what the process was doing.
+#[derive(Serialize)]
+pub struct Overview {
+    pub dump: DumpSummary,
+    pub go: GoSummary,
+    pub threads: usize,
+    pub goroutines: usize,
+    pub goroutines_by_status: Vec<(String, usize)>,
+    pub crash: Option<Crash>,
+    pub now_estimate: Option<Now>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct DumpSummary {
+    pub path: String,
+    pub kind: DumpKind,
+    pub producer: Option<String>,
+    pub os: String,
+    pub arch: String,
+    pub pid: u64,
+    pub executable: String,
+    /// Memory regions and bytes the dump holds.
+    pub regions: usize,
+    pub bytes: u64,
+    pub full_memory: bool,
+}
+
+#[derive(Serialize)]
+pub struct GoSummary {
+    pub version: String,
+    pub experiments: Vec<String>,
+    pub path: String,
+    pub main_module: Option<(String, String)>,
+    pub settings: Vec<(String, String)>,
+    pub has_dwarf: bool,
+    pub go_build_id: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Crash {
+    #[serde(flatten)]
+    pub info: CrashInfo,
+    pub signal_name: Option<String>,
+    /// The goroutine running on the crashing thread, if any.
+    pub goroutine: Option<u64>,
+}
+
+pub fn overview(p: &Process, gs: &[Goroutine]) -> Result<Overview> {
+    let (regions, bytes) = p.dump.memory.stats();
+    let mut by_status: Vec<(String, usize)> = Vec::new();
+    for g in gs {
+        let key = match (&g.wait_reason, g.status) {
+            (Some(r), Status::Waiting) => format!("waiting ({r})"),
+            (_, s) => s.name().to_string(),
+        };
+        match by_status.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => by_status.push((key, 1)),
+        }
+    }
+    by_status.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let crash = p.dump.crash.clone().map(|info| {
+        let goroutine = gs
+            .iter()
+            .find(|g| g.thread_id == Some(info.thread_id) && g.status == Status::Running)
+            .or_else(|| gs.iter().find(|g| g.thread_id == Some(info.thread_id)))
+            .map(|g| g.id);
+        Crash { signal_name: info.signal.map(signal_name), goroutine, info }
+    });
+    let bi = &p.exe.build_info;
+    Ok(Overview {
+        dump: DumpSummary {
+            path: p.dump.path.display().to_string(),
+            kind: p.dump.kind,
+            producer: p.dump.producer.clone(),
+            os: p.dump.os.name().into(),
+            arch: p.dump.arch.name().into(),
+            pid: p.dump.process.pid,
+            executable: p.exe.path.display().to_string(),
+            regions,
+            bytes,
+            full_memory: p.dump.full_memory,
+        },
+        go: GoSummary {
+            version: bi.go_version.clone(),
+            experiments: bi.experiments.clone(),
+            path: bi.path.clone(),
+            main_module: bi.main_module.clone(),
+            settings: bi.settings.clone(),
+            has_dwarf: p.exe.dwarf.is_some(),
+            go_build_id: p.exe.image.go_build_id.clone(),
+        },
+        threads: p.dump.threads.len(),
+        goroutines: gs.len(),
+        goroutines_by_status: by_status,
+        crash,
+        now_estimate: p.estimate_now(),
+        warnings: p.warnings.clone(),
+    })
+}
+
+/// The goroutines document: every goroutine, and the groups of identical ones.
+pub struct GoroutinesDoc {
+    pub goroutines: Vec<Goroutine>,
+    pub groups: Vec<Group>,
+    pub now_estimate: Option<Now>,
+    pub warnings: Vec<String>,
+}
+
+pub fn goroutines(p: &Process) -> Result<GoroutinesDoc> {
+    let goroutines = p.goroutines()?;
+    let groups = group::group(&goroutines);
+    Ok(GoroutinesDoc { groups, goroutines, now_estimate: p.estimate_now(), warnings: p.warnings.clone() })
+}
+
+/// Linux signal names (the runtime's own spelling).
+pub fn signal_name(sig: i32) -> String {
+    let n = match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    n.to_string()
+}
