@@ -119,32 +119,26 @@ fn location(b: &[u8], off: usize) -> (u64, u64) {
     (le_u32(b, off) as u64, le_u32(b, off + 4) as u64)
 }
 
-/// A list stream: a count then fixed-size entries. Some writers pad the count to 8 bytes;
-/// that is told by the stream size, as the minidump readers of debuggers do.
-fn list<'a>(stream: &'a [u8], entry: usize, what: &str) -> Result<(usize, &'a [u8])> {
-    if stream.len() < 4 {
-        return Err(Error::malformed(
-            "minidump",
-            format!("{what} stream is too short"),
+/// The entries of a list stream: a u32 count, then fixed-size entries. Some writers pad the
+/// count to 8 bytes; that is told by the stream size, as debuggers' minidump readers do. A
+/// stream cut short (truncated file) gives the entries it holds, and a warning.
+fn list<'a>(stream: &'a [u8], entry: usize, what: &str, warnings: &mut Vec<String>) -> &'a [u8] {
+    let n = le_u32(stream, 0) as usize;
+    let need = n.saturating_mul(entry);
+    let start = if stream.len().saturating_sub(8) == need {
+        8
+    } else {
+        4
+    };
+    let rest = stream.get(start..).unwrap_or_default();
+    let held = rest.len() / entry;
+    if held < n {
+        warnings.push(format!(
+            "{what}: only {held} of {n} entries are in the file ({} bytes)",
+            stream.len()
         ));
     }
-    let n = le_u32(stream, 0) as usize;
-    let need = n.checked_mul(entry).unwrap_or(usize::MAX);
-    let start = if stream.len() - 4 >= need && (stream.len() - 4 - need) != 4 {
-        4
-    } else {
-        8
-    };
-    match stream.get(start..).filter(|rest| rest.len() >= need) {
-        Some(rest) => Ok((n, rest)),
-        None => Err(Error::malformed(
-            "minidump",
-            format!(
-                "{what} stream holds {n} entries of {entry} bytes but is {} bytes",
-                stream.len()
-            ),
-        )),
-    }
+    &rest[..held.min(n) * entry]
 }
 
 /// A `MINIDUMP_STRING` (u32 byte length, UTF-16LE) at `rva`.
@@ -285,8 +279,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                     .to_string(),
             );
             if let Some(s) = stream(MEMORY_LIST_STREAM) {
-                let (n, entries) = list(s, MEMORY_DESCRIPTOR_SIZE, "MemoryList")?;
-                for d in entries.chunks_exact(MEMORY_DESCRIPTOR_SIZE).take(n) {
+                let entries = list(s, MEMORY_DESCRIPTOR_SIZE, "MemoryList", &mut warnings);
+                for d in entries.chunks_exact(MEMORY_DESCRIPTOR_SIZE) {
                     let (size, rva) = location(d, 8);
                     push(&mut memory, le_u64(d, 0), size, fid, rva);
                 }
@@ -297,8 +291,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
 
     let mut threads = Vec::new();
     if let Some(s) = stream(THREAD_LIST_STREAM) {
-        let (n, entries) = list(s, THREAD_SIZE, "ThreadList")?;
-        for t in entries.chunks_exact(THREAD_SIZE).take(n) {
+        let entries = list(s, THREAD_SIZE, "ThreadList", &mut warnings);
+        for t in entries.chunks_exact(THREAD_SIZE) {
             let tid = le_u32(t, 0) as u64;
             // The stack is normally in the full memory too; this backs it in stack-only dumps.
             let (stack_size, stack_rva) = location(t, 32);
@@ -327,8 +321,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
 
     let mut modules = Vec::new();
     if let Some(s) = stream(MODULE_LIST_STREAM) {
-        let (n, entries) = list(s, MODULE_SIZE, "ModuleList")?;
-        for m in entries.chunks_exact(MODULE_SIZE).take(n) {
+        let entries = list(s, MODULE_SIZE, "ModuleList", &mut warnings);
+        for m in entries.chunks_exact(MODULE_SIZE) {
             let base = le_u64(m, 0);
             let path = string(&b, le_u32(m, 20) as u64).unwrap_or_else(|e| {
                 warnings.push(format!("module at {base:#x}: no name: {e}"));
@@ -395,7 +389,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         process,
         crash,
         auxv: Vec::new(),
-        timestamp: Some(timestamp),
+        timestamp: (timestamp != 0).then_some(timestamp),
         process_create_time,
         full_memory,
         producer: Some("dbghelp MiniDumpWriteDump".to_string()),
@@ -647,6 +641,16 @@ mod tests {
             dump.crash.as_ref().unwrap().exception_code,
             Some(0xffff_ffff)
         );
+        // A ThreadList that says 2 threads but holds 1.
+        let at = b.windows(4).position(|w| w == [1, 0, 0, 0]).unwrap();
+        let mut c = b.clone();
+        c[at] = 2;
+        let dump = blob(&c).unwrap();
+        assert_eq!(dump.threads.len(), 1);
+        assert!(dump
+            .warnings
+            .iter()
+            .any(|w| w.contains("ThreadList: only 1 of 2")));
     }
 
     /// Real minidumps: `$GOMORTEM_FIXTURES/go<ver>/<platform>/<scenario>/{dump,exe,case.json}`

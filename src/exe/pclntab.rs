@@ -347,7 +347,7 @@ pub struct SourceFrame {
 
 /// Entries of the per-thread pc-value cache (direct mapped; tracebacks of many goroutines
 /// ask for the same few thousand pcs again and again).
-const PCVALUE_CACHE_SIZE: usize = 4096;
+const PCVALUE_CACHE_SIZE: usize = 16384;
 
 #[derive(Clone, Copy, Default)]
 struct CacheEntry {
@@ -758,7 +758,7 @@ impl Pclntab {
         let tag = (self.id as u64) << 32 | off as u64;
         let slot = (targetpc ^ (off as u64).wrapping_mul(0x9e37_79b9))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> 52;
+            >> 50;
         PCVALUE_CACHE.with(|c| {
             let c = &c[slot as usize % PCVALUE_CACHE_SIZE];
             let e = c.get();

@@ -153,11 +153,24 @@ impl Process {
 
     /// For a thread stopped inside the runtime's signal handler (every thread of a
     /// `GOTRACEBACK=crash` core), the context the signal interrupted, read from the kernel's
-    /// ucontext above `runtime.sigtramp`.
+    /// ucontext above `runtime.sigtramp`. Signals can nest (the crash path re-raises its
+    /// signal from within the handler): follow them until the context leaves the signal stack.
     pub fn signal_context(&self, regs: Regs, gsignal_stack: (u64, u64)) -> Option<Regs> {
         if self.dump.os != Os::Linux {
             return None;
         }
+        let mut cur = regs;
+        for _ in 0..8 {
+            let ctx = self.one_signal_context(cur, gsignal_stack)?;
+            if ctx.sp < gsignal_stack.0 || ctx.sp >= gsignal_stack.1 {
+                return Some(ctx);
+            }
+            cur = ctx;
+        }
+        None
+    }
+
+    fn one_signal_context(&self, regs: Regs, gsignal_stack: (u64, u64)) -> Option<Regs> {
         let walk = self.unwind(regs, true, gsignal_stack);
         let tramp = walk.frames.iter().find(|fr| {
             let n = self.func_name(fr.func);
@@ -168,8 +181,7 @@ impl Process {
             Arch::Amd64 => {
                 // ucontext sits right above the return address the kernel pushed; its
                 // uc_mcontext (at +0x28) holds the registers in sigcontext order.
-                let uc = tramp.fp;
-                let gregs = uc + 0x28;
+                let gregs = tramp.fp + 0x28;
                 Some(Regs {
                     fp: m.read_u64(gregs + 10 * 8)?,
                     sp: m.read_u64(gregs + 15 * 8)?,
