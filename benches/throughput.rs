@@ -1,1 +1,96 @@
-fn main() {}
+//! Throughput benchmarks on large real dumps, generated here on first use (cached under
+//! `fixtures/cache/bench/`). Reports wall time and throughput; asserts nothing about time.
+//!
+//!   cargo bench --bench throughput              # all
+//!   GOMORTEM_BENCH_GOROUTINES=20000 cargo bench # another size
+//!
+//! Needs a Go toolchain (`just setup`), and `ulimit -c unlimited` permitted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use gomortem::analysis::group;
+use gomortem::runtime::Process;
+
+const GO: &str = "/opt/go-venv/1.26.6/bin/go";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// A kernel core of the `many` scenario holding `n` parked goroutines.
+fn many_dump(n: usize) -> Option<(PathBuf, PathBuf)> {
+    let dir = root().join(format!("fixtures/cache/bench/many-{n}"));
+    let (exe, dump) = (dir.join("exe"), dir.join("dump"));
+    if exe.exists() && dump.exists() {
+        return Some((exe, dump));
+    }
+    if !Path::new(GO).exists() {
+        eprintln!("bench: {GO} missing (run `just setup`); skipped");
+        return None;
+    }
+    std::fs::create_dir_all(&dir).ok()?;
+    let scen = root().join("fixtures/scenarios");
+    let ok = Command::new(GO)
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg("./many")
+        .current_dir(&scen)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("CGO_ENABLED", "0")
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    let t = Instant::now();
+    let _ = Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -c unlimited; rm -f core; GOTRACEBACK=crash ./exe crash {n} >/dev/null 2>oracle.txt; mv core dump"))
+        .current_dir(&dir)
+        .status();
+    eprintln!("bench: made {} in {:.1} s", dump.display(), t.elapsed().as_secs_f64());
+    dump.exists().then_some((exe, dump))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn bench_goroutines(n: usize) {
+    let Some((exe, dump)) = many_dump(n) else { return };
+    let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+    let mut times = Vec::new();
+    let mut count = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let p = Process::open(&dump, Some(&exe)).expect("open");
+        let gs = p.goroutines().expect("goroutines");
+        let groups = group::group(&gs);
+        count = gs.len();
+        std::hint::black_box(groups);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let m = median(times);
+    println!(
+        "goroutines  many-{n}: {count} goroutines, dump {:.0} MB: median {:.3} s wall (open + unwind + symbolize + group), {:.0} goroutines/s, {} threads",
+        size as f64 / 1e6,
+        m,
+        count as f64 / m,
+        rayon::current_num_threads()
+    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_GOROUTINES") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![100_000],
+    };
+    for n in sizes {
+        bench_goroutines(n);
+    }
+}

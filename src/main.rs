@@ -50,40 +50,60 @@ enum Command {
     },
 }
 
-fn run(cli: Cli) -> gomortem::Result<String> {
+/// The output, and whether the dump was incomplete (truncated): then the output is printed but
+/// the exit status is 2, as grep does when it could not read everything.
+fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
     match cli.command {
         Command::Overview { target } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let gs = p.goroutines()?;
             let o = report::overview(&p, &gs)?;
-            Ok(if target.json {
+            let out = if target.json {
                 report::json::overview(&o).to_string()
             } else {
                 report::text::overview(&o)
-            })
+            };
+            Ok((out, incomplete(&p)))
         }
         Command::Goroutines { target, all, runtime } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let doc = report::goroutines(&p)?;
-            Ok(if target.json {
+            let out = if target.json {
                 report::json::goroutines(&doc).to_string()
             } else {
                 report::text::goroutines(&doc, GoroutineOptions { all, runtime })
-            })
+            };
+            Ok((out, incomplete(&p)))
         }
     }
+}
+
+fn incomplete(p: &Process) -> Option<String> {
+    (p.dump.missing_bytes > 0).then(|| {
+        format!(
+            "{} is truncated: {} bytes of its memory are missing; what is shown may be incomplete",
+            p.dump.path.display(),
+            p.dump.missing_bytes
+        )
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(out) => {
+        Ok((out, incomplete)) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (| head) is not an error worth reporting.
             let _ = stdout.write_all(out.as_bytes()).and_then(|_| {
                 if out.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") }
             });
-            ExitCode::SUCCESS
+            match incomplete {
+                Some(msg) => {
+                    eprintln!("gomortem: error: {msg}");
+                    ExitCode::from(2)
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("gomortem: error: {e}");

@@ -478,6 +478,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         full_memory: true,
         producer: Some(producer.to_string()),
         warnings,
+        missing_bytes: cut_bytes,
     })
 }
 

@@ -267,9 +267,10 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     };
 
     // Memory: Memory64List (full memory), else MemoryList (stacks and a few small ranges).
+    let mut missing_bytes = 0;
     let full_memory = match stream(MEMORY64_LIST_STREAM) {
         Some(s) => {
-            memory64_list(&b, s, &mut memory, fid, &mut warnings)?;
+            missing_bytes = memory64_list(&b, s, &mut memory, fid, &mut warnings)?;
             true
         }
         None => {
@@ -394,6 +395,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         full_memory,
         producer: Some("dbghelp MiniDumpWriteDump".to_string()),
         warnings,
+        missing_bytes,
     })
 }
 
@@ -415,7 +417,7 @@ fn memory64_list(
     memory: &mut AddressSpace,
     fid: FileId,
     warnings: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<u64> {
     if s.len() < 16 {
         return Err(Error::malformed(
             "minidump",
@@ -454,7 +456,7 @@ fn memory64_list(
             "minidump is truncated: {missing_bytes} bytes of memory in {missing_ranges} ranges are missing"
         ));
     }
-    Ok(())
+    Ok(missing_bytes)
 }
 
 /// The process command line, from TEB → PEB → ProcessParameters → CommandLine (64-bit layouts,

@@ -144,6 +144,8 @@ pub struct Dump {
     pub producer: Option<String>,
     /// Soft errors: what was skipped while reading, and why.
     pub warnings: Vec<String>,
+    /// Bytes of memory the dump lists but the file does not hold (a truncated dump); 0 if whole.
+    pub missing_bytes: u64,
 }
 
 impl Dump {

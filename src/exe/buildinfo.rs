@@ -39,7 +39,7 @@ impl BuildInfo {
         let Some(blob) = find_blob(image) else {
             return Err(Error::NotGo(format!(
                 "no Go build info in {}: not a Go executable, or built with a Go release older than 1.18",
-                image_name(image)
+                image.path.display()
             )));
         };
         Self::parse(blob)
@@ -69,7 +69,12 @@ impl BuildInfo {
             modinfo
         };
         let mut bi = BuildInfo {
-            go_version: version.split(" X:").next().and_then(|v| v.split("-X:").next()).unwrap_or(version).to_string(),
+            go_version: version
+                .split(" X:")
+                .next()
+                .and_then(|v| v.split("-X:").next())
+                .unwrap_or(version)
+                .to_string(),
             version: parse_go_version(version)
                 .ok_or_else(|| bad(&format!("cannot parse Go version {version:?}")))?,
             experiments: version_experiments(version),
@@ -88,7 +93,10 @@ impl BuildInfo {
 
     /// The value of a build setting, e.g. `setting("CGO_ENABLED")`.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a GOEXPERIMENT was set (e.g. `has_experiment("nogreenteagc")`).
@@ -100,7 +108,11 @@ impl BuildInfo {
         let mut last_dep: Option<String> = None;
         for line in text.lines() {
             let mut f = line.split('\t');
-            let (tag, a, b) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let (tag, a, b) = (
+                f.next().unwrap_or(""),
+                f.next().unwrap_or(""),
+                f.next().unwrap_or(""),
+            );
             match tag {
                 "path" => self.path = a.to_string(),
                 "mod" => {
@@ -113,7 +125,8 @@ impl BuildInfo {
                 }
                 "=>" => {
                     if let Some(old) = last_dep.take() {
-                        self.replacements.push((old, (a.to_string(), b.to_string())));
+                        self.replacements
+                            .push((old, (a.to_string(), b.to_string())));
                     }
                 }
                 "build" => {
@@ -128,18 +141,13 @@ impl BuildInfo {
     }
 }
 
-fn image_name(image: &Image) -> String {
-    match image.format {
-        super::ExeFormat::Elf => "this ELF file".into(),
-        super::ExeFormat::Pe => "this PE file".into(),
-    }
-}
-
 /// The blob, from its magic to the end of its section.
 fn find_blob(image: &Image) -> Option<&[u8]> {
     let candidates = [".go.buildinfo", ".data", ".noptrdata"];
     for name in candidates {
-        let Some(data) = image.section(name).and_then(|s| image.section_data(s)) else { continue };
+        let Some(data) = image.section(name).and_then(|s| image.section_data(s)) else {
+            continue;
+        };
         let mut off = 0;
         while off + MAGIC.len() <= data.len() {
             if &data[off..off + MAGIC.len()] == MAGIC {
@@ -214,7 +222,11 @@ fn parse_setting(kv: &str) -> Option<(String, String)> {
         let (k, v) = kv.split_once('=')?;
         (k.to_string(), v)
     };
-    let value = if rest.starts_with('"') { unquote(rest)?.0 } else { rest.to_string() };
+    let value = if rest.starts_with('"') {
+        unquote(rest)?.0
+    } else {
+        rest.to_string()
+    };
     Some((key, value))
 }
 
@@ -261,19 +273,37 @@ mod tests {
         assert_eq!(parse_go_version("go1.22.10"), Some((1, 22, 10)));
         assert_eq!(parse_go_version("go1.27.3"), Some((1, 27, 3)));
         assert_eq!(parse_go_version("go1.26rc1"), Some((1, 26, 0)));
-        assert_eq!(parse_go_version("go1.26.10-X:nogreenteagc"), Some((1, 26, 10)));
-        assert_eq!(parse_go_version("go1.25.12 X:greenteagc"), Some((1, 25, 12)));
+        assert_eq!(
+            parse_go_version("go1.26.10-X:nogreenteagc"),
+            Some((1, 26, 10))
+        );
+        assert_eq!(
+            parse_go_version("go1.25.12 X:greenteagc"),
+            Some((1, 25, 12))
+        );
         assert_eq!(parse_go_version("go1.24"), Some((1, 24, 0)));
-        assert_eq!(parse_go_version("devel go1.27-abc123 Mon"), Some((1, 27, 0)));
+        assert_eq!(
+            parse_go_version("devel go1.27-abc123 Mon"),
+            Some((1, 27, 0))
+        );
         assert_eq!(parse_go_version("1.22"), None);
-        assert_eq!(version_experiments("go1.26.10-X:nogreenteagc,foo"), ["nogreenteagc", "foo"]);
-        assert_eq!(version_experiments("go1.25.12 X:greenteagc"), ["greenteagc"]);
+        assert_eq!(
+            version_experiments("go1.26.10-X:nogreenteagc,foo"),
+            ["nogreenteagc", "foo"]
+        );
+        assert_eq!(
+            version_experiments("go1.25.12 X:greenteagc"),
+            ["greenteagc"]
+        );
         assert!(version_experiments("go1.22.1").is_empty());
     }
 
     #[test]
     fn settings_quoting() {
-        assert_eq!(parse_setting("GOOS=linux"), Some(("GOOS".into(), "linux".into())));
+        assert_eq!(
+            parse_setting("GOOS=linux"),
+            Some(("GOOS".into(), "linux".into()))
+        );
         assert_eq!(
             parse_setting("-ldflags=\"-s -w \\\"x\\\"\""),
             Some(("-ldflags".into(), "-s -w \"x\"".into()))
@@ -315,7 +345,11 @@ mod tests {
         for (ver, plat, path) in fixture_exes() {
             let image = Image::open(&path).unwrap();
             let bi = BuildInfo::read(&image).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(bi.go_version.starts_with("go1."), "{ver}/{plat}: {}", bi.go_version);
+            assert!(
+                bi.go_version.starts_with("go1."),
+                "{ver}/{plat}: {}",
+                bi.go_version
+            );
             if let Some(v) = ver.strip_prefix("go") {
                 assert_eq!(bi.go_version, format!("go{v}"), "{}", path.display());
                 let want: Vec<u32> = v.split('.').map(|x| x.parse().unwrap()).collect();
@@ -323,7 +357,10 @@ mod tests {
             }
             assert!(!bi.path.is_empty(), "{ver}/{plat}: no main path");
             let (os, arch) = (bi.setting("GOOS").unwrap(), bi.setting("GOARCH").unwrap());
-            assert!(plat.contains(os) && plat.contains(arch), "{plat} vs {os}/{arch}");
+            assert!(
+                plat.contains(os) && plat.contains(arch),
+                "{plat} vs {os}/{arch}"
+            );
         }
     }
 }

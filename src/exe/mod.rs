@@ -33,7 +33,10 @@ pub struct Executable {
 impl Executable {
     pub fn open(path: &Path) -> Result<Executable> {
         let image = Image::open(path)?;
-        let build_info = BuildInfo::read(&image)?;
+        let build_info = BuildInfo::read(&image).map_err(|e| match e {
+            crate::Error::NotGo(m) => crate::Error::NotGo(format!("{}: {m}", path.display())),
+            e => e,
+        })?;
         let pclntab = Pclntab::from_image(&image, &build_info)?;
         let mut warnings = Vec::new();
         let dwarf = match Dwarf::load(&image) {

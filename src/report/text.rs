@@ -105,14 +105,14 @@ fn state(status: &str, reason: Option<&str>, min: u64, max: u64, locked: bool) -
 fn write_frames(s: &mut String, frames: &[Frame], show_runtime: bool) {
     let mut hidden = 0;
     for f in frames {
-        if f.runtime && !show_runtime {
+        if !f.shown_by_default() && !show_runtime {
             hidden += 1;
             continue;
         }
         let inl = if f.inlined { " (inlined)" } else { "" };
         let _ = writeln!(s, "{}(...){inl}\n\t{}:{}", f.function, f.file, f.line);
     }
-    if hidden > 0 && frames.iter().all(|f| f.runtime) {
+    if hidden > 0 && frames.iter().all(|f| !f.shown_by_default()) {
         let _ = writeln!(s, "\t({hidden} runtime frames; --runtime shows them)");
     }
 }

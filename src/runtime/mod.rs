@@ -53,6 +53,14 @@ impl Process {
     /// Open a dump and its executable. Without `exe`, the executable the dump names is used.
     pub fn open(dump_path: &Path, exe: Option<&Path>) -> Result<Process> {
         let dump = Dump::open(dump_path)?;
+        if !dump.full_memory {
+            return Err(Error::Unsupported(format!(
+                "{}: this minidump holds no full memory (it was not written with \
+                 MiniDumpWithFullMemory, as procdump -ma does): it has thread stacks but not the \
+                 Go heap, where goroutines live",
+                dump_path.display()
+            )));
+        }
         let exe_path = match exe {
             Some(p) => p.to_path_buf(),
             None => match &dump.process.exe_path {

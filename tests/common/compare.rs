@@ -123,7 +123,7 @@ pub fn check(case: &Case) -> Result<(usize, Vec<String>), String> {
         let ours: Vec<_> = g
             .frames
             .iter()
-            .filter(|f| !live || !f.runtime)
+            .filter(|f| !live || f.shown_by_default())
             .map(key)
             .collect();
         let theirs: Vec<_> = w.frames.iter().map(okey).collect();
