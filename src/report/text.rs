@@ -103,18 +103,31 @@ fn state(status: &str, reason: Option<&str>, min: u64, max: u64, locked: bool) -
 }
 
 fn write_frames(s: &mut String, frames: &[Frame], show_runtime: bool) {
-    let mut hidden = 0;
-    for f in frames {
-        if !f.shown_by_default() && !show_runtime {
-            hidden += 1;
-            continue;
+    let shown: Vec<&Frame> = frames.iter().filter(|f| show_runtime || f.shown_by_default()).collect();
+    let mut i = 0;
+    while i < shown.len() {
+        let f = shown[i];
+        // Deep recursion: a run of identical frames prints once, with its count.
+        let mut run = 1;
+        while i + run < shown.len() && same_place(shown[i + run], f) {
+            run += 1;
         }
         let inl = if f.inlined { " (inlined)" } else { "" };
         let _ = writeln!(s, "{}(...){inl}\n\t{}:{}", f.function, f.file, f.line);
+        if run > 2 {
+            let _ = writeln!(s, "\t... the frame above, {} more times", run - 1);
+            i += run;
+        } else {
+            i += 1;
+        }
     }
-    if hidden > 0 && frames.iter().all(|f| !f.shown_by_default()) {
-        let _ = writeln!(s, "\t({hidden} runtime frames; --runtime shows them)");
+    if shown.is_empty() && !frames.is_empty() {
+        let _ = writeln!(s, "\t({} runtime frames; --runtime shows them)", frames.len());
     }
+}
+
+fn same_place(a: &Frame, b: &Frame) -> bool {
+    a.function == b.function && a.file == b.file && a.line == b.line && a.inlined == b.inlined
 }
 
 fn write_created_by(s: &mut String, g: Option<&crate::runtime::goroutines::Location>, parent: Option<u64>) {

@@ -234,6 +234,17 @@ impl Process {
         if let (Some(w), Some(off)) = (self.globals.work, l.work_tstart) {
             consider(self.mem.read_u64(w + off), "work.tstart");
         }
+        // When each P last went idle: the freshest stamp in a process that went quiet.
+        if let (Some(allp), Some(off)) = (self.globals.allp, l.p_limiter_stamp) {
+            let mask = u64::MAX >> l.limiter_event_bits;
+            let (ptr, n) = (self.mem.read_u64(allp), self.mem.read_u64(allp + 8));
+            if let (Some(ptr), Some(n)) = (ptr, n) {
+                for i in 0..n.min(1 << 16) {
+                    let stamp = self.mem.read_u64(ptr + i * 8).and_then(|pp| self.mem.read_u64(pp + off));
+                    consider(stamp.map(|s| s & mask), "the last time a P went idle");
+                }
+            }
+        }
         // Windows: wall-clock time since the process started, added to the runtime's start.
         if let (Some(ts), Some(ct), Some(sn)) =
             (self.dump.timestamp, self.dump.process_create_time, self.globals.start_nano)

@@ -158,6 +158,10 @@ pub struct Layouts {
     pub timer_when: Option<u64>,
     /// Go 1.23+: `runtime.g.sleepWhen`.
     pub g_sleep_when: Option<u64>,
+    /// `runtime.p.limiterEvent.stamp`: when the P last went idle (or into a GC assist), a
+    /// monotonic time with an event type in its top `limiter_event_bits` bits.
+    pub p_limiter_stamp: Option<u64>,
+    pub limiter_event_bits: u32,
     pub source: String,
 }
 
@@ -232,6 +236,11 @@ impl Layouts {
             g_timer: src.field(g, "timer"),
             timer_when: src.field("runtime.timer", "when"),
             g_sleep_when: src.field(g, "sleepWhen"),
+            p_limiter_stamp: src
+                .field("runtime.p", "limiterEvent.stamp.value")
+                .or_else(|| src.field("runtime.p", "limiterEvent.stamp")),
+            // runtime.limiterEventBits is 3 in every supported release; DWARF omits it.
+            limiter_event_bits: src.constant("runtime.limiterEventBits").unwrap_or(3) as u32,
             source: src.describe(),
         };
         if !r.missing.is_empty() {

@@ -27,6 +27,8 @@ pub use threads::MInfo;
 pub struct Globals {
     pub allgs: u64,
     pub allm: u64,
+    /// `runtime.allp` ([]*p), if found.
+    pub allp: Option<u64>,
     pub sched: u64,
     /// `runtime.waitReasonStrings`: address and element count.
     pub wait_reason_strings: Option<(u64, u64)>,
@@ -281,6 +283,7 @@ fn find_globals(exe: &Executable, bias: u64) -> Result<Globals> {
     Ok(Globals {
         allgs: need("runtime.allgs")?,
         allm: need("runtime.allm")?,
+        allp: sym("runtime.allp").map(|(a, _)| a),
         sched: need("runtime.sched")?,
         wait_reason_strings: sym("runtime.waitReasonStrings").map(|(a, s)| (a, s / 16)),
         memstats: sym("runtime.memstats").map(|(a, _)| a),
