@@ -76,6 +76,24 @@ fn bench_goroutines(n: usize) {
         times.push(t.elapsed().as_secs_f64());
     }
     let m = median(times);
+    // The command line end to end, output included.
+    let cli = |json: bool| {
+        let mut t = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let mut c = Command::new(env!("CARGO_BIN_EXE_gomortem"));
+            c.arg("goroutines").arg(&dump).arg("--exe").arg(&exe);
+            if json {
+                c.arg("--json");
+            }
+            let out = c.output().expect("run gomortem");
+            assert!(out.status.success());
+            t.push(start.elapsed().as_secs_f64());
+        }
+        median(t)
+    };
+    println!("gomortem goroutines (text)   many-{n}: median {:.3} s wall", cli(false));
+    println!("gomortem goroutines --json   many-{n}: median {:.3} s wall", cli(true));
     println!(
         "goroutines  many-{n}: {count} goroutines, dump {:.0} MB: median {:.3} s wall (open + unwind + symbolize + group), {:.0} goroutines/s, {} threads",
         size as f64 / 1e6,

@@ -59,7 +59,8 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
             let gs = p.goroutines()?;
             let o = report::overview(&p, &gs)?;
             let out = if target.json {
-                report::json::overview(&o).to_string()
+                report::json::overview(&o, std::io::stdout().lock())?;
+                String::new()
             } else {
                 report::text::overview(&o)
             };
@@ -69,7 +70,8 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let doc = report::goroutines(&p)?;
             let out = if target.json {
-                report::json::goroutines(&doc).to_string()
+                report::json::goroutines(&doc, std::io::stdout().lock())?;
+                String::new()
             } else {
                 report::text::goroutines(&doc, GoroutineOptions { all, runtime })
             };
@@ -94,9 +96,11 @@ fn main() -> ExitCode {
         Ok((out, incomplete)) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (| head) is not an error worth reporting.
-            let _ = stdout.write_all(out.as_bytes()).and_then(|_| {
-                if out.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") }
-            });
+            if !out.is_empty() {
+                let _ = stdout.write_all(out.as_bytes()).and_then(|_| {
+                    if out.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") }
+                });
+            }
             match incomplete {
                 Some(msg) => {
                     eprintln!("gomortem: error: {msg}");

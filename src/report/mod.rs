@@ -16,7 +16,6 @@ use crate::Result;
 pub const SCHEMA_VERSION: &str = "1.0.0";
 
 /// What the dump is and what the process was doing.
-#[derive(Serialize)]
 pub struct Overview {
     pub dump: DumpSummary,
     pub go: GoSummary,
@@ -54,9 +53,7 @@ pub struct GoSummary {
     pub go_build_id: Option<String>,
 }
 
-#[derive(Serialize)]
 pub struct Crash {
-    #[serde(flatten)]
     pub info: CrashInfo,
     pub signal_name: Option<String>,
     /// The goroutine running on the crashing thread, if any.

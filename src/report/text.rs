@@ -72,14 +72,17 @@ fn bytes(n: u64) -> String {
     if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
 }
 
-/// `1-5, 7, 9-12`
-pub fn id_ranges(ids: &[u64]) -> String {
+/// `1-5, 7, 9-12`, cut after `max` ranges: `1-5, 7, … (+1234 more)`.
+pub fn id_ranges(ids: &[u64], max: usize) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < ids.len() {
         let mut j = i;
         while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
             j += 1;
+        }
+        if out.len() == max {
+            return format!("{}, … (+{} more)", out.join(", "), ids.len() - i);
         }
         out.push(if i == j { ids[i].to_string() } else { format!("{}-{}", ids[i], ids[j]) });
         i = j + 1;
@@ -167,7 +170,7 @@ pub fn goroutines(doc: &GoroutinesDoc, opt: GoroutineOptions) -> String {
         for gr in groups {
             let st = state(gr.status.name(), gr.wait_reason.as_deref(), gr.min_wait_minutes, gr.max_wait_minutes, gr.locked_to_thread);
             let noun = if gr.count == 1 { "goroutine" } else { "goroutines" };
-            let ids = if gr.count <= 1 { format!("goroutine {}", gr.ids[0]) } else { format!("ids {}", id_ranges(&gr.ids)) };
+            let ids = if gr.count <= 1 { format!("goroutine {}", gr.ids[0]) } else { format!("ids {}", id_ranges(&gr.ids, 12)) };
             let _ = writeln!(s, "{} {noun} [{st}]: {ids}", gr.count);
             write_frames(&mut s, &gr.frames, opt.runtime);
             write_created_by(&mut s, gr.created_by.as_ref(), None);
@@ -190,7 +193,8 @@ fn hidden_note(hidden: usize) -> String {
 mod tests {
     #[test]
     fn ranges() {
-        assert_eq!(super::id_ranges(&[1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8");
-        assert_eq!(super::id_ranges(&[4]), "4");
+        assert_eq!(super::id_ranges(&[1, 2, 3, 5, 7, 8], 12), "1-3, 5, 7-8");
+        assert_eq!(super::id_ranges(&[4], 12), "4");
+        assert_eq!(super::id_ranges(&[1, 3, 5, 7], 2), "1, 3, … (+2 more)");
     }
 }
