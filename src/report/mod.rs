@@ -47,7 +47,10 @@ pub struct GoSummary {
     pub version: String,
     pub experiments: Vec<String>,
     pub path: String,
+    #[serde(serialize_with = "module")]
     pub main_module: Option<(String, String)>,
+    /// Build settings in the order the build info lists them (a JSON object).
+    #[serde(serialize_with = "pairs")]
     pub settings: Vec<(String, String)>,
     pub has_dwarf: bool,
     pub go_build_id: Option<String>,
@@ -58,6 +61,19 @@ pub struct Crash {
     pub signal_name: Option<String>,
     /// The goroutine running on the crashing thread, if any.
     pub goroutine: Option<u64>,
+}
+
+fn pairs<S: serde::Serializer>(v: &[(String, String)], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|(k, v)| (k, v)))
+}
+
+fn module<S: serde::Serializer>(m: &Option<(String, String)>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Module<'a> {
+        path: &'a str,
+        version: &'a str,
+    }
+    m.as_ref().map(|(path, version)| Module { path, version }).serialize(s)
 }
 
 pub fn overview(p: &Process, gs: &[Goroutine]) -> Result<Overview> {

@@ -25,7 +25,8 @@ pub fn overview(o: &Overview) -> String {
     let g = &o.go;
     let exp = if g.experiments.is_empty() { String::new() } else { format!(" (GOEXPERIMENT={})", g.experiments.join(",")) };
     let _ = writeln!(s, "go:          {}{}{}", g.version, exp, if g.has_dwarf { "" } else { ", no DWARF" });
-    let _ = writeln!(s, "main:        {}{}", g.path, g.main_module.as_ref().map(|(p, v)| format!(" ({p} {v})")).unwrap_or_default());
+    let module = g.main_module.as_ref().map(|(p, v)| if *p == g.path { format!(" {v}") } else { format!(" ({p} {v})") });
+    let _ = writeln!(s, "main:        {}{}", g.path, module.unwrap_or_default());
     for (k, v) in &g.settings {
         let _ = writeln!(s, "  build      {k}={v}");
     }
