@@ -2,12 +2,12 @@
 //!
 //! The crate is layered; each layer speaks only to the one below it:
 //!
-//! 1. [`dump`]     — dump readers (ELF core, Windows minidump): an address space of
-//!                   borrowed byte slices over memory-mapped files, threads, modules.
-//! 2. [`exe`]      — the executable (ELF/PE sections and symbols, DWARF, pclntab, build info).
-//! 3. [`runtime`]  — the Go runtime model: version, layouts, threads, goroutines, unwinding.
-//! 4. [`analysis`] — analyses over the model (goroutine grouping; later heap, dominators).
-//! 5. [`report`]   — output: human text and versioned JSON.
+//! 1. [`dump`]: dump readers (ELF core, Windows minidump): an address space of borrowed byte
+//!    slices over memory-mapped files, threads, modules.
+//! 2. [`exe`]: the executable (ELF/PE sections and symbols, DWARF, pclntab, build info).
+//! 3. [`runtime`]: the Go runtime model: version, layouts, threads, goroutines, unwinding.
+//! 4. [`analysis`]: analyses over the model (goroutine grouping; later heap, dominators).
+//! 5. [`report`]: output: human text and versioned JSON.
 //!
 //! The CLI (`src/main.rs`) only parses arguments and calls into [`report`].
 

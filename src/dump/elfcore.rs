@@ -410,11 +410,9 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                     has_file = true;
                     modules = parse_nt_file(n.desc, &what)?;
                 }
-                NT_SIGINFO => {
-                    // The kernel writes one (the dumping thread's); gdb one per thread.
-                    if siginfo_signo.is_none() {
-                        siginfo_signo = Some(u32_at(n.desc, 0).unwrap_or(0) as i32);
-                    }
+                // The kernel writes one (the dumping thread's); gdb one per thread.
+                NT_SIGINFO if siginfo_signo.is_none() => {
+                    siginfo_signo = Some(u32_at(n.desc, 0).unwrap_or(0) as i32);
                 }
                 _ => {}
             }

@@ -40,7 +40,11 @@ impl AddressSpace {
         if offset >= flen || len == 0 {
             return 0;
         }
-        let len = len.min(flen - offset);
+        // Clip to the file, and so that `va + len` cannot wrap.
+        let len = len.min(flen - offset).min(u64::MAX - va);
+        if len == 0 {
+            return 0;
+        }
         self.regions.push(Region { va, len, file, offset });
         len
     }
@@ -142,12 +146,16 @@ impl AddressSpace {
         true
     }
 
-    pub fn contains(&self, addr: u64, len: u64) -> bool {
-        if let Some(_) = self.slice(addr, len) {
-            return true;
+    /// Whether every byte of `[addr, addr+len)` is backed, across regions if need be.
+    pub fn contains(&self, mut addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        while addr < end {
+            match self.slice_to_end(addr) {
+                Some(s) => addr += s.len() as u64,
+                None => return false,
+            }
         }
-        let mut buf = vec![0u8; len.min(1 << 20) as usize];
-        len <= 1 << 20 && self.read_into(addr, &mut buf)
+        true
     }
 
     pub fn read_u8(&self, addr: u64) -> Option<u8> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use gomortem::runtime::goroutines::Frame;
-use gomortem::runtime::{names, Goroutine, Process, Status};
+use gomortem::runtime::{Goroutine, Process, Status};
 
 use super::oracle;
 
@@ -87,9 +87,12 @@ fn frames_match(ours: &[(String, String, u32)], want: &[(String, String, u32)], 
     ours.len() >= want.len() && ours.starts_with(inner) && ours.ends_with(outer)
 }
 
+/// The number of goroutines compared and the differences found, or why the case could not be read.
+pub type CaseResult = Result<(usize, Vec<String>), String>;
+
 /// Check one case; returns the differences (empty when it matches) and the number of
 /// goroutines compared.
-pub fn check(case: &Case) -> Result<(usize, Vec<String>), String> {
+pub fn check(case: &Case) -> CaseResult {
     let p = Process::open(&case.file("dump"), Some(&case.file("exe"))).map_err(|e| e.to_string())?;
     let gs = p.goroutines().map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(case.file("oracle")).map_err(|e| e.to_string())?;
@@ -153,7 +156,6 @@ pub fn check(case: &Case) -> Result<(usize, Vec<String>), String> {
             diffs.push(format!("goroutine {} ({:?}): found, but not in the traceback", g.id, header_status(g)));
         }
     }
-    let _ = names::for_print;
     Ok((compared, diffs))
 }
 
@@ -176,7 +178,7 @@ pub struct Report {
 
 /// Summarise case results: matching cases, known failures, and unexpected ones (with their
 /// differences).
-pub fn report(results: &[(String, Result<(usize, Vec<String>), String>)], known: &[(String, String)]) -> Report {
+pub fn report(results: &[(String, CaseResult)], known: &[(String, String)]) -> Report {
     use std::fmt::Write;
     let mut text = String::new();
     let (mut ok, mut unexpected, mut known_n, mut goroutines) = (0, 0, 0, 0);
