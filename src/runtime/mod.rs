@@ -65,19 +65,7 @@ impl Process {
         }
         let exe_path = match exe {
             Some(p) => p.to_path_buf(),
-            None => match &dump.process.exe_path {
-                Some(p) if Path::new(p).is_file() => Path::new(p).to_path_buf(),
-                Some(p) => {
-                    return Err(Error::NoExecutable(format!(
-                        "the dump names {p}, which is not on this machine; pass --exe PATH"
-                    )))
-                }
-                None => {
-                    return Err(Error::NoExecutable(
-                        "the dump does not name its executable; pass --exe PATH".into(),
-                    ))
-                }
-            },
+            None => find_executable(&dump)?,
         };
         let exe = Executable::open(&exe_path)?;
         Process::new(dump, exe)
@@ -152,6 +140,27 @@ impl Process {
     pub fn go_version(&self) -> &str {
         &self.exe.build_info.go_version
     }
+}
+
+/// The executable the dump names: at that path, at its Wine mapping (`Z:\\x` is `/x`), or
+/// under the same file name beside the dump.
+fn find_executable(dump: &Dump) -> Result<std::path::PathBuf> {
+    let Some(named) = dump.process.exe_path.as_deref() else {
+        return Err(Error::NoExecutable("the dump does not name its executable; pass --exe PATH".into()));
+    };
+    let mut candidates = vec![std::path::PathBuf::from(named)];
+    if let Some(rest) = named.strip_prefix("Z:").or_else(|| named.strip_prefix("z:")) {
+        candidates.push(std::path::PathBuf::from(rest.replace('\\', "/")));
+    }
+    let base = named.rsplit(['/', '\\']).next().unwrap_or(named);
+    if let Some(dir) = dump.path.parent() {
+        candidates.push(dir.join(base));
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        Error::NoExecutable(format!(
+            "the dump names {named}, which is neither there nor beside the dump; pass --exe PATH"
+        ))
+    })
 }
 
 fn check_platform(dump: &Dump, exe: &Executable) -> Result<()> {
