@@ -162,7 +162,184 @@ pub struct Layouts {
     /// monotonic time with an event type in its top `limiter_event_bits` bits.
     pub p_limiter_stamp: Option<u64>,
     pub limiter_event_bits: u32,
+    /// The heap's layouts (`mheap`, `mspan`, `mcache`, consistent stats, `abi.Type`); None when
+    /// the source lacks some of them (see `heap_missing`).
+    pub heap: Option<HeapLayout>,
+    /// What the heap layouts lack, when `heap` is None.
+    pub heap_missing: Vec<String>,
     pub source: String,
+}
+
+/// Layouts and constants of the Go heap (mheap.go, mcache.go, mstats.go, abi/type.go).
+#[derive(Clone, Debug, Default)]
+pub struct HeapLayout {
+    /// `runtime.mheap`: `allspans`, `arenas`, `sweepgen`.
+    pub mheap_allspans: u64,
+    pub mheap_arenas: u64,
+    pub mheap_sweepgen: u64,
+    /// `runtime.heapArena.spans`.
+    pub arena_spans: u64,
+    /// `runtime.mspan` fields (`freeindex`, `nelems`, `allocCount`, `allocCountBeforeCache`
+    /// are uint16, `spanclass` and `state` u8, in every supported release).
+    pub span_start: u64,
+    pub span_npages: u64,
+    pub span_freeindex: u64,
+    pub span_nelems: u64,
+    pub span_alloc_bits: u64,
+    pub span_gcmark_bits: u64,
+    pub span_sweepgen: u64,
+    pub span_alloc_count: u64,
+    pub span_alloc_count_before_cache: u64,
+    pub span_spanclass: u64,
+    pub span_state: u64,
+    pub span_elemsize: u64,
+    pub span_limit: u64,
+    pub span_large_type: u64,
+    pub span_size: u64,
+    /// `runtime.p.mcache` and `runtime.mcache` fields.
+    pub p_mcache: u64,
+    pub mcache_alloc: u64,
+    pub mcache_tiny: u64,
+    pub mcache_tinyoffset: u64,
+    pub mcache_tiny_allocs: u64,
+    /// `runtime.mstats.heapStats.stats` ([3]heapStatsDelta) and the delta's fields.
+    pub mstats_heap_stats: u64,
+    pub delta_size: u64,
+    pub delta_in_heap: u64,
+    pub delta_tiny_alloc_count: u64,
+    pub delta_large_alloc: u64,
+    pub delta_large_alloc_count: u64,
+    pub delta_small_alloc_count: u64,
+    pub delta_large_free: u64,
+    pub delta_large_free_count: u64,
+    pub delta_small_free_count: u64,
+    /// `internal/abi.Type` fields.
+    pub type_size: u64,
+    pub type_ptrbytes: u64,
+    pub type_tflag: u64,
+    pub type_kind: u64,
+    pub type_gcdata: u64,
+    /// Constants.
+    pub page_size: u64,
+    pub pages_per_arena: u64,
+    pub heap_arena_bytes: u64,
+    pub arena_l1_bits: u32,
+    pub arena_l2_bits: u32,
+    pub arena_base_offset: u64,
+    pub span_in_use: u8,
+    pub span_manual: u8,
+    pub num_size_classes: u64,
+    pub tiny_size_class: u64,
+    pub malloc_header_size: u64,
+    pub min_size_for_malloc_header: u64,
+    /// `abi.TFlagGCMaskOnDemand` (1.24+): GCData is a `**byte` filled lazily.
+    pub tflag_gc_mask_on_demand: Option<u8>,
+    /// `abi.KindGCProg` (≤1.23): GCData is a GC program, unless `tflag_unrolled_bitmap` is set.
+    pub kind_gc_prog: Option<u8>,
+    pub tflag_unrolled_bitmap: Option<u8>,
+    /// Size of `runtime.spanInlineMarkBits` when the binary has it (Green Tea GC).
+    pub inline_mark_bits_size: Option<u64>,
+    /// To rebuild on-demand masks from a type's structure: `abi.ArrayType.Elem`/`Len`,
+    /// `abi.StructType.Fields`, `abi.StructField.Typ`/`Offset` and its size.
+    pub array_elem: Option<u64>,
+    pub array_len: Option<u64>,
+    pub struct_fields: Option<u64>,
+    pub field_typ: Option<u64>,
+    pub field_offset: Option<u64>,
+    pub field_size: Option<u64>,
+}
+
+impl HeapLayout {
+    fn load(src: &dyn LayoutSource) -> std::result::Result<HeapLayout, Vec<String>> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let (h, s, c, d, t) = (
+            "runtime.mheap",
+            "runtime.mspan",
+            "runtime.mcache",
+            "runtime.heapStatsDelta",
+            "internal/abi.Type",
+        );
+        let opt_const = |name: &str| src.constant(name);
+        let l = HeapLayout {
+            mheap_allspans: r.req(h, "allspans"),
+            mheap_arenas: r.req(h, "arenas"),
+            mheap_sweepgen: r.req(h, "sweepgen"),
+            arena_spans: r.req("runtime.heapArena", "spans"),
+            span_start: r.req(s, "startAddr"),
+            span_npages: r.req(s, "npages"),
+            span_freeindex: r.req(s, "freeindex"),
+            span_nelems: r.req(s, "nelems"),
+            span_alloc_bits: r.req(s, "allocBits"),
+            span_gcmark_bits: r.req(s, "gcmarkBits"),
+            span_sweepgen: r.req(s, "sweepgen"),
+            span_alloc_count: r.req(s, "allocCount"),
+            span_alloc_count_before_cache: r.req(s, "allocCountBeforeCache"),
+            span_spanclass: r.req(s, "spanclass"),
+            span_state: r.req_any(s, &["state.s.value", "state.s", "state"]),
+            span_elemsize: r.req(s, "elemsize"),
+            span_limit: r.req(s, "limit"),
+            span_large_type: r.req(s, "largeType"),
+            span_size: r.size(s),
+            p_mcache: r.req("runtime.p", "mcache"),
+            mcache_alloc: r.req(c, "alloc"),
+            mcache_tiny: r.req(c, "tiny"),
+            mcache_tinyoffset: r.req(c, "tinyoffset"),
+            mcache_tiny_allocs: r.req(c, "tinyAllocs"),
+            mstats_heap_stats: r.req("runtime.mstats", "heapStats.stats"),
+            delta_size: r.size(d),
+            delta_in_heap: r.req(d, "inHeap"),
+            delta_tiny_alloc_count: r.req(d, "tinyAllocCount"),
+            delta_large_alloc: r.req(d, "largeAlloc"),
+            delta_large_alloc_count: r.req(d, "largeAllocCount"),
+            delta_small_alloc_count: r.req(d, "smallAllocCount"),
+            delta_large_free: r.req(d, "largeFree"),
+            delta_large_free_count: r.req(d, "largeFreeCount"),
+            delta_small_free_count: r.req(d, "smallFreeCount"),
+            type_size: r.req(t, "Size_"),
+            type_ptrbytes: r.req(t, "PtrBytes"),
+            type_tflag: r.req(t, "TFlag"),
+            type_kind: r.req(t, "Kind_"),
+            type_gcdata: r.req(t, "GCData"),
+            page_size: r.konst("runtime.pageSize") as u64,
+            pages_per_arena: r.konst("runtime.pagesPerArena") as u64,
+            heap_arena_bytes: r.konst("runtime.heapArenaBytes") as u64,
+            arena_l1_bits: r.konst("runtime.arenaL1Bits") as u32,
+            arena_l2_bits: r.konst("runtime.arenaL2Bits") as u32,
+            arena_base_offset: opt_const("runtime.arenaBaseOffsetUintptr")
+                .or_else(|| opt_const("runtime.arenaBaseOffset"))
+                .unwrap_or(0) as u64,
+            span_in_use: r.konst("runtime.mSpanInUse") as u8,
+            span_manual: r.konst("runtime.mSpanManual") as u8,
+            num_size_classes: (r.konst("runtime.numSpanClasses") / 2) as u64,
+            tiny_size_class: opt_const("runtime.tinySizeClass").unwrap_or(2) as u64,
+            // 8 and 512 in every supported release; 1.25+ DWARF may omit them.
+            malloc_header_size: opt_const("runtime.mallocHeaderSize").unwrap_or(8) as u64,
+            min_size_for_malloc_header: opt_const("runtime.minSizeForMallocHeader").unwrap_or(512) as u64,
+            tflag_gc_mask_on_demand: opt_const("internal/abi.TFlagGCMaskOnDemand").map(|v| v as u8),
+            kind_gc_prog: opt_const("internal/abi.KindGCProg").map(|v| v as u8),
+            tflag_unrolled_bitmap: opt_const("internal/abi.TFlagUnrolledBitmap").map(|v| v as u8),
+            inline_mark_bits_size: src.size("runtime.spanInlineMarkBits"),
+            array_elem: src.field("internal/abi.ArrayType", "Elem"),
+            array_len: src.field("internal/abi.ArrayType", "Len"),
+            struct_fields: src.field("internal/abi.StructType", "Fields"),
+            field_typ: src.field("internal/abi.StructField", "Typ"),
+            field_offset: src.field("internal/abi.StructField", "Offset"),
+            field_size: src.size("internal/abi.StructField"),
+        };
+        let bad_consts = l.page_size == 0
+            || l.heap_arena_bytes == 0
+            || l.pages_per_arena == 0
+            || l.arena_l1_bits > 16
+            || l.arena_l2_bits > 32;
+        if bad_consts && r.missing.is_empty() {
+            r.missing.push("sane heap arena constants".into());
+        }
+        if r.missing.is_empty() {
+            Ok(l)
+        } else {
+            Err(r.missing)
+        }
+    }
 }
 
 impl Layouts {
@@ -225,7 +402,14 @@ impl Layouts {
             scan_bit: r.konst("runtime._Gscan"),
         };
         let sched_lastpoll = r.req_any("runtime.schedt", &["lastpoll.value", "lastpoll"]);
+        let heap = HeapLayout::load(src);
+        let (abi, abi_missing) = match AbiLayout::load(src) {
+            Ok(a) => (Some(a), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         let layouts = Layouts {
+            abi,
+            abi_missing,
             gobuf,
             g: gl,
             m: ml,
@@ -241,6 +425,8 @@ impl Layouts {
                 .or_else(|| src.field("runtime.p", "limiterEvent.stamp")),
             // runtime.limiterEventBits is 3 in every supported release; DWARF omits it.
             limiter_event_bits: src.constant("runtime.limiterEventBits").unwrap_or(3) as u32,
+            heap: heap.as_ref().ok().cloned(),
+            heap_missing: heap.err().unwrap_or_default(),
             source: src.describe(),
         };
         if !r.missing.is_empty() {
@@ -251,5 +437,260 @@ impl Layouts {
             )));
         }
         Ok(layouts)
+    }
+}
+
+/// Layouts of the type descriptors (`internal/abi.Type` and its kind-specific extensions,
+/// `abi.Name`, itabs, funcvals) and the flag/kind constants of this release.
+#[derive(Clone, Debug, Default)]
+pub struct AbiLayout {
+    /// `sizeof(abi.Type)`: where the kind-specific part of a descriptor starts.
+    pub type_size: u64,
+    pub size: u64,
+    pub ptr_bytes: u64,
+    pub hash: u64,
+    pub tflag: u64,
+    pub align: u64,
+    pub kind: u64,
+    pub gcdata: u64,
+    pub str: u64,
+    pub ptr_to_this: u64,
+    pub tflag_uncommon: u8,
+    pub tflag_extra_star: u8,
+    pub tflag_named: u8,
+    /// Go 1.24+: GCData is a `**byte` slot filled lazily by the runtime.
+    pub tflag_gc_mask_on_demand: Option<u8>,
+    /// Go 1.26+: pointer-shaped types are stored directly in interfaces (was a kind bit).
+    pub tflag_direct_iface: Option<u8>,
+    /// Mask of the kind proper in `Kind_` (≤1.25: 0x1f; 1.26+: the whole byte).
+    pub kind_mask: u8,
+    /// ≤1.25: the direct-iface bit of `Kind_`.
+    pub kind_direct_iface: Option<u8>,
+    /// ≤1.23: GCData is a GC program.
+    pub kind_gc_prog: Option<u8>,
+    /// Sizes of the kind-specific structs (the uncommon part follows them) and their fields.
+    pub ptr_type_size: u64,
+    pub ptr_elem: u64,
+    pub slice_type_size: u64,
+    pub slice_elem: u64,
+    pub array_type_size: u64,
+    pub array_elem: u64,
+    pub array_len: u64,
+    pub chan_type_size: u64,
+    pub chan_elem: u64,
+    pub chan_dir: u64,
+    pub func_type_size: u64,
+    pub func_in_count: u64,
+    pub func_out_count: u64,
+    pub struct_type_size: u64,
+    pub struct_pkg_path: u64,
+    pub struct_fields: u64,
+    pub field_size: u64,
+    pub field_name: u64,
+    pub field_typ: u64,
+    pub field_offset: u64,
+    pub iface_type_size: u64,
+    pub iface_pkg_path: u64,
+    pub iface_methods: u64,
+    pub imethod_size: u64,
+    pub imethod_name: u64,
+    pub imethod_typ: u64,
+    pub uncommon_size: u64,
+    pub uncommon_pkg_path: u64,
+    pub uncommon_mcount: u64,
+    pub uncommon_xcount: u64,
+    pub uncommon_moff: u64,
+    pub method_size: u64,
+    pub method_name: u64,
+    pub method_mtyp: u64,
+    pub map: MapTypeLayout,
+    /// `abi.ITab` (1.23+) or `runtime.itab`.
+    pub itab_inter: u64,
+    pub itab_type: u64,
+    pub itab_fun: u64,
+    /// `runtime.eface._type`, `runtime.iface.tab`, and their `data`.
+    pub eface_type: u64,
+    pub eface_data: u64,
+    pub iface_tab: u64,
+    pub iface_data: u64,
+    /// `runtime.funcval.fn`
+    pub funcval_fn: u64,
+}
+
+/// The map type descriptor: `abi.MapType` (buckets ≤1.23, swiss 1.26+), `abi.SwissMapType`
+/// (1.24, 1.25) or `abi.OldMapType` (noswissmap).
+#[derive(Clone, Debug, Default)]
+pub struct MapTypeLayout {
+    /// Swiss tables (groups) rather than buckets.
+    pub swiss: bool,
+    pub type_size: u64,
+    pub key: u64,
+    pub elem: u64,
+    /// `Group` (swiss) or `Bucket` (old): the type of a group/bucket.
+    pub group: u64,
+    /// `GroupSize` (uintptr, swiss) or `BucketSize` (u16, old).
+    pub group_size: u64,
+    /// Old: `KeySize`, `ValueSize` (u8).
+    pub key_size: Option<u64>,
+    pub value_size: Option<u64>,
+    /// Swiss 1.24–1.26: `SlotSize`, `ElemOff` (uintptr).
+    pub slot_size: Option<u64>,
+    pub elem_off: Option<u64>,
+    /// Swiss 1.27+: `KeysOff`, `KeyStride`, `ElemsOff`, `ElemStride` (uintptr).
+    pub keys_off: Option<u64>,
+    pub key_stride: Option<u64>,
+    pub elems_off: Option<u64>,
+    pub elem_stride: Option<u64>,
+    /// `Flags` (u32 swiss, u32 old) and its indirect-key / indirect-elem bits.
+    pub flags: u64,
+    pub flag_indirect_key: u32,
+    pub flag_indirect_elem: u32,
+}
+
+impl AbiLayout {
+    /// Read from `src`; an error names what is missing.
+    pub fn load(src: &dyn LayoutSource) -> Result<AbiLayout> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let t = "internal/abi.Type";
+        let c = |n: &str| src.constant(&format!("internal/abi.{n}")).map(|v| v as u8);
+        let konst = |r: &mut Reader, n: &str| r.konst(&format!("internal/abi.{n}")) as u8;
+        let (ptr, slice, arr, chan, func) = (
+            "internal/abi.PtrType",
+            "internal/abi.SliceType",
+            "internal/abi.ArrayType",
+            "internal/abi.ChanType",
+            "internal/abi.FuncType",
+        );
+        let (st, sf, it, im, un, me) = (
+            "internal/abi.StructType",
+            "internal/abi.StructField",
+            "internal/abi.InterfaceType",
+            "internal/abi.Imethod",
+            "internal/abi.UncommonType",
+            "internal/abi.Method",
+        );
+        let itab = if src.size("internal/abi.ITab").is_some() { "internal/abi.ITab" } else { "runtime.itab" };
+        let kind_mask = c("KindMask").unwrap_or(0xff);
+        let l = AbiLayout {
+            type_size: r.size(t),
+            size: r.req(t, "Size_"),
+            ptr_bytes: r.req(t, "PtrBytes"),
+            hash: r.req(t, "Hash"),
+            tflag: r.req(t, "TFlag"),
+            align: r.req(t, "Align_"),
+            kind: r.req(t, "Kind_"),
+            gcdata: r.req(t, "GCData"),
+            str: r.req(t, "Str"),
+            ptr_to_this: r.req(t, "PtrToThis"),
+            tflag_uncommon: konst(&mut r, "TFlagUncommon"),
+            tflag_extra_star: konst(&mut r, "TFlagExtraStar"),
+            tflag_named: konst(&mut r, "TFlagNamed"),
+            tflag_gc_mask_on_demand: c("TFlagGCMaskOnDemand"),
+            tflag_direct_iface: c("TFlagDirectIface"),
+            kind_mask,
+            kind_direct_iface: c("KindDirectIface"),
+            kind_gc_prog: c("KindGCProg"),
+            ptr_type_size: r.size(ptr),
+            ptr_elem: r.req(ptr, "Elem"),
+            slice_type_size: r.size(slice),
+            slice_elem: r.req(slice, "Elem"),
+            array_type_size: r.size(arr),
+            array_elem: r.req(arr, "Elem"),
+            array_len: r.req(arr, "Len"),
+            chan_type_size: r.size(chan),
+            chan_elem: r.req(chan, "Elem"),
+            chan_dir: r.req(chan, "Dir"),
+            func_type_size: r.size(func),
+            func_in_count: r.req(func, "InCount"),
+            func_out_count: r.req(func, "OutCount"),
+            struct_type_size: r.size(st),
+            struct_pkg_path: r.req(st, "PkgPath"),
+            struct_fields: r.req(st, "Fields"),
+            field_size: r.size(sf),
+            field_name: r.req(sf, "Name"),
+            field_typ: r.req(sf, "Typ"),
+            field_offset: r.req(sf, "Offset"),
+            iface_type_size: r.size(it),
+            iface_pkg_path: r.req(it, "PkgPath"),
+            iface_methods: r.req(it, "Methods"),
+            imethod_size: r.size(im),
+            imethod_name: r.req(im, "Name"),
+            imethod_typ: r.req(im, "Typ"),
+            uncommon_size: r.size(un),
+            uncommon_pkg_path: r.req(un, "PkgPath"),
+            uncommon_mcount: r.req(un, "Mcount"),
+            uncommon_xcount: r.req(un, "Xcount"),
+            uncommon_moff: r.req(un, "Moff"),
+            method_size: r.size(me),
+            method_name: r.req(me, "Name"),
+            method_mtyp: r.req(me, "Mtyp"),
+            map: MapTypeLayout::load(&mut r),
+            itab_inter: r.req_any(itab, &["Inter", "inter"]),
+            itab_type: r.req_any(itab, &["Type", "_type"]),
+            itab_fun: r.req_any(itab, &["Fun", "fun"]),
+            eface_type: r.req("runtime.eface", "_type"),
+            eface_data: r.req("runtime.eface", "data"),
+            iface_tab: r.req("runtime.iface", "tab"),
+            iface_data: r.req("runtime.iface", "data"),
+            funcval_fn: r.req("runtime.funcval", "fn"),
+        };
+        if !r.missing.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "{} lacks the type descriptor layouts: {}",
+                src.describe(),
+                r.missing.join(", ")
+            )));
+        }
+        Ok(l)
+    }
+}
+
+impl MapTypeLayout {
+    fn load(r: &mut Reader) -> MapTypeLayout {
+        // The map type the runtime uses: swiss if the binary has swiss map internals.
+        let swiss = r.src.size("internal/runtime/maps.Map").is_some();
+        let candidates: &[&str] = if swiss {
+            &["internal/abi.SwissMapType", "internal/abi.MapType"]
+        } else {
+            &["internal/abi.OldMapType", "internal/abi.MapType"]
+        };
+        let group_field = if swiss { "Group" } else { "Bucket" };
+        let m = candidates
+            .iter()
+            .copied()
+            .find(|n| r.src.field(n, group_field).is_some())
+            .unwrap_or(candidates[0]);
+        let konst = |n: &str| {
+            ["internal/abi.", "internal/abi.Swiss"]
+                .iter()
+                .find_map(|p| r.src.constant(&format!("{p}{n}")))
+                .map(|v| v as u32)
+        };
+        // The bucket map's flag bits (1 indirect key, 2 indirect elem) never changed and have
+        // no named constants; the swiss map's are `MapIndirectKey`/`MapIndirectElem`.
+        let (fk, fe) = if swiss {
+            (konst("MapIndirectKey").unwrap_or(4), konst("MapIndirectElem").unwrap_or(8))
+        } else {
+            (1, 2)
+        };
+        MapTypeLayout {
+            swiss,
+            type_size: r.size(m),
+            key: r.req(m, "Key"),
+            elem: r.req(m, "Elem"),
+            group: r.req(m, group_field),
+            group_size: r.req(m, if swiss { "GroupSize" } else { "BucketSize" }),
+            key_size: r.opt(m, "KeySize"),
+            value_size: r.opt(m, "ValueSize"),
+            slot_size: r.opt(m, "SlotSize"),
+            elem_off: r.opt(m, "ElemOff"),
+            keys_off: r.opt(m, "KeysOff"),
+            key_stride: r.opt(m, "KeyStride"),
+            elems_off: r.opt(m, "ElemsOff"),
+            elem_stride: r.opt(m, "ElemStride"),
+            flags: r.req(m, "Flags"),
+            flag_indirect_key: fk,
+            flag_indirect_elem: fe,
+        }
     }
 }

@@ -11,6 +11,8 @@ pub mod threads;
 pub mod goroutines;
 pub mod unwind;
 pub mod names;
+pub mod heap;
+pub mod types;
 
 use std::path::Path;
 

@@ -39,7 +39,8 @@ pub fn cases(root: &Path) -> Vec<Case> {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            // Never follow symbolic links: a Wine prefix links z: to /.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "case.json") {
                 if let Ok(text) = std::fs::read_to_string(&p) {

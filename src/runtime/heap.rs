@@ -1,0 +1,1047 @@
+//! The Go heap: in-use spans, the objects allocated in them, the runtime's own allocation
+//! accounting, and the pointer bitmaps of objects.
+//!
+//! Spans come from `mheap_.allspans` (state checked first). A slot `n` of an in-use span is
+//! allocated iff `n < freeindex || allocBits[n]` (mheap.go); a large span (size class 0) holds
+//! one object. Mark bits are never used. Objects are kept as two arrays indexed by `u32`
+//! (address, span), sorted by address; [`Heap::find_object`] goes through a page → span table
+//! built per arena, then slot arithmetic.
+//!
+//! Pointer information (mbitmap.go, Go 1.22+ allocation headers): small objects (≤ 512 B) have
+//! one bit per word at the end of their span (below the 128-byte inline mark bits with the
+//! Green Tea GC); larger small objects start with an 8-byte `*abi.Type` header; large objects
+//! have `mspan.largeType`. A type's mask is tiled over the whole slot, as the GC does.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use rayon::prelude::*;
+
+use super::layout::HeapLayout;
+use super::Process;
+use crate::dump::AddressSpace;
+use crate::{Error, Result};
+
+/// One in-use heap span (`mspan` in state `mSpanInUse`).
+#[derive(Clone, Debug)]
+pub struct Span {
+    /// Address of the `mspan` structure.
+    pub mspan: u64,
+    /// First byte of the span's memory.
+    pub base: u64,
+    pub npages: u64,
+    pub elemsize: u64,
+    pub nelems: u32,
+    /// `sizeclass << 1 | noscan`.
+    pub spanclass: u8,
+    pub freeindex: u32,
+    /// The runtime's `allocCount`.
+    pub alloc_count: u32,
+    /// The runtime's `allocCountBeforeCache` (meaningful while cached in an mcache).
+    pub alloc_count_before_cache: u32,
+    pub sweepgen: u32,
+    /// `largeType` (large spans), 0 if nil.
+    pub large_type: u64,
+    /// The span is some P's current span for its class (`mcache.alloc`).
+    pub cached: bool,
+    /// Index of this span's first object in the heap's object arrays.
+    pub first_object: u32,
+    /// Number of allocated objects found in this span.
+    pub objects: u32,
+}
+
+impl Span {
+    pub fn size_class(&self) -> usize {
+        (self.spanclass >> 1) as usize
+    }
+    /// Objects of this span hold no pointers.
+    pub fn noscan(&self) -> bool {
+        self.spanclass & 1 == 1
+    }
+    /// A large-object span (size class 0): one object.
+    pub fn is_large(&self) -> bool {
+        self.size_class() == 0
+    }
+    /// End of the last slot.
+    pub fn slots_end(&self) -> u64 {
+        self.base + self.nelems as u64 * self.elemsize
+    }
+}
+
+/// Allocated objects and bytes of one size class (class 0: large objects).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ClassTotals {
+    /// Element size of the class (0 for class 0, whose objects have their span's size).
+    pub size: u64,
+    pub spans: u64,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// What the heap walk found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct HeapTotals {
+    /// Allocated objects (tiny allocations count as their 16-byte blocks) and their bytes
+    /// (slot sizes; a large object counts its span's pages). These are what the runtime's
+    /// MemStats.HeapObjects and HeapAlloc count.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Indexed by size class.
+    pub by_class: Vec<ClassTotals>,
+    /// `allspans` entries by state.
+    pub spans_in_use: u64,
+    pub spans_manual: u64,
+    pub spans_dead: u64,
+    pub spans_other: u64,
+    /// Pages of in-use spans, in bytes (MemStats.HeapInuse).
+    pub in_use_bytes: u64,
+    /// Pages of manual spans (stacks, GC work buffers…), in bytes.
+    pub manual_bytes: u64,
+    /// In-use spans some mcache holds as its current span.
+    pub cached_spans: u64,
+    /// In-use spans whose count of allocated slots differs from their `allocCount`.
+    pub inconsistent_spans: u64,
+}
+
+/// The runtime's own accounting, read from `memstats.heapStats` (the consistent stats that
+/// `ReadMemStats` sums with `unsafeRead`) plus what the mcaches hold unflushed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RuntimeStats {
+    /// Per size class: `smallAllocCount`, `smallFreeCount`, the class's size.
+    pub small_alloc: Vec<u64>,
+    pub small_free: Vec<u64>,
+    pub class_size: Vec<u64>,
+    pub large_alloc_bytes: u64,
+    pub large_alloc_count: u64,
+    pub large_free_bytes: u64,
+    pub large_free_count: u64,
+    pub tiny_alloc_count: u64,
+    /// Allocations from the mcaches' current spans since they were cached
+    /// (`allocCount - allocCountBeforeCache`), per size class: `flushallmcaches` adds them.
+    pub mcache_pending: Vec<u64>,
+    /// `mcache.tinyAllocs` summed over the Ps.
+    pub mcache_tiny_allocs: u64,
+    /// What `runtime.ReadMemStats` would have returned at the moment of the dump (it flushes
+    /// the mcaches first): HeapObjects, HeapAlloc, HeapInuse, Mallocs, Frees, TotalAlloc.
+    pub heap_objects: u64,
+    pub heap_alloc: u64,
+    pub heap_inuse: u64,
+    pub mallocs: u64,
+    pub frees: u64,
+    pub total_alloc: u64,
+}
+
+/// Why an object's pointers are unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoPointerInfo {
+    /// The malloc header or `largeType` is nil (allocation or delayed zeroing in progress).
+    NilType,
+    /// The type's GC mask is built on demand (1.24+), was not built before the dump, and could
+    /// not be rebuilt from the type's structure.
+    MaskNotBuilt,
+    /// The type uses a GC program (≤ 1.23), which is not interpreted.
+    GcProgram,
+    /// The object, its type or its mask is not in the dump.
+    Unreadable,
+}
+
+/// What [`Heap::for_each_pointer`] could tell about an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointerInfo {
+    /// A noscan object: it holds no pointers.
+    NoPointers,
+    /// Every pointer slot was reported.
+    Scanned,
+    Unknown(NoPointerInfo),
+}
+
+/// Pointer information over every object (see [`Heap::pointer_census`]).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PointerCensus {
+    pub noscan_objects: u64,
+    pub scanned_objects: u64,
+    /// Pointer slots reported (non-nil values).
+    pub pointers: u64,
+    pub unknown: Vec<(NoPointerInfo, u64)>,
+}
+
+/// The heap of the dumped process.
+pub struct Heap {
+    /// In-use spans, sorted by base address.
+    pub spans: Vec<Span>,
+    /// Object addresses (slot starts), sorted.
+    addrs: Vec<u64>,
+    /// Span index of each object.
+    span_of: Vec<u32>,
+    /// Arena index → span index + 1 of each page of the arena (0: no in-use span), sorted.
+    arenas: Vec<(u64, Box<[u32]>)>,
+    pub totals: HeapTotals,
+    /// None when `memstats` or the size class table could not be read (see `warnings`).
+    pub runtime_stats: Option<RuntimeStats>,
+    /// Spans of objects ≤ 512 B keep inline mark bits in their last 128 bytes (Green Tea GC).
+    pub green_tea: bool,
+    pub warnings: Vec<String>,
+    layout: HeapLayout,
+    /// `runtime.inProgress`: the sentinel of a GC mask being built (1.24+).
+    in_progress: Option<u64>,
+    /// Masks rebuilt from type structures, by type address.
+    built_masks: RwLock<HashMap<u64, Vec<u8>>>,
+}
+
+/// The fields of an `abi.Type` the pointer walk needs.
+struct TypeHead {
+    size: u64,
+    ptrbytes: u64,
+    tflag: u8,
+    kind: u8,
+    gcdata: u64,
+}
+
+/// The fields of one mspan, as read.
+struct RawSpan {
+    state: u8,
+    npages: u64,
+    span: Option<Span>,
+    alloc_bits: u64,
+}
+
+impl Process {
+    /// Walk the heap: every in-use span of `mheap_.allspans` and its allocated objects.
+    pub fn heap(&self) -> Result<Heap> {
+        let Some(l) = self.layouts.heap.clone() else {
+            return Err(Error::Unsupported(format!(
+                "{} lacks the heap layouts: {}",
+                self.layouts.source,
+                self.layouts.heap_missing.join(", ")
+            )));
+        };
+        let mheap = self
+            .global("runtime.mheap_")
+            .ok_or_else(|| Error::Unsupported("the executable has no symbol runtime.mheap_".into()))?;
+        let mut warnings = Vec::new();
+
+        let all = self.read_ptr_slice(mheap + l.mheap_allspans, 1 << 28, "mheap_.allspans")?;
+        let raw: Vec<RawSpan> = all.par_iter().filter_map(|&a| self.read_span(&l, a)).collect();
+        if raw.len() < all.len() {
+            warnings.push(format!("{} of {} mspans unreadable", all.len() - raw.len(), all.len()));
+        }
+
+        let mut totals = HeapTotals::default();
+        let mut spans = Vec::new();
+        let mut alloc_bits = Vec::new();
+        for r in raw {
+            let bytes = r.npages.saturating_mul(l.page_size);
+            if r.state == l.span_in_use {
+                totals.spans_in_use += 1;
+                totals.in_use_bytes += bytes;
+            } else if r.state == l.span_manual {
+                totals.spans_manual += 1;
+                totals.manual_bytes += bytes;
+            } else if r.state == 0 {
+                totals.spans_dead += 1;
+            } else {
+                totals.spans_other += 1;
+            }
+            if let Some(s) = r.span {
+                spans.push((s, r.alloc_bits));
+            }
+        }
+        spans.sort_by_key(|(s, _)| s.base);
+        let mut spans: Vec<Span> = spans
+            .into_iter()
+            .map(|(s, b)| {
+                alloc_bits.push(b);
+                s
+            })
+            .collect();
+
+        // The mcaches' current spans, and what they allocated since they were cached.
+        let by_mspan: HashMap<u64, u32> =
+            spans.iter().enumerate().map(|(i, s)| (s.mspan, i as u32)).collect();
+        let (cached, tiny_allocs) = self.mcaches(&l, &mut warnings);
+        let mut pending = vec![0u64; l.num_size_classes as usize];
+        for a in cached {
+            if let Some(&i) = by_mspan.get(&a) {
+                let s = &mut spans[i as usize];
+                if !s.cached {
+                    s.cached = true;
+                    totals.cached_spans += 1;
+                    if let Some(p) = pending.get_mut(s.size_class()) {
+                        *p += (s.alloc_count as u64).saturating_sub(s.alloc_count_before_cache as u64);
+                    }
+                }
+            }
+        }
+
+        // Count the allocated slots of each span, then fill the object arrays in parallel.
+        let counts: Vec<u32> = spans
+            .par_iter()
+            .zip(alloc_bits.par_iter())
+            .map(|(s, &bits)| self.count_allocated(s, bits))
+            .collect();
+        let mut next = 0u64;
+        for (s, &c) in spans.iter_mut().zip(&counts) {
+            s.first_object = next as u32;
+            s.objects = c;
+            next += c as u64;
+            if next > u32::MAX as u64 {
+                return Err(Error::Unsupported(format!("more than {} heap objects", u32::MAX)));
+            }
+        }
+        let mut addrs = vec![0u64; next as usize];
+        let mut span_of = vec![0u32; next as usize];
+        {
+            let mut jobs = Vec::with_capacity(spans.len());
+            let (mut ra, mut rs) = (addrs.as_mut_slice(), span_of.as_mut_slice());
+            for (i, s) in spans.iter().enumerate() {
+                let (a, rest_a) = ra.split_at_mut(s.objects as usize);
+                let (b, rest_s) = rs.split_at_mut(s.objects as usize);
+                (ra, rs) = (rest_a, rest_s);
+                jobs.push((i, a, b));
+            }
+            jobs.into_par_iter().for_each(|(i, a, b)| {
+                self.fill_objects(&spans[i], alloc_bits[i], a);
+                b.fill(i as u32);
+            });
+        }
+
+        // Totals by class, consistency with allocCount, the page → span table.
+        totals.by_class = vec![ClassTotals::default(); l.num_size_classes as usize];
+        let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
+        for (i, s) in spans.iter().enumerate() {
+            let bytes = s.objects as u64 * s.elemsize;
+            totals.objects += s.objects as u64;
+            totals.bytes += bytes;
+            if let Some(c) = totals.by_class.get_mut(s.size_class()) {
+                c.size = if s.is_large() { 0 } else { s.elemsize };
+                c.spans += 1;
+                c.objects += s.objects as u64;
+                c.bytes += bytes;
+            }
+            if !s.is_large() && s.objects != s.alloc_count {
+                totals.inconsistent_spans += 1;
+            }
+            for page in 0..s.npages {
+                let a = s.base + page * l.page_size;
+                let ri = a.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+                let table = arenas
+                    .entry(ri)
+                    .or_insert_with(|| vec![0u32; l.pages_per_arena as usize].into_boxed_slice());
+                table[((a / l.page_size) % l.pages_per_arena) as usize] = i as u32 + 1;
+            }
+        }
+        if totals.inconsistent_spans > 0 {
+            warnings.push(format!(
+                "{} spans have a count of allocated slots that differs from their allocCount \
+                 (the dump was taken while they were being changed)",
+                totals.inconsistent_spans
+            ));
+        }
+
+        let green_tea = self.detect_green_tea(&l, &spans);
+        let runtime_stats = match self.runtime_stats(&l, pending, tiny_allocs) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warnings.push(format!("the runtime's heap statistics are unreadable: {e}"));
+                None
+            }
+        };
+        Ok(Heap {
+            spans,
+            addrs,
+            span_of,
+            arenas: arenas.into_iter().collect(),
+            totals,
+            runtime_stats,
+            green_tea,
+            warnings,
+            layout: l,
+            in_progress: self.global("runtime.inProgress"),
+            built_masks: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Run-time address of a global, by symbol or DWARF.
+    fn global(&self, name: &str) -> Option<u64> {
+        let link = self
+            .exe
+            .image
+            .symbol(name)
+            .map(|(a, _)| a)
+            .or_else(|| self.exe.dwarf.as_ref()?.global(name).map(|(a, _)| a))?;
+        Some(link.wrapping_add(self.bias))
+    }
+
+    /// The elements of a Go slice of pointers at `addr`.
+    fn read_ptr_slice(&self, addr: u64, max: u64, what: &str) -> Result<Vec<u64>> {
+        let ptr = self.read_u64(addr, what)?;
+        let len = self.read_u64(addr + 8, what)?;
+        if len > max {
+            return Err(Error::malformed(what, format!("implausible length {len}")));
+        }
+        let bytes = self.mem.slice(ptr, len * 8).ok_or_else(|| Error::MissingMemory {
+            addr: ptr,
+            len: len * 8,
+            what: what.to_string(),
+        })?;
+        Ok(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    fn read_span(&self, l: &HeapLayout, addr: u64) -> Option<RawSpan> {
+        let b = self.mem.slice(addr, l.span_size)?;
+        let u8_at = |o: u64| b.get(o as usize).copied();
+        let u16_at = |o: u64| Some(u16::from_le_bytes(b.get(o as usize..o as usize + 2)?.try_into().ok()?));
+        let u32_at = |o: u64| Some(u32::from_le_bytes(b.get(o as usize..o as usize + 4)?.try_into().ok()?));
+        let u64_at = |o: u64| Some(u64::from_le_bytes(b.get(o as usize..o as usize + 8)?.try_into().ok()?));
+        let state = u8_at(l.span_state)?;
+        let base = u64_at(l.span_start)?;
+        let npages = u64_at(l.span_npages)?;
+        let mut raw = RawSpan { state, npages, span: None, alloc_bits: 0 };
+        if state != l.span_in_use {
+            return Some(raw);
+        }
+        let s = Span {
+            mspan: addr,
+            base,
+            npages,
+            elemsize: u64_at(l.span_elemsize)?,
+            nelems: u16_at(l.span_nelems)? as u32,
+            spanclass: u8_at(l.span_spanclass)?,
+            freeindex: u16_at(l.span_freeindex)? as u32,
+            alloc_count: u16_at(l.span_alloc_count)? as u32,
+            alloc_count_before_cache: u16_at(l.span_alloc_count_before_cache)? as u32,
+            sweepgen: u32_at(l.span_sweepgen)?,
+            large_type: u64_at(l.span_large_type)?,
+            cached: false,
+            first_object: 0,
+            objects: 0,
+        };
+        // A span whose geometry is absurd is skipped rather than trusted.
+        let span_bytes = npages.checked_mul(l.page_size)?;
+        if s.elemsize == 0 || (s.nelems as u64).checked_mul(s.elemsize)? > span_bytes {
+            return Some(raw);
+        }
+        raw.alloc_bits = u64_at(l.span_alloc_bits)?;
+        raw.span = Some(s);
+        Some(raw)
+    }
+
+    /// Allocation bits of a small span, if readable.
+    fn alloc_bits<'a>(&'a self, s: &Span, bits: u64) -> Option<&'a [u8]> {
+        self.mem.slice(bits, (s.nelems as u64).div_ceil(8))
+    }
+
+    fn count_allocated(&self, s: &Span, bits: u64) -> u32 {
+        if s.is_large() {
+            // Counted by the runtime when allocLarge returns, before freeindex is set.
+            return 1;
+        }
+        let free = s.freeindex.min(s.nelems);
+        let Some(b) = self.alloc_bits(s, bits) else {
+            return free;
+        };
+        free + (free..s.nelems).filter(|&n| b[(n / 8) as usize] >> (n % 8) & 1 == 1).count() as u32
+    }
+
+    fn fill_objects(&self, s: &Span, bits: u64, out: &mut [u64]) {
+        if s.is_large() {
+            if let Some(o) = out.first_mut() {
+                *o = s.base;
+            }
+            return;
+        }
+        let free = s.freeindex.min(s.nelems);
+        let b = self.alloc_bits(s, bits);
+        let allocated =
+            (0..s.nelems).filter(|&n| n < free || b.is_some_and(|b| b[(n / 8) as usize] >> (n % 8) & 1 == 1));
+        for (o, n) in out.iter_mut().zip(allocated) {
+            *o = s.base + n as u64 * s.elemsize;
+        }
+    }
+
+    /// Addresses of the spans the Ps' mcaches hold, and the sum of their `tinyAllocs`.
+    fn mcaches(&self, l: &HeapLayout, warnings: &mut Vec<String>) -> (Vec<u64>, u64) {
+        let Some(allp) = self.globals.allp else {
+            warnings.push("no runtime.allp: the mcaches' spans are not known".into());
+            return (Vec::new(), 0);
+        };
+        let ps = match self.read_ptr_slice(allp, 1 << 20, "runtime.allp") {
+            Ok(ps) => ps,
+            Err(e) => {
+                warnings.push(format!("the mcaches are unreadable: {e}"));
+                return (Vec::new(), 0);
+            }
+        };
+        let (mut spans, mut tiny) = (Vec::new(), 0u64);
+        for p in ps.into_iter().filter(|&p| p != 0) {
+            let Some(c) = self.mem.read_u64(p + l.p_mcache).filter(|&c| c != 0) else {
+                continue;
+            };
+            tiny += self.mem.read_u64(c + l.mcache_tiny_allocs).unwrap_or(0);
+            if let Some(b) = self.mem.slice(c + l.mcache_alloc, l.num_size_classes * 2 * 8) {
+                spans.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())));
+            }
+        }
+        (spans, tiny)
+    }
+
+    /// Whether spans of objects of 16–512 B reserve inline mark bits: decided by the spans
+    /// whose object count tells, else by the presence of `runtime.spanInlineMarkBits`.
+    fn detect_green_tea(&self, l: &HeapLayout, spans: &[Span]) -> bool {
+        let imb = l.inline_mark_bits_size.unwrap_or(128);
+        let (mut yes, mut no) = (0u32, 0u32);
+        for s in spans
+            .iter()
+            .filter(|s| !s.is_large() && s.elemsize >= 16 && s.elemsize <= l.min_size_for_malloc_header)
+        {
+            let bytes = s.npages * l.page_size;
+            let bitmap = if s.noscan() { 0 } else { bytes / 64 };
+            let without = (bytes - bitmap) / s.elemsize;
+            let with = (bytes - bitmap).saturating_sub(imb) / s.elemsize;
+            if without != with {
+                match s.nelems as u64 {
+                    n if n == with => yes += 1,
+                    n if n == without => no += 1,
+                    _ => {}
+                }
+            }
+        }
+        if yes + no == 0 {
+            l.inline_mark_bits_size.is_some()
+        } else {
+            yes > no
+        }
+    }
+
+    fn runtime_stats(&self, l: &HeapLayout, pending: Vec<u64>, tiny_allocs: u64) -> Result<RuntimeStats> {
+        let ms = self.globals.memstats.ok_or_else(|| Error::Unsupported("no runtime.memstats".into()))?;
+        let n = l.num_size_classes;
+        let sizes_at = self
+            .global("internal/runtime/gc.SizeClassToSize")
+            .or_else(|| self.global("runtime.class_to_size"))
+            .ok_or_else(|| Error::Unsupported("no size class table (class_to_size)".into()))?;
+        let class_size: Vec<u64> = (0..n)
+            .map(|i| self.mem.read_u16(sizes_at + 2 * i).map(u64::from))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::MissingMemory {
+                addr: sizes_at,
+                len: 2 * n,
+                what: "class_to_size".into(),
+            })?;
+        let mut st = RuntimeStats {
+            small_alloc: vec![0; n as usize],
+            small_free: vec![0; n as usize],
+            class_size,
+            mcache_tiny_allocs: tiny_allocs,
+            ..Default::default()
+        };
+        let mut in_heap = 0u64;
+        // heapStats.unsafeRead: the sum of the three generations.
+        for g in 0..3 {
+            let d = ms + l.mstats_heap_stats + g * l.delta_size;
+            let rd = |off: u64| self.read_u64(d + off, "memstats.heapStats");
+            in_heap = in_heap.wrapping_add(rd(l.delta_in_heap)?);
+            st.tiny_alloc_count = st.tiny_alloc_count.wrapping_add(rd(l.delta_tiny_alloc_count)?);
+            st.large_alloc_bytes = st.large_alloc_bytes.wrapping_add(rd(l.delta_large_alloc)?);
+            st.large_alloc_count = st.large_alloc_count.wrapping_add(rd(l.delta_large_alloc_count)?);
+            st.large_free_bytes = st.large_free_bytes.wrapping_add(rd(l.delta_large_free)?);
+            st.large_free_count = st.large_free_count.wrapping_add(rd(l.delta_large_free_count)?);
+            for i in 0..n {
+                let a = rd(l.delta_small_alloc_count + 8 * i)?;
+                let f = rd(l.delta_small_free_count + 8 * i)?;
+                st.small_alloc[i as usize] = st.small_alloc[i as usize].wrapping_add(a);
+                st.small_free[i as usize] = st.small_free[i as usize].wrapping_add(f);
+            }
+        }
+        // readmemstats_m after flushallmcaches.
+        let (mut total_alloc, mut mallocs) = (st.large_alloc_bytes, st.large_alloc_count);
+        let (mut total_free, mut frees) = (st.large_free_bytes, st.large_free_count);
+        for i in 0..n as usize {
+            let a = st.small_alloc[i].wrapping_add(pending.get(i).copied().unwrap_or(0));
+            total_alloc = total_alloc.wrapping_add(a.wrapping_mul(st.class_size[i]));
+            mallocs = mallocs.wrapping_add(a);
+            total_free = total_free.wrapping_add(st.small_free[i].wrapping_mul(st.class_size[i]));
+            frees = frees.wrapping_add(st.small_free[i]);
+        }
+        let tiny = st.tiny_alloc_count.wrapping_add(tiny_allocs);
+        st.mallocs = mallocs.wrapping_add(tiny);
+        st.frees = frees.wrapping_add(tiny);
+        st.total_alloc = total_alloc;
+        st.heap_alloc = total_alloc.wrapping_sub(total_free);
+        st.heap_objects = st.mallocs.wrapping_sub(st.frees);
+        st.heap_inuse = in_heap;
+        st.mcache_pending = pending;
+        Ok(st)
+    }
+}
+
+impl Heap {
+    /// Number of allocated objects.
+    pub fn len(&self) -> u32 {
+        self.addrs.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Address of an object (the start of its slot; for objects with a malloc header, the
+    /// header: the Go pointer to the object is `addr + header_size`).
+    pub fn addr(&self, obj: u32) -> u64 {
+        self.addrs[obj as usize]
+    }
+
+    /// Size of an object's slot (its size class; a large object's span).
+    pub fn size(&self, obj: u32) -> u64 {
+        self.span(obj).elemsize
+    }
+
+    pub fn span_index(&self, obj: u32) -> u32 {
+        self.span_of[obj as usize]
+    }
+
+    pub fn span(&self, obj: u32) -> &Span {
+        &self.spans[self.span_of[obj as usize] as usize]
+    }
+
+    /// Bytes of malloc header at the start of the object (8 for scan objects of small spans
+    /// above 512 B, else 0).
+    pub fn header_size(&self, obj: u32) -> u64 {
+        let s = self.span(obj);
+        if Self::has_header(&self.layout, s) {
+            self.layout.malloc_header_size
+        } else {
+            0
+        }
+    }
+
+    fn has_header(l: &HeapLayout, s: &Span) -> bool {
+        !s.noscan() && !s.is_large() && s.elemsize > l.min_size_for_malloc_header
+    }
+
+    /// All object addresses, sorted.
+    pub fn addrs(&self) -> &[u64] {
+        &self.addrs
+    }
+
+    /// The in-use span holding `addr`, by the arena's page table.
+    pub fn find_span(&self, addr: u64) -> Option<u32> {
+        let l = &self.layout;
+        let ri = addr.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+        let i = self.arenas.binary_search_by_key(&ri, |(k, _)| *k).ok()?;
+        let si = *self.arenas[i].1.get(((addr / l.page_size) % l.pages_per_arena) as usize)?;
+        let s = self.spans.get(si.checked_sub(1)? as usize)?;
+        (s.base <= addr && addr < s.slots_end()).then_some(si - 1)
+    }
+
+    /// The allocated object whose slot holds `addr`, if any.
+    pub fn find_object(&self, addr: u64) -> Option<u32> {
+        let s = &self.spans[self.find_span(addr)? as usize];
+        let slot = s.base + (addr - s.base) / s.elemsize * s.elemsize;
+        let range = s.first_object as usize..(s.first_object + s.objects) as usize;
+        let i = self.addrs[range].binary_search(&slot).ok()?;
+        Some(s.first_object + i as u32)
+    }
+
+    /// Call `f(offset, value)` for every pointer slot of an object whose value is not nil;
+    /// offsets are from the object's address (a malloc header is not a pointer slot).
+    pub fn for_each_pointer(&self, mem: &AddressSpace, obj: u32, mut f: impl FnMut(u64, u64)) -> PointerInfo {
+        let l = &self.layout;
+        let s = self.span(obj);
+        if s.noscan() {
+            return PointerInfo::NoPointers;
+        }
+        let addr = self.addr(obj);
+        // Borrow the object whole when one region holds it; else read word by word.
+        let data = mem.slice(addr, s.elemsize);
+        let word = |off: u64| match data {
+            Some(d) => {
+                d.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            }
+            None => mem.read_u64(addr + off),
+        };
+        let mut unreadable = false;
+        let mut emit = |off: u64| match word(off) {
+            Some(0) => {}
+            Some(v) => f(off, v),
+            None => unreadable = true,
+        };
+        if !s.is_large() && s.elemsize <= l.min_size_for_malloc_header {
+            // Heap bits at the end of the span, one per word.
+            let span_bytes = s.npages * l.page_size;
+            let size = span_bytes / 64;
+            let mut start = s.base + span_bytes - size;
+            if self.green_tea && s.elemsize >= 16 {
+                start -= l.inline_mark_bits_size.unwrap_or(128);
+            }
+            let Some(bits) = mem.slice(start, size) else {
+                return PointerInfo::Unknown(NoPointerInfo::Unreadable);
+            };
+            let w0 = (addr - s.base) / 8;
+            for w in 0..s.elemsize / 8 {
+                let b = w0 + w;
+                if bits.get((b / 8) as usize).is_some_and(|x| x >> (b % 8) & 1 == 1) {
+                    emit(w * 8);
+                }
+            }
+            return if unreadable {
+                PointerInfo::Unknown(NoPointerInfo::Unreadable)
+            } else {
+                PointerInfo::Scanned
+            };
+        }
+        let (typ, data_start) = if s.is_large() {
+            (s.large_type, 0)
+        } else {
+            match word(0) {
+                Some(t) => (t, l.malloc_header_size),
+                None => return PointerInfo::Unknown(NoPointerInfo::Unreadable),
+            }
+        };
+        if typ == 0 {
+            return PointerInfo::Unknown(NoPointerInfo::NilType);
+        }
+        let (size, ptr_words, mask) = match self.type_mask(mem, typ) {
+            Ok(t) => t,
+            Err(why) => return PointerInfo::Unknown(why),
+        };
+        // Tile the type's mask over the slot, as the GC's typePointers iterator does.
+        let mut elem = data_start;
+        while elem < s.elemsize {
+            for (bi, &byte) in mask.iter().enumerate() {
+                let mut m = byte;
+                while m != 0 {
+                    let w = bi as u64 * 8 + m.trailing_zeros() as u64;
+                    m &= m - 1;
+                    let off = elem + w * 8;
+                    if w < ptr_words && off + 8 <= s.elemsize {
+                        emit(off);
+                    }
+                }
+            }
+            if size == 0 {
+                break;
+            }
+            elem += size;
+        }
+        if unreadable {
+            PointerInfo::Unknown(NoPointerInfo::Unreadable)
+        } else {
+            PointerInfo::Scanned
+        }
+    }
+
+    /// A type's size, pointer words and 1-bit-per-word mask.
+    fn type_mask<'m>(
+        &self,
+        mem: &'m AddressSpace,
+        typ: u64,
+    ) -> std::result::Result<(u64, u64, Cow<'m, [u8]>), NoPointerInfo> {
+        let l = &self.layout;
+        let un = NoPointerInfo::Unreadable;
+        let t = self.read_type(mem, typ).ok_or(un)?;
+        if l.kind_gc_prog.is_some_and(|k| t.kind & k != 0)
+            && l.tflag_unrolled_bitmap.is_none_or(|f| t.tflag & f == 0)
+        {
+            return Err(NoPointerInfo::GcProgram);
+        }
+        let words = t.ptrbytes / 8;
+        let mut gcdata = t.gcdata;
+        if l.tflag_gc_mask_on_demand.is_some_and(|f| t.tflag & f != 0) {
+            gcdata = mem.read_u64(gcdata).ok_or(un)?;
+            if gcdata == 0 || Some(gcdata) == self.in_progress {
+                // Never built in the process: build it from the type, as buildGCMask does.
+                if let Some(m) = self.built_masks.read().ok().and_then(|c| c.get(&typ).cloned()) {
+                    return Ok((t.size, words, Cow::Owned(m)));
+                }
+                let mut mask = vec![0u8; words.div_ceil(8) as usize];
+                self.build_mask(mem, typ, 0, &mut mask, 0).ok_or(NoPointerInfo::MaskNotBuilt)?;
+                if let Ok(mut c) = self.built_masks.write() {
+                    c.insert(typ, mask.clone());
+                }
+                return Ok((t.size, words, Cow::Owned(mask)));
+            }
+        }
+        let mask = mem.slice(gcdata, words.div_ceil(8)).ok_or(un)?;
+        Ok((t.size, words, Cow::Borrowed(mask)))
+    }
+
+    fn read_type(&self, mem: &AddressSpace, typ: u64) -> Option<TypeHead> {
+        let l = &self.layout;
+        Some(TypeHead {
+            size: mem.read_u64(typ + l.type_size)?,
+            ptrbytes: mem.read_u64(typ + l.type_ptrbytes)?,
+            tflag: mem.read_u8(typ + l.type_tflag)?,
+            kind: mem.read_u8(typ + l.type_kind)?,
+            gcdata: mem.read_u64(typ + l.type_gcdata)?,
+        })
+    }
+
+    /// OR the pointer bits of `typ`, placed at word `at`, into `mask` (type.go buildGCMask:
+    /// arrays and structs recurse, other types have a plain GCData).
+    fn build_mask(&self, mem: &AddressSpace, typ: u64, at: u64, mask: &mut [u8], depth: u32) -> Option<()> {
+        const ARRAY: u8 = 17;
+        const STRUCT: u8 = 25;
+        let l = &self.layout;
+        let t = self.read_type(mem, typ)?;
+        let words = t.ptrbytes / 8;
+        if words == 0 {
+            return Some(());
+        }
+        if depth > 64 || at.checked_add(words)? > mask.len() as u64 * 8 {
+            return None;
+        }
+        let mut set = |w: u64| mask[(w / 8) as usize] |= 1 << (w % 8);
+        if l.tflag_gc_mask_on_demand.is_none_or(|f| t.tflag & f == 0) {
+            let m = mem.slice(t.gcdata, words.div_ceil(8))?;
+            (0..words).filter(|w| m[(w / 8) as usize] >> (w % 8) & 1 == 1).for_each(|w| set(at + w));
+            return Some(());
+        }
+        match t.kind & 0x1f {
+            ARRAY => {
+                let elem = mem.read_u64(typ + l.array_elem?)?;
+                let len = mem.read_u64(typ + l.array_len?)?;
+                let esize = mem.read_u64(elem + l.type_size)? / 8;
+                for i in 0..len {
+                    if i * esize >= words {
+                        break;
+                    }
+                    self.build_mask(mem, elem, at + i * esize, mask, depth + 1)?;
+                }
+            }
+            STRUCT => {
+                let fields = mem.read_u64(typ + l.struct_fields?)?;
+                let n = mem.read_u64(typ + l.struct_fields? + 8)?.min(1 << 20);
+                for i in 0..n {
+                    let f = fields + i * l.field_size?;
+                    let ft = mem.read_u64(f + l.field_typ?)?;
+                    let off = mem.read_u64(f + l.field_offset?)? / 8;
+                    self.build_mask(mem, ft, at + off, mask, depth + 1)?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// Pointer information over every object, in parallel.
+    pub fn pointer_census(&self, mem: &AddressSpace) -> PointerCensus {
+        let merge = |mut a: PointerCensus, b: PointerCensus| {
+            a.noscan_objects += b.noscan_objects;
+            a.scanned_objects += b.scanned_objects;
+            a.pointers += b.pointers;
+            for (k, n) in b.unknown {
+                match a.unknown.iter_mut().find(|(x, _)| *x == k) {
+                    Some(e) => e.1 += n,
+                    None => a.unknown.push((k, n)),
+                }
+            }
+            a
+        };
+        (0..self.len())
+            .into_par_iter()
+            .fold(PointerCensus::default, |mut c, obj| {
+                let mut n = 0u64;
+                match self.for_each_pointer(mem, obj, |_, _| n += 1) {
+                    PointerInfo::NoPointers => c.noscan_objects += 1,
+                    PointerInfo::Scanned => c.scanned_objects += 1,
+                    PointerInfo::Unknown(k) => {
+                        c = merge(c, PointerCensus { unknown: vec![(k, 1)], ..Default::default() })
+                    }
+                }
+                c.pointers += n;
+                c
+            })
+            .reduce(PointerCensus::default, merge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// Directories holding a `case.json` under `root` (any depth), sorted.
+    fn case_dirs(root: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for p in rd.flatten().map(|e| e.path()) {
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.file_name().is_some_and(|n| n == "case.json") {
+                    out.push(d.clone());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The whole-heap invariants every real dump must satisfy; returns the heap.
+    fn check_consistent(p: &Process, name: &str) -> Heap {
+        let h = p.heap().unwrap_or_else(|e| panic!("{name}: heap: {e}"));
+        let t = &h.totals;
+        let rs = h.runtime_stats.as_ref().unwrap_or_else(|| panic!("{name}: {:?}", h.warnings));
+        eprintln!(
+            "{name}: {} objects, {} bytes, {} in-use spans ({} cached), green tea {}; runtime: {} objects, {} bytes",
+            t.objects, t.bytes, t.spans_in_use, t.cached_spans, h.green_tea, rs.heap_objects, rs.heap_alloc
+        );
+        assert_eq!(t.inconsistent_spans, 0, "{name}");
+        assert_eq!(rs.heap_objects, t.objects, "{name}: HeapObjects");
+        assert_eq!(rs.heap_alloc, t.bytes, "{name}: HeapAlloc");
+        assert_eq!(rs.heap_inuse, t.in_use_bytes, "{name}: HeapInuse");
+        // Addresses sorted, each found back from its first and last byte.
+        assert!(h.addrs().windows(2).all(|w| w[0] < w[1]), "{name}: sorted");
+        let step = (h.len() / 5000).max(1);
+        for obj in (0..h.len()).step_by(step as usize) {
+            let (a, n) = (h.addr(obj), h.size(obj));
+            assert_eq!(h.find_object(a), Some(obj), "{name}: {a:#x}");
+            assert_eq!(h.find_object(a + n - 1), Some(obj), "{name}: {a:#x}+{n}");
+        }
+        // The runtime's own page → span map (mheap_.arenas[l1][l2].spans) agrees with ours.
+        let l = &h.layout;
+        let mheap = p.global("runtime.mheap_").unwrap();
+        for obj in (0..h.len()).step_by(step as usize) {
+            let a = h.addr(obj);
+            let ri = a.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+            let (l1, l2) = (ri >> l.arena_l2_bits, ri & ((1 << l.arena_l2_bits) - 1));
+            let l2map = p.mem.read_u64(mheap + l.mheap_arenas + 8 * l1).unwrap();
+            let ha = p.mem.read_u64(l2map + 8 * l2).unwrap();
+            let page = (a / l.page_size) % l.pages_per_arena;
+            let ms = p.mem.read_u64(ha + l.arena_spans + 8 * page).unwrap();
+            assert_eq!(ms, h.span(obj).mspan, "{name}: spanOf({a:#x})");
+        }
+        assert_eq!((h.find_object(0), h.find_object(u64::MAX)), (None, None));
+        let c = h.pointer_census(&p.mem);
+        eprintln!("{name}: pointers {c:?}");
+        assert_eq!(
+            c.noscan_objects + c.scanned_objects + c.unknown.iter().map(|u| u.1).sum::<u64>(),
+            t.objects
+        );
+        h
+    }
+
+    /// Dumps of the heapprog program (see the report): `$GOMORTEM_HEAP_DUMPS/*/{exe,dump,stdout}`.
+    #[test]
+    fn heapprog_dumps() {
+        let Some(root) = std::env::var_os("GOMORTEM_HEAP_DUMPS") else {
+            eprintln!("note: GOMORTEM_HEAP_DUMPS not set: skipping");
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        for d in dirs.iter().filter(|d| d.join("stdout").is_file()) {
+            let name = d.display().to_string();
+            let out = std::fs::read_to_string(d.join("stdout")).unwrap();
+            let val = |k: &str| -> u64 {
+                out.lines().find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok()).unwrap()
+            };
+            let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+            let h = check_consistent(&p, &name);
+            // Everything allocated after ReadMemStats is in the mcaches.
+            assert_eq!(h.totals.objects, val("HeapObjects") + val("AfterObjects"), "{name}");
+            assert_eq!(h.totals.bytes, val("HeapAlloc") + val("AfterBytes"), "{name}");
+            // Some of them were flushed by a refill; the rest are pending in the mcaches.
+            let pending: u64 = h.runtime_stats.as_ref().unwrap().mcache_pending.iter().sum();
+            assert!(pending > 0 && pending <= val("AfterObjects"), "{name}: {pending} pending");
+            let x = val("x");
+            let ptrs = |user: u64| {
+                let obj = h.find_object(user).unwrap();
+                let mut v = Vec::new();
+                let info = h.for_each_pointer(&p.mem, obj, |o, val| v.push((o, val)));
+                assert_eq!(info, PointerInfo::Scanned, "{name} {user:#x}");
+                (h.addr(obj), v)
+            };
+            let (a, v) = ptrs(val("node"));
+            assert_eq!((a, v.len(), v[0].0), (val("node"), 1, 0), "{name}: node");
+            let (a, v) = ptrs(val("mid"));
+            assert_eq!((a + 8, v), (val("mid"), vec![(8, x), (816, x)]), "{name}: mid");
+            let (a, v) = ptrs(val("huge"));
+            assert_eq!((a, v), (val("huge"), vec![(8, x), (4999 * 8, x)]), "{name}: huge");
+            let (a, v) = ptrs(val("demand"));
+            assert_eq!((a, v), (val("demand"), vec![(17000 * 8, x)]), "{name}: demand");
+            if out.contains("fresh=") {
+                let (a, v) = ptrs(val("fresh"));
+                assert_eq!((a + 8, v), (val("fresh"), vec![(8, x), (1600, x), (1728, x)]), "{name}: fresh");
+            }
+        }
+    }
+
+    /// Every fixture case: the walk agrees with the runtime's own counters exactly, and with
+    /// the MemStats printed before the dump up to what the program allocated after printing.
+    #[test]
+    fn fixture_cases() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cache =
+            std::env::var_os("GOMORTEM_FIXTURES").map(PathBuf::from).unwrap_or(root.join("fixtures/cache"));
+        let mut dirs = case_dirs(&cache);
+        dirs.extend(case_dirs(&root.join("fixtures/committed")));
+        let mut n = 0;
+        for d in dirs {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("case.json")).unwrap()).unwrap();
+            let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
+            let name = d.display().to_string();
+            let p = match Process::open(&file("dump"), Some(&file("exe"))) {
+                Ok(p) => p,
+                Err(e) => panic!("{name}: {e}"),
+            };
+            let h = check_consistent(&p, &name);
+            n += 1;
+            let Ok(facts) = std::fs::read(file("facts")) else {
+                continue;
+            };
+            let facts: serde_json::Value = serde_json::from_slice(&facts).unwrap();
+            let ms = &facts["memstats"];
+            let (fo, fa) = (ms["HeapObjects"].as_u64().unwrap(), ms["HeapAlloc"].as_u64().unwrap());
+            let (o, a) = (h.totals.objects, h.totals.bytes);
+            eprintln!(
+                "{name}: facts {fo} objects {fa} bytes; walk - facts: {} objects, {} bytes",
+                o as i64 - fo as i64,
+                a as i64 - fa as i64
+            );
+            // The harness allocates (JSON, printing) between ReadMemStats and the dump.
+            assert!(o.abs_diff(fo) < 2000 && a.abs_diff(fa) < 1 << 20, "{name}");
+        }
+        if n == 0 {
+            eprintln!("note: no fixture case under {}: skipping", cache.display());
+        }
+    }
+
+    fn rss_anon_kb() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("RssAnon:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Timing on a big dump: `GOMORTEM_HEAP_BENCH=DIR` (with `dump` and `exe`), release build:
+    /// `cargo test --release --lib runtime::heap::tests::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench() {
+        let Some(d) = std::env::var_os("GOMORTEM_HEAP_BENCH").map(PathBuf::from) else {
+            return;
+        };
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let (r0, t0) = (rss_anon_kb(), std::time::Instant::now());
+        let h = p.heap().unwrap();
+        let (r1, t1) = (rss_anon_kb(), std::time::Instant::now());
+        let c = h.pointer_census(&p.mem);
+        let t2 = std::time::Instant::now();
+        let step = (h.len() / 1_000_000).max(1);
+        let found =
+            (0..h.len()).step_by(step as usize).filter(|&o| h.find_object(h.addr(o) + 1).is_some()).count();
+        let t3 = std::time::Instant::now();
+        eprintln!(
+            "{}: {} objects, {} spans; heap() {:?}, +{} MiB anon; pointer census {:?} ({} pointers); {} find_object in {:?}",
+            d.display(), h.len(), h.spans.len(), t1 - t0, (r1 - r0) / 1024, t2 - t1, c.pointers, found, t3 - t2
+        );
+    }
+}
