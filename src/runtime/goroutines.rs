@@ -434,7 +434,7 @@ impl Process {
             d.field_offset(hash, "buckets"),
             d.size_of(bucket),
             d.field_offset(bucket, "keys"),
-            d.field_offset(bucket, "elems"),
+            d.field_offset(bucket, "elems").or_else(|| d.field_offset(bucket, "values")),
             d.field_offset(bucket, "overflow"),
         ) else {
             return out;

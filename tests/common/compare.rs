@@ -121,6 +121,13 @@ pub fn check(case: &Case) -> CaseResult {
         if g.wait_minutes != w.minutes {
             diffs.push(format!("goroutine {}: {} minutes, traceback says {}", w.id, g.wait_minutes, w.minutes));
         }
+        if !w.labels.is_empty() {
+            let mut theirs = w.labels.clone();
+            theirs.sort();
+            if theirs != g.labels {
+                diffs.push(format!("goroutine {}: labels {:?}, traceback says {:?}", w.id, g.labels, theirs));
+            }
+        }
         if w.stack_unavailable {
             continue;
         }
@@ -147,6 +154,19 @@ pub fn check(case: &Case) -> CaseResult {
         if let (Some((f, _, fr)), Some(c)) = (&w.created_by, &g.created_by) {
             if *f != c.function || fr.file != c.file || fr.line != c.line {
                 diffs.push(format!("goroutine {}: created by {}:{}:{}, traceback {f} {}:{}", w.id, c.function, c.file, c.line, fr.file, fr.line));
+            }
+        }
+    }
+    // What the scenario knows: goroutines it labeled carry labels (every release; the runtime
+    // prints them only from 1.26 on).
+    if let Ok(text) = std::fs::read_to_string(case.file("facts")) {
+        let facts: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        for id in facts["goroutines"]["labeled"]["ids"].as_array().into_iter().flatten() {
+            let id = id.as_u64().unwrap_or(0);
+            match gs.iter().find(|g| g.id == id) {
+                Some(g) if g.labels.is_empty() => diffs.push(format!("goroutine {id}: labeled by the program, no labels found")),
+                None => diffs.push(format!("goroutine {id}: labeled by the program, not found")),
+                _ => {}
             }
         }
     }
