@@ -167,6 +167,13 @@ pub struct Layouts {
     pub heap: Option<HeapLayout>,
     /// What the heap layouts lack, when `heap` is None.
     pub heap_missing: Vec<String>,
+    /// Type descriptor layouts; None (with the reason in `abi_missing`) if the source lacks them.
+    pub abi: Option<AbiLayout>,
+    pub abi_missing: Option<String>,
+    /// Layouts of the GC roots beyond globals and frames (specials, finalizer queue, defers);
+    /// None (with what is missing in `roots_missing`) if the source lacks them.
+    pub roots: Option<RootsLayout>,
+    pub roots_missing: Vec<String>,
     pub source: String,
 }
 
@@ -342,6 +349,84 @@ impl HeapLayout {
     }
 }
 
+/// Layouts of the GC roots the runtime keeps besides globals and stack frames (mheap.go
+/// specials, mfinal.go finalizer blocks, runtime2.go `_defer`).
+#[derive(Clone, Debug, Default)]
+pub struct RootsLayout {
+    /// `mspan.specials`; `special.next`, `.offset` (u16 up to 1.23, uintptr since), `.kind`.
+    pub span_specials: u64,
+    pub special_next: u64,
+    pub special_offset: u64,
+    pub special_offset_size: u64,
+    pub special_kind: u64,
+    /// `specialfinalizer.fn` and `.ot` (`*abi.PtrType` of the object).
+    pub finalizer_fn: u64,
+    pub finalizer_ot: u64,
+    /// `specialCleanup.fn` (1.24, 1.25) or `.cleanup.fn` and `.cleanup.arg` (1.26+).
+    pub cleanup_fn: Option<u64>,
+    pub cleanup_arg: Option<u64>,
+    /// `specialWeakHandle.handle` (1.23+).
+    pub weak_handle: Option<u64>,
+    /// `_KindSpecialFinalizer`, `_KindSpecialCleanup`, `_KindSpecialWeakHandle`.
+    pub kind_finalizer: u8,
+    pub kind_cleanup: Option<u8>,
+    pub kind_weak_handle: Option<u8>,
+    /// `runtime.allfin` blocks (`finblock`, `finBlock` in 1.26+): `alllink`, `cnt`, `fin`, and
+    /// the queued `finalizer`'s size, `fn` and `arg`.
+    pub finblock_alllink: u64,
+    pub finblock_cnt: u64,
+    pub finblock_fin: u64,
+    pub queued_size: u64,
+    pub queued_fn: u64,
+    pub queued_arg: u64,
+    /// `g._defer`; `_defer.fn`, `.link`, `.heap`.
+    pub g_defer: u64,
+    pub defer_fn: u64,
+    pub defer_link: u64,
+    pub defer_heap: u64,
+}
+
+impl RootsLayout {
+    fn load(src: &dyn LayoutSource) -> std::result::Result<RootsLayout, Vec<String>> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let (s, sf, sc) = ("runtime.special", "runtime.specialfinalizer", "runtime.specialCleanup");
+        let fb = if src.size("runtime.finBlock").is_some() { "runtime.finBlock" } else { "runtime.finblock" };
+        let kind = |n: &str| src.constant(&format!("runtime._KindSpecial{n}")).map(|v| v as u8);
+        let special_offset = r.req(s, "offset");
+        let special_kind = r.req(s, "kind");
+        let l = RootsLayout {
+            span_specials: r.req("runtime.mspan", "specials"),
+            special_next: r.req(s, "next"),
+            special_offset,
+            special_offset_size: special_kind.saturating_sub(special_offset).min(8),
+            special_kind,
+            finalizer_fn: r.req(sf, "fn"),
+            finalizer_ot: r.req(sf, "ot"),
+            cleanup_fn: src.field(sc, "fn").or_else(|| src.field(sc, "cleanup.fn")),
+            cleanup_arg: src.field(sc, "cleanup.arg"),
+            weak_handle: src.field("runtime.specialWeakHandle", "handle"),
+            kind_finalizer: r.konst("runtime._KindSpecialFinalizer") as u8,
+            kind_cleanup: kind("Cleanup"),
+            kind_weak_handle: kind("WeakHandle"),
+            finblock_alllink: r.req(fb, "alllink"),
+            finblock_cnt: r.req(fb, "cnt"),
+            finblock_fin: r.req(fb, "fin"),
+            queued_size: r.size("runtime.finalizer"),
+            queued_fn: r.req("runtime.finalizer", "fn"),
+            queued_arg: r.req("runtime.finalizer", "arg"),
+            g_defer: r.req("runtime.g", "_defer"),
+            defer_fn: r.req("runtime._defer", "fn"),
+            defer_link: r.req("runtime._defer", "link"),
+            defer_heap: r.req("runtime._defer", "heap"),
+        };
+        if r.missing.is_empty() {
+            Ok(l)
+        } else {
+            Err(r.missing)
+        }
+    }
+}
+
 impl Layouts {
     pub fn load(src: &dyn LayoutSource) -> Result<Layouts> {
         let mut r = Reader { src, missing: Vec::new() };
@@ -403,6 +488,7 @@ impl Layouts {
         };
         let sched_lastpoll = r.req_any("runtime.schedt", &["lastpoll.value", "lastpoll"]);
         let heap = HeapLayout::load(src);
+        let roots = RootsLayout::load(src);
         let (abi, abi_missing) = match AbiLayout::load(src) {
             Ok(a) => (Some(a), None),
             Err(e) => (None, Some(e.to_string())),
@@ -427,6 +513,8 @@ impl Layouts {
             limiter_event_bits: src.constant("runtime.limiterEventBits").unwrap_or(3) as u32,
             heap: heap.as_ref().ok().cloned(),
             heap_missing: heap.err().unwrap_or_default(),
+            roots: roots.as_ref().ok().cloned(),
+            roots_missing: roots.err().unwrap_or_default(),
             source: src.describe(),
         };
         if !r.missing.is_empty() {
@@ -508,6 +596,7 @@ pub struct AbiLayout {
     pub itab_inter: u64,
     pub itab_type: u64,
     pub itab_fun: u64,
+    pub itab_size: u64,
     /// `runtime.eface._type`, `runtime.iface.tab`, and their `data`.
     pub eface_type: u64,
     pub eface_data: u64,
@@ -628,6 +717,7 @@ impl AbiLayout {
             itab_inter: r.req_any(itab, &["Inter", "inter"]),
             itab_type: r.req_any(itab, &["Type", "_type"]),
             itab_fun: r.req_any(itab, &["Fun", "fun"]),
+            itab_size: r.size(itab),
             eface_type: r.req("runtime.eface", "_type"),
             eface_data: r.req("runtime.eface", "data"),
             iface_tab: r.req("runtime.iface", "tab"),
