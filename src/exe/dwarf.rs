@@ -137,8 +137,9 @@ pub struct Dwarf {
     constants: Vec<(Str, i64)>,
     /// Global variables (name, link-time address, type), sorted by name.
     globals: Vec<(Str, u64, TypeId)>,
-    // Functions and their locals (DW_TAG_subprogram subtrees) are skipped for now; they
-    // belong here when the heap analysis needs frame-local roots.
+    /// `.debug_info` offset of each type's DIE, by id (sorted; id 0 is the placeholder).
+    /// Functions and their locals are read on demand by [`Dwarf::frame_locals`].
+    type_dies: Vec<usize>,
 }
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
@@ -205,6 +206,7 @@ impl Dwarf {
             }
         };
         let version = b.version;
+        let type_dies = b.types.iter().map(|t| t.die).collect();
         let (types, fields, constants, globals) = b.finish();
         let mut d = Dwarf {
             bufs: [keep(Some(info)), keep(str_), keep(line_str)],
@@ -214,6 +216,7 @@ impl Dwarf {
             by_name: Vec::new(),
             constants,
             globals,
+            type_dies,
         };
         d.index();
         Ok(Some(d))
@@ -701,6 +704,279 @@ impl<'a> Builder<'a> {
             .collect();
         (types, fields, self.constants, globals)
     }
+}
+
+/// Where (part of) a local variable lives, relative to its frame's CFA (the caller's SP,
+/// Go's `DW_AT_frame_base`), over a range of pcs.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalPiece {
+    /// Link-time pcs `[lo, hi)` where this holds; None: the whole function.
+    pub pcs: Option<(u64, u64)>,
+    pub cfa_off: i64,
+    pub size: u64,
+}
+
+/// A named local variable or parameter of a function (or of a function inlined into it).
+#[derive(Clone, Debug)]
+pub struct Local {
+    pub name: String,
+    pub param: bool,
+    pub ty: Option<TypeId>,
+    /// Its pieces that live in the frame (pieces in registers are left out).
+    pub pieces: Vec<LocalPiece>,
+}
+
+/// The frame-resident locals of every function with code, read from the `DW_TAG_subprogram`
+/// subtrees (see [`Dwarf::frame_locals`]).
+#[derive(Default)]
+pub struct FrameLocals {
+    /// (low pc, high pc, locals), sorted by low pc.
+    funcs: Vec<(u64, u64, Vec<Local>)>,
+}
+
+impl FrameLocals {
+    /// The local holding the frame word at `cfa_off` (from the CFA) while its function is at
+    /// link-time `pc`, and the CFA offset where that piece of it starts.
+    pub fn find(&self, pc: u64, cfa_off: i64) -> Option<(&Local, i64)> {
+        let i = self.funcs.partition_point(|f| f.0 <= pc).checked_sub(1)?;
+        let (lo, hi, vars) = self.funcs.get(i)?;
+        if pc < *lo || pc >= *hi {
+            return None;
+        }
+        vars.iter().find_map(|v| {
+            v.pieces
+                .iter()
+                .find(|p| {
+                    p.pcs.is_none_or(|(a, b)| a <= pc && pc < b)
+                        && p.cfa_off <= cfa_off
+                        && cfa_off < p.cfa_off.saturating_add(p.size as i64)
+                })
+                .map(|p| (v, p.cfa_off))
+        })
+    }
+
+    /// Number of functions with code.
+    pub fn len(&self) -> usize {
+        self.funcs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.funcs.is_empty()
+    }
+}
+
+/// (pcs, CFA offset, piece size or None for the whole variable).
+type RawPiece = (Option<(u64, u64)>, i64, Option<u64>);
+
+/// A variable DIE under a concrete function, before its abstract origin and type are resolved.
+struct RawLocal {
+    func: usize,
+    name: Option<String>,
+    param: bool,
+    ty: Option<usize>,
+    origin: Option<usize>,
+    pieces: Vec<RawPiece>,
+}
+
+/// What the locals pass collects: functions (low, high pc), their variables, and the names
+/// and types of every named variable DIE (the targets of abstract origins).
+#[derive(Default)]
+struct LocalsPass {
+    funcs: Vec<(u64, u64)>,
+    vars: Vec<RawLocal>,
+    named: HashMap<usize, (String, Option<usize>)>,
+}
+
+impl Dwarf {
+    /// Read the frame-resident locals and parameters of every concrete function: a second,
+    /// on-demand pass over `.debug_info`, with the location lists.
+    pub fn frame_locals(&self, image: &Image) -> Result<FrameLocals> {
+        let sect = |n: &str| image.decompressed_section(n);
+        let (info, abbrev) = (sect(".debug_info")?, sect(".debug_abbrev")?);
+        let (loc, loclists, addr) = (sect(".debug_loc")?, sect(".debug_loclists")?, sect(".debug_addr")?);
+        let (str_, line_str) = (sect(".debug_str")?, sect(".debug_line_str")?);
+        // Parsing a unit reads its line program header and ranges too.
+        let (line, ranges, rnglists) = (sect(".debug_line")?, sect(".debug_ranges")?, sect(".debug_rnglists")?);
+        let d: gimli::Dwarf<R<'_>> = gimli::Dwarf::load(|id| -> Result<R<'_>> {
+            let data = match id {
+                SectionId::DebugInfo => info.as_deref(),
+                SectionId::DebugAbbrev => abbrev.as_deref(),
+                SectionId::DebugLoc => loc.as_deref(),
+                SectionId::DebugLocLists => loclists.as_deref(),
+                SectionId::DebugAddr => addr.as_deref(),
+                SectionId::DebugStr => str_.as_deref(),
+                SectionId::DebugLineStr => line_str.as_deref(),
+                SectionId::DebugLine => line.as_deref(),
+                SectionId::DebugRanges => ranges.as_deref(),
+                SectionId::DebugRngLists => rnglists.as_deref(),
+                _ => None,
+            };
+            Ok(EndianSlice::new(data.unwrap_or(&[]), LittleEndian))
+        })?;
+        let mut pass = LocalsPass::default();
+        pass.walk(&d).map_err(|e| Error::malformed("DWARF locals", e.to_string()))?;
+
+        let mut funcs: Vec<(u64, u64, Vec<Local>)> =
+            pass.funcs.iter().map(|&(lo, hi)| (lo, hi, Vec::new())).collect();
+        for v in pass.vars {
+            let origin = v.origin.and_then(|o| pass.named.get(&o));
+            let Some(name) = v.name.or_else(|| origin.map(|o| o.0.clone())) else { continue };
+            let ty = v.ty.or_else(|| origin.and_then(|o| o.1)).and_then(|die| self.type_of_die(die));
+            let whole = ty.map(|t| self.ty(t).size).filter(|s| *s > 0).unwrap_or(8);
+            let pieces = v
+                .pieces
+                .iter()
+                .map(|&(pcs, cfa_off, size)| LocalPiece { pcs, cfa_off, size: size.unwrap_or(whole) })
+                .collect();
+            if let Some(f) = funcs.get_mut(v.func) {
+                f.2.push(Local { name, param: v.param, ty, pieces });
+            }
+        }
+        funcs.sort_by_key(|f| f.0);
+        Ok(FrameLocals { funcs })
+    }
+
+    /// The type whose DIE is at `.debug_info` offset `die`.
+    fn type_of_die(&self, die: usize) -> Option<TypeId> {
+        let i = self.type_dies.get(1..)?.binary_search(&die).ok()? + 1;
+        Some(TypeId(i as u32))
+    }
+}
+
+impl LocalsPass {
+    fn walk(&mut self, d: &gimli::Dwarf<R<'_>>) -> gimli::Result<()> {
+        let mut units = d.units();
+        while let Some(header) = units.next()? {
+            let unit = d.unit(header)?;
+            let mut entries = unit.entries_raw(None)?;
+            // The concrete function being read and its depth.
+            let mut func: Option<(usize, isize)> = None;
+            while !entries.is_empty() {
+                let depth = entries.next_depth();
+                let die = entries.next_offset().to_debug_info_offset(&unit.header).map_or(0, |o| o.0);
+                let Some(abbrev) = entries.read_abbreviation()? else { continue };
+                if func.is_some_and(|(_, fd)| depth <= fd) {
+                    func = None;
+                }
+                let tag = abbrev.tag();
+                let is_var = tag == dw::DW_TAG_variable || tag == dw::DW_TAG_formal_parameter;
+                if tag != dw::DW_TAG_subprogram && !(is_var && depth >= 2) {
+                    entries.skip_attributes(abbrev.attributes())?;
+                    continue;
+                }
+                let (mut low, mut high, mut high_len) = (None, None, None);
+                let mut v = RawLocal {
+                    func: func.map_or(0, |f| f.0),
+                    name: None,
+                    param: tag == dw::DW_TAG_formal_parameter,
+                    ty: None,
+                    origin: None,
+                    pieces: Vec::new(),
+                };
+                for spec in abbrev.attributes() {
+                    let attr = entries.read_attribute(*spec)?;
+                    let val = attr.value();
+                    let reference = |v: &AttributeValue<R<'_>>| match *v {
+                        AttributeValue::DebugInfoRef(o) => Some(o.0),
+                        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header).map(|o| o.0),
+                        _ => None,
+                    };
+                    match attr.name() {
+                        dw::DW_AT_low_pc => low = d.attr_address(&unit, val)?,
+                        dw::DW_AT_high_pc => match val {
+                            AttributeValue::Udata(n) => high_len = Some(n),
+                            v => high = d.attr_address(&unit, v)?,
+                        },
+                        dw::DW_AT_name if is_var => {
+                            v.name = d.attr_string(&unit, val).ok().map(|s| s.to_string_lossy().into_owned())
+                        }
+                        dw::DW_AT_type if is_var => v.ty = reference(&val),
+                        dw::DW_AT_abstract_origin if is_var => v.origin = reference(&val),
+                        dw::DW_AT_location if is_var && func.is_some() => {
+                            if let AttributeValue::Exprloc(e) = val {
+                                v.pieces.extend(frame_pieces(e.0.slice()).into_iter().map(|(o, s)| (None, o, s)));
+                            } else if let Some(off) = d.attr_locations_offset(&unit, val)? {
+                                let mut it = d.locations(&unit, off)?;
+                                while let Some(le) = it.next()? {
+                                    let pcs = Some((le.range.begin, le.range.end));
+                                    v.pieces
+                                        .extend(frame_pieces(le.data.0.slice()).into_iter().map(|(o, s)| (pcs, o, s)));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if tag == dw::DW_TAG_subprogram {
+                    if let Some(lo) = low {
+                        let hi = high.or(high_len.map(|n| lo.wrapping_add(n))).unwrap_or(lo);
+                        self.funcs.push((lo, hi));
+                        func = Some((self.funcs.len() - 1, depth));
+                    }
+                    continue;
+                }
+                if let Some(n) = &v.name {
+                    self.named.insert(die, (n.clone(), v.ty));
+                }
+                if func.is_some() && !v.pieces.is_empty() {
+                    self.vars.push(v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pieces of a location expression that live in the frame: (CFA offset, piece size, None
+/// for the whole variable). Go writes `DW_OP_call_frame_cfa [DW_OP_consts N DW_OP_plus]` or
+/// `DW_OP_fbreg N` (its frame base is the CFA), registers as `DW_OP_regN`, and `DW_OP_piece`.
+fn frame_pieces(e: &[u8]) -> Vec<(i64, Option<u64>)> {
+    let mut out = Vec::new();
+    // The expression's stack: (value, whether it is relative to the CFA).
+    let mut stack: Vec<(i64, bool)> = Vec::new();
+    let mut pieces = false;
+    let mut r = EndianSlice::new(e, LittleEndian);
+    let mut step = || -> Option<()> {
+        use gimli::Reader as _;
+        match r.read_u8().ok()? {
+            0x9c => stack.push((0, true)),
+            0x91 => stack.push((r.read_sleb128().ok()?, true)),
+            0x11 => stack.push((r.read_sleb128().ok()?, false)),
+            0x10 => stack.push((r.read_uleb128().ok()? as i64, false)),
+            op @ (0x22 | 0x1c) => {
+                let (b, a) = (stack.pop()?, stack.pop()?);
+                let v = if op == 0x22 { a.0.wrapping_add(b.0) } else { a.0.wrapping_sub(b.0) };
+                stack.push((v, a.1 || b.1));
+            }
+            0x23 => {
+                let n = r.read_uleb128().ok()? as i64;
+                let t = stack.last_mut()?;
+                t.0 = t.0.wrapping_add(n);
+            }
+            0x50..=0x6f => stack.clear(),
+            0x90 => {
+                r.read_uleb128().ok()?;
+                stack.clear();
+            }
+            0x93 => {
+                let size = r.read_uleb128().ok()?;
+                if let Some(&(off, true)) = stack.last() {
+                    out.push((off, Some(size)));
+                }
+                stack.clear();
+                pieces = true;
+            }
+            _ => return None,
+        }
+        (!r.is_empty()).then_some(())
+    };
+    while step().is_some() {}
+    if !pieces {
+        if let Some(&(off, true)) = stack.last() {
+            out.push((off, None));
+        }
+    }
+    out
 }
 
 /// The attributes of one DIE that matter here.

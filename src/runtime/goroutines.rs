@@ -274,6 +274,21 @@ impl Process {
         Ok(gs)
     }
 
+    /// Physical frames of every goroutine but the dead ones, unwound as [`Self::goroutines`]
+    /// does: (goroutine id, `g` address, status, frames). For the GC-root scan.
+    pub fn goroutine_frames(&self) -> Result<Vec<(u64, u64, Status, Unwound)>> {
+        let ms = self.ms()?;
+        let raws: Vec<RawG> = self.allgs()?.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
+        Ok(raws
+            .par_iter()
+            .filter_map(|r| {
+                let status = self.status_of(r.status).filter(|s| *s != Status::Dead)?;
+                let m = ms.iter().find(|m| m.addr == r.m && r.m != 0);
+                Some((r.id, r.addr, status, self.unwind_goroutine(r, status, m)))
+            })
+            .collect())
+    }
+
     fn build_goroutine(
         &self,
         r: &RawG,

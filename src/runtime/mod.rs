@@ -12,6 +12,7 @@ pub mod goroutines;
 pub mod unwind;
 pub mod names;
 pub mod heap;
+pub mod roots;
 pub mod types;
 
 use std::path::Path;
