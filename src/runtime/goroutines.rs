@@ -118,6 +118,9 @@ struct RawG {
     startpc: u64,
     labels: u64,
     stack: (u64, u64),
+    /// When the goroutine's last `time.Sleep` ends or ended (`g.sleepWhen`, 1.23+, else
+    /// `g.timer.when`); 0 if unknown.
+    sleep_until: i64,
 }
 
 /// How "now" was estimated for wait durations.
@@ -161,6 +164,11 @@ impl Process {
             startpc: rd(l.g.startpc)?,
             labels: rd(l.g.labels)?,
             stack: (rd(l.g.stack_lo)?, rd(l.g.stack_hi)?),
+            sleep_until: match (l.g_sleep_when, l.g_timer, l.timer_when) {
+                (Some(off), _, _) => rd(off).unwrap_or(0) as i64,
+                (None, Some(t), Some(w)) => rd(t).filter(|p| *p != 0).and_then(|p| m.read_u64(p + w)).unwrap_or(0) as i64,
+                _ => 0,
+            },
         })
     }
 
@@ -218,6 +226,11 @@ impl Process {
     /// Estimate the runtime's `nanotime()` at the moment of the dump, for wait durations.
     /// The dump holds no clock; the runtime's latest monotonic stamps are lower bounds of it.
     pub fn estimate_now(&self) -> Option<Now> {
+        let raws: Vec<RawG> = self.allgs().ok()?.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
+        self.estimate_now_from(&raws, &self.wait_reasons())
+    }
+
+    fn estimate_now_from(&self, raws: &[RawG], reasons: &[String]) -> Option<Now> {
         let l = &self.layouts;
         let mut best: Option<(i64, String)> = None;
         let mut consider = |v: Option<u64>, what: &str| {
@@ -245,6 +258,15 @@ impl Process {
                 }
             }
         }
+        // A goroutine that slept and is no longer sleeping woke at its sleep deadline, a time
+        // already past; the deadlines of goroutines still asleep are in the future.
+        for r in raws {
+            let asleep = self.status_of(r.status) == Some(Status::Waiting)
+                && reasons.get(r.waitreason as usize).is_some_and(|s| s == "sleep");
+            if !asleep {
+                consider(Some(r.sleep_until as u64), "the latest end of a goroutine's sleep");
+            }
+        }
         // Windows: wall-clock time since the process started, added to the runtime's start.
         if let (Some(ts), Some(ct), Some(sn)) =
             (self.dump.timestamp, self.dump.process_create_time, self.globals.start_nano)
@@ -261,8 +283,8 @@ impl Process {
         let addrs = self.allgs()?;
         let ms = self.ms()?;
         let reasons = self.wait_reasons();
-        let now = self.estimate_now();
         let raws: Vec<RawG> = addrs.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
+        let now = self.estimate_now_from(&raws, &reasons);
         let mut gs: Vec<Goroutine> = raws
             .par_iter()
             .filter_map(|r| {
