@@ -19,3 +19,6 @@ pub mod analysis;
 pub mod report;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod testutil;

@@ -658,40 +658,7 @@ mod tests {
     /// Real minidumps: `$GOMORTEM_FIXTURES/go<ver>/<platform>/<scenario>/{dump,exe,case.json}`
     /// (default `fixtures/cache`) and `fixtures/committed/*windows*/` (`dump.xz`, `exe.xz`).
     fn real_cases() -> Vec<(PathBuf, serde_json::Value)> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cache = std::env::var_os("GOMORTEM_FIXTURES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("fixtures/cache"));
-        let subdirs = |d: &Path| -> Vec<PathBuf> {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-                .map(|r| {
-                    r.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
-                .unwrap_or_default();
-            v.sort();
-            v
-        };
-        let mut dirs: Vec<PathBuf> = subdirs(&cache)
-            .iter()
-            .flat_map(|v| subdirs(v))
-            .filter(|p| p.to_string_lossy().contains("windows"))
-            .flat_map(|p| subdirs(&p))
-            .collect();
-        dirs.extend(
-            subdirs(&root.join("fixtures/committed"))
-                .into_iter()
-                .filter(|p| p.to_string_lossy().contains("windows")),
-        );
-        dirs.into_iter()
-            .filter_map(|d| {
-                let case: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(d.join("case.json")).ok()?).ok()?;
-                (case["dump_kind"] == "minidump").then_some((d, case))
-            })
-            .collect()
+        crate::testutil::fixture_cases().into_iter().filter(|(_, case)| case["dump_kind"] == "minidump").collect()
     }
 
     #[test]

@@ -861,28 +861,9 @@ impl Heap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     /// Directories holding a `case.json` under `root` (any depth), sorted.
-    fn case_dirs(root: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for p in rd.flatten().map(|e| e.path()) {
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.file_name().is_some_and(|n| n == "case.json") {
-                    out.push(d.clone());
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
     /// The whole-heap invariants every real dump must satisfy; returns the heap.
     fn check_consistent(p: &Process, name: &str) -> Heap {
         let h = p.heap().unwrap_or_else(|e| panic!("{name}: heap: {e}"));
@@ -977,15 +958,8 @@ mod tests {
     /// the MemStats printed before the dump up to what the program allocated after printing.
     #[test]
     fn fixture_cases() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cache =
-            std::env::var_os("GOMORTEM_FIXTURES").map(PathBuf::from).unwrap_or(root.join("fixtures/cache"));
-        let mut dirs = case_dirs(&cache);
-        dirs.extend(case_dirs(&root.join("fixtures/committed")));
         let mut n = 0;
-        for d in dirs {
-            let meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(d.join("case.json")).unwrap()).unwrap();
+        for (d, meta) in crate::testutil::fixture_cases() {
             let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
             let name = d.display().to_string();
             let p = match Process::open(&file("dump"), Some(&file("exe"))) {
@@ -1016,7 +990,7 @@ mod tests {
             assert!(o.abs_diff(fo) < 2000 && a.abs_diff(fa) < 1 << 20, "{name}");
         }
         if n == 0 {
-            eprintln!("note: no fixture case under {}: skipping", cache.display());
+            eprintln!("note: no fixture case (GOMORTEM_FIXTURES, fixtures/committed): skipping");
         }
     }
 

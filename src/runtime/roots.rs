@@ -1077,24 +1077,11 @@ mod tests {
     /// of roots reaches the map's payloads.
     #[test]
     fn leaky_fixtures() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cache = std::env::var_os("GOMORTEM_FIXTURES")
-            .map(PathBuf::from)
-            .unwrap_or(root.join("fixtures/cache"));
-        let mut stack = vec![cache.clone(), root.join("fixtures/committed")];
         let mut n = 0;
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            rd.flatten()
-                .filter(|e| e.path().is_dir())
-                .for_each(|e| stack.push(e.path()));
-            if !d.join("case.json").is_file() || !d.to_string_lossy().contains("leaky") {
+        for (d, meta) in crate::testutil::fixture_cases() {
+            if meta["scenario"] != "leaky" {
                 continue;
             }
-            let meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(d.join("case.json")).unwrap()).unwrap();
             let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
             let name = d.display().to_string();
             let p = Process::open(&file("dump"), Some(&file("exe"))).unwrap();
@@ -1121,7 +1108,7 @@ mod tests {
             n += 1;
         }
         if n == 0 {
-            eprintln!("note: no leaky fixture under {}: skipping", cache.display());
+            eprintln!("note: no leaky fixture (GOMORTEM_FIXTURES, fixtures/committed): skipping");
         }
     }
 }
