@@ -1,0 +1,839 @@
+//! The object graph of the heap, its roots, and what they keep reachable.
+//!
+//! [`ObjectGraph`] holds, for every heap object, its outgoing edges to other heap objects in
+//! compressed sparse rows: the target object and the byte offset, in the source object, of the
+//! pointer taken. Pointers are found through the heap's pointer bitmaps; an object whose
+//! pointer information is unknown is scanned conservatively (every word that resolves to an
+//! object is taken as a pointer). Roots come from the caller as [`RootEdges`] (the precise
+//! roots of the runtime model), or from [`conservative_roots`]. [`Reachability`] marks from the
+//! roots breadth-first, so that [`Reachability::path_to`] gives a shortest path.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use rayon::prelude::*;
+
+use crate::runtime::heap::{Heap, PointerInfo};
+use crate::runtime::Process;
+
+/// Objects scanned per parallel task.
+const CHUNK: usize = 16 * 1024;
+/// Marker of "no object" in parent arrays.
+const NONE: u32 = u32::MAX;
+/// Parent of an object a root points to directly.
+const FROM_ROOT: u32 = u32::MAX - 1;
+
+/// The heap objects one root points to.
+#[derive(Clone, Debug, Default)]
+pub struct RootEdges {
+    /// Index of the root in the caller's list of roots.
+    pub root: u32,
+    /// Heap objects (indices into the [`Heap`]) the root points to; duplicates are harmless.
+    pub objects: Vec<u32>,
+}
+
+impl RootEdges {
+    /// Group flat `(root, object)` pairs by root (ascending), one entry per root that has any.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<RootEdges> {
+        let mut pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
+        pairs.sort_unstable();
+        let mut out: Vec<RootEdges> = Vec::new();
+        for (root, obj) in pairs {
+            match out.last_mut() {
+                Some(last) if last.root == root => last.objects.push(obj),
+                _ => out.push(RootEdges {
+                    root,
+                    objects: vec![obj],
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// What a conservative root is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootKind {
+    /// A global variable (a symbol of the data or bss section), or the words of those sections
+    /// no symbol covers.
+    Global,
+    /// The live part `[sp, hi)` of a goroutine's stack.
+    Stack,
+}
+
+/// A root found by [`conservative_roots`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Root {
+    /// `main.cache`, `data (no symbol)`, `goroutine 17 stack`.
+    pub name: String,
+    pub kind: RootKind,
+    /// Run-time address and length of the memory scanned.
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// Roots from a conservative scan: every pointer-sized word of the data and bss sections and
+/// of each goroutine's live stack `[sp, hi)` whose value lies in a heap object. `edges[i].root`
+/// indexes `roots`; only roots that point into the heap are listed.
+///
+/// A fallback for when the precise roots (stack maps, GC masks of the globals) cannot be read:
+/// it over-approximates what is live (stale words of a stack frame, integers that look like
+/// pointers).
+pub fn conservative_roots(p: &Process, heap: &Heap) -> (Vec<Root>, Vec<RootEdges>) {
+    let mut ranges: Vec<(Root, Vec<u32>)> = Vec::new();
+    for (name, start, end) in [
+        ("data", "runtime.data", "runtime.edata"),
+        ("bss", "runtime.bss", "runtime.ebss"),
+    ] {
+        let sym = |s: &str| p.exe.image.symbol(s).map(|(a, _)| a);
+        let (lo, hi) = match (sym(start), sym(end)) {
+            (Some(a), Some(b)) if a < b => (a, b),
+            _ => match p.exe.image.section(&format!(".{name}")) {
+                Some(s) => (s.addr, s.addr.saturating_add(s.size)),
+                None => continue,
+            },
+        };
+        global_roots(p, heap, name, lo, hi, &mut ranges);
+    }
+    stack_roots(p, heap, &mut ranges);
+    let mut roots = Vec::new();
+    let mut edges = Vec::new();
+    for (root, objects) in ranges {
+        if !objects.is_empty() {
+            edges.push(RootEdges {
+                root: roots.len() as u32,
+                objects,
+            });
+        }
+        roots.push(root);
+    }
+    (roots, edges)
+}
+
+/// The heap objects the aligned words of `[addr, addr+len)` point into.
+fn scan_words(p: &Process, heap: &Heap, addr: u64, len: u64) -> Vec<u32> {
+    let mut out = Vec::new();
+    let start = (addr + 7) & !7;
+    let end = addr.saturating_add(len) & !7;
+    let mut a = start;
+    while a < end {
+        // Borrow whole regions at a time.
+        let Some(s) = p.mem.slice_to_end(a) else {
+            a = (a + 4096) & !4095;
+            continue;
+        };
+        let n = (s.len() as u64).min(end - a) / 8;
+        if n == 0 {
+            break;
+        }
+        for w in s[..(n * 8) as usize].chunks_exact(8) {
+            let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            if v != 0 {
+                out.extend(heap.find_object(v));
+            }
+        }
+        a += n * 8;
+    }
+    out
+}
+
+/// One root per data/bss symbol that points into the heap, plus one for uncovered words.
+fn global_roots(
+    p: &Process,
+    heap: &Heap,
+    section: &str,
+    lo: u64,
+    hi: u64,
+    out: &mut Vec<(Root, Vec<u32>)>,
+) {
+    let mut syms: Vec<(u64, u64, &str)> = p
+        .exe
+        .image
+        .symbols()
+        .filter(|&(_, a, s)| s > 0 && a >= lo && a < hi)
+        .map(|(n, a, s)| (a, s.min(hi - a), n))
+        .collect();
+    syms.sort_unstable();
+    let bias = p.bias;
+    let mut uncovered = Vec::new();
+    let mut cur = lo;
+    for (a, s, name) in syms {
+        if a < cur {
+            continue; // overlaps the previous symbol
+        }
+        uncovered.extend(scan_words(p, heap, cur.wrapping_add(bias), a - cur));
+        let objs = scan_words(p, heap, a.wrapping_add(bias), s);
+        let root = Root {
+            name: name.to_string(),
+            kind: RootKind::Global,
+            addr: a.wrapping_add(bias),
+            size: s,
+        };
+        out.push((root, objs));
+        cur = a + s;
+    }
+    uncovered.extend(scan_words(p, heap, cur.wrapping_add(bias), hi - cur));
+    let root = Root {
+        name: format!("{section} (no symbol)"),
+        kind: RootKind::Global,
+        addr: lo.wrapping_add(bias),
+        size: hi - lo,
+    };
+    out.push((root, uncovered));
+}
+
+/// One root per goroutine that is not dead: its stack from the lowest stack pointer known
+/// (saved in `g.sched`, `g.syscallsp`, or its thread's registers) up; the whole stack of a
+/// running goroutine whose thread's stack pointer is elsewhere (a signal stack).
+fn stack_roots(p: &Process, heap: &Heap, out: &mut Vec<(Root, Vec<u32>)>) {
+    let Ok(gs) = p.allgs() else {
+        return;
+    };
+    let l = &p.layouts;
+    let rd = |a: u64| p.mem.read_u64(a);
+    let found: Vec<(Root, Vec<u32>)> = gs
+        .par_iter()
+        .filter_map(|&g| {
+            let status = (p.mem.read_u32(g + l.g.atomicstatus)? as i64) & !l.status.scan_bit;
+            if status == l.status.dead || Some(status) == l.status.deadextra {
+                return None;
+            }
+            let (lo, hi) = (rd(g + l.g.stack_lo)?, rd(g + l.g.stack_hi)?);
+            if lo >= hi || hi - lo > 1 << 30 {
+                return None;
+            }
+            let in_stack = |sp: u64| sp >= lo && sp < hi;
+            let thread_sp = rd(g + l.g.m)
+                .filter(|&m| m != 0)
+                .and_then(|m| rd(m + l.m.procid))
+                .and_then(|tid| p.dump.thread(tid))
+                .map(|t| t.regs.sp)
+                .filter(|&sp| in_stack(sp));
+            let sp = if status == l.status.running {
+                thread_sp.unwrap_or(lo)
+            } else {
+                [
+                    rd(g + l.g.sched + l.gobuf.sp),
+                    rd(g + l.g.syscallsp),
+                    thread_sp,
+                ]
+                .into_iter()
+                .flatten()
+                .filter(|&sp| in_stack(sp))
+                .min()
+                .unwrap_or(lo)
+            };
+            let id = rd(g + l.g.goid)?;
+            let root = Root {
+                name: format!("goroutine {id} stack"),
+                kind: RootKind::Stack,
+                addr: sp,
+                size: hi - sp,
+            };
+            Some((root, scan_words(p, heap, sp, hi - sp)))
+        })
+        .collect();
+    out.extend(found);
+}
+
+/// [`Heap::find_object`], without the search among the span's objects when every slot of
+/// the span is allocated (most spans of a big heap): then the slot number is the object's.
+#[inline]
+fn find_object(heap: &Heap, addr: u64) -> Option<u32> {
+    let s = heap.spans.get(heap.find_span(addr)? as usize)?;
+    if s.objects == s.nelems {
+        let slot = if s.is_large() {
+            0
+        } else {
+            (addr - s.base) / s.elemsize
+        };
+        return Some(s.first_object + slot as u32);
+    }
+    heap.find_object(addr)
+}
+
+/// Counts of what [`ObjectGraph::build`] met.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GraphStats {
+    /// Non-nil pointer slots read.
+    pub pointers: u64,
+    /// Of them, those that point outside every heap object (globals, stacks, rodata, freed slots).
+    pub outside_heap: u64,
+    /// Pointers of an object into itself, which are dropped.
+    pub self_edges: u64,
+    /// Objects whose pointer information was unknown, scanned conservatively.
+    pub conservative_objects: u64,
+}
+
+/// The heap's object graph in compressed sparse rows.
+pub struct ObjectGraph {
+    /// Edges of object `i` are `offsets[i]..offsets[i+1]`.
+    offsets: Vec<u64>,
+    /// Target object of each edge.
+    targets: Vec<u32>,
+    /// Offset of the pointer in the source object (from [`Heap::addr`]); saturates at `u32::MAX`.
+    fields: Vec<u32>,
+    pub stats: GraphStats,
+}
+
+/// Edges of one chunk of objects, before they are joined.
+#[derive(Default)]
+struct ChunkEdges {
+    counts: Vec<u32>,
+    targets: Vec<u32>,
+    fields: Vec<u32>,
+    stats: GraphStats,
+}
+
+impl ChunkEdges {
+    /// Record the pointer `v` at offset `off` of `obj`.
+    fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
+        self.stats.pointers += 1;
+        match find_object(heap, v) {
+            Some(t) if t == obj => self.stats.self_edges += 1,
+            Some(t) => {
+                self.targets.push(t);
+                self.fields.push(off.min(u32::MAX as u64) as u32);
+            }
+            None => self.stats.outside_heap += 1,
+        }
+    }
+}
+
+impl ObjectGraph {
+    /// Scan every object's pointers, in parallel by chunks of objects.
+    pub fn build(p: &Process, heap: &Heap) -> ObjectGraph {
+        let n = heap.len() as usize;
+        let chunks: Vec<ChunkEdges> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut ch = ChunkEdges::default();
+                for obj in (c * CHUNK) as u32..((c + 1) * CHUNK).min(n) as u32 {
+                    let before = ch.targets.len();
+                    if let PointerInfo::Unknown(_) =
+                        heap.for_each_pointer(&p.mem, obj, |off, v| ch.add(heap, obj, off, v))
+                    {
+                        ch.stats.conservative_objects += 1;
+                        // Drop what a partial scan reported, then take every word.
+                        ch.targets.truncate(before);
+                        ch.fields.truncate(before);
+                        let (a, size) = (heap.addr(obj), heap.size(obj));
+                        let mut off = heap.header_size(obj);
+                        while off + 8 <= size {
+                            if let Some(v) = p.mem.read_u64(a + off).filter(|&v| v != 0) {
+                                ch.add(heap, obj, off, v);
+                            }
+                            off += 8;
+                        }
+                    }
+                    ch.counts.push((ch.targets.len() - before) as u32);
+                }
+                ch
+            })
+            .collect();
+        let total: usize = chunks.iter().map(|c| c.targets.len()).sum();
+        let mut g = ObjectGraph {
+            offsets: Vec::with_capacity(n + 1),
+            targets: Vec::with_capacity(total),
+            fields: Vec::with_capacity(total),
+            stats: GraphStats::default(),
+        };
+        g.offsets.push(0);
+        // Join the chunks in order, freeing each as it is copied.
+        for ch in chunks {
+            for c in ch.counts {
+                let last = *g.offsets.last().unwrap_or(&0);
+                g.offsets.push(last + c as u64);
+            }
+            g.targets.extend_from_slice(&ch.targets);
+            g.fields.extend_from_slice(&ch.fields);
+            g.stats.pointers += ch.stats.pointers;
+            g.stats.outside_heap += ch.stats.outside_heap;
+            g.stats.self_edges += ch.stats.self_edges;
+            g.stats.conservative_objects += ch.stats.conservative_objects;
+        }
+        g
+    }
+
+    /// A graph from explicit edges `(from, field offset, to)` over `n` objects (tests, tools).
+    pub fn from_edges(n: u32, mut edges: Vec<(u32, u32, u32)>) -> ObjectGraph {
+        edges.retain(|&(a, _, b)| a < n && b < n);
+        edges.sort_by_key(|e| e.0);
+        let mut offsets = vec![0u64; n as usize + 1];
+        for &(a, _, _) in &edges {
+            offsets[a as usize + 1] += 1;
+        }
+        for i in 0..n as usize {
+            offsets[i + 1] += offsets[i];
+        }
+        ObjectGraph {
+            offsets,
+            targets: edges.iter().map(|e| e.2).collect(),
+            fields: edges.iter().map(|e| e.1).collect(),
+            stats: GraphStats::default(),
+        }
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> u32 {
+        (self.offsets.len() - 1) as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of edges.
+    pub fn edge_count(&self) -> u64 {
+        self.targets.len() as u64
+    }
+
+    fn range(&self, obj: u32) -> std::ops::Range<usize> {
+        self.offsets[obj as usize] as usize..self.offsets[obj as usize + 1] as usize
+    }
+
+    /// The objects `obj` points to.
+    pub fn targets(&self, obj: u32) -> &[u32] {
+        &self.targets[self.range(obj)]
+    }
+
+    /// The offsets in `obj` of its pointers, parallel to [`Self::targets`].
+    pub fn fields(&self, obj: u32) -> &[u32] {
+        &self.fields[self.range(obj)]
+    }
+
+    /// Bytes held by the graph's arrays.
+    pub fn memory_bytes(&self) -> u64 {
+        (self.offsets.capacity() * 8 + self.targets.capacity() * 4 + self.fields.capacity() * 4)
+            as u64
+    }
+}
+
+/// One step of a path from a root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The root (index into the caller's list of roots) the path starts from.
+    Root(u32),
+    /// An object, reached from the previous step; `field` is the offset of the pointer taken
+    /// in the previous object (None from a root).
+    Object { obj: u32, field: Option<u32> },
+}
+
+/// The objects reachable from the roots, marked breadth-first in parallel.
+pub struct Reachability {
+    marked: Vec<u64>,
+    /// BFS parent of each reached object: an object, or [`FROM_ROOT`]; [`NONE`] if unreached.
+    parent: Vec<u32>,
+    /// (object, root) for the objects a root points to, sorted, the lowest root first.
+    root_of: Vec<(u32, u32)>,
+    /// Reachable objects and the bytes of their slots.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Length of the longest shortest path (in edges from a root's object).
+    pub depth: u32,
+}
+
+impl Reachability {
+    /// Mark from `roots` over `g`; object indices out of range are ignored.
+    pub fn compute(g: &ObjectGraph, heap: &Heap, roots: &[RootEdges]) -> Reachability {
+        let sizes = |o: u32| heap.size(o);
+        Self::compute_with(g, roots, sizes)
+    }
+
+    /// As [`Self::compute`], with object sizes from `size` (for graphs not built from a heap).
+    pub fn compute_with(
+        g: &ObjectGraph,
+        roots: &[RootEdges],
+        size: impl Fn(u32) -> u64 + Sync,
+    ) -> Reachability {
+        let n = g.len();
+        let marked: Vec<AtomicU64> = (0..(n as usize).div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let parent: Vec<AtomicU32> = (0..n)
+            .into_par_iter()
+            .map(|_| AtomicU32::new(NONE))
+            .collect();
+        let claim = |o: u32| {
+            let bit = 1u64 << (o % 64);
+            marked[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
+        };
+        let mut root_of = Vec::new();
+        let mut frontier = Vec::new();
+        for r in roots {
+            for &o in r.objects.iter().filter(|&&o| o < n) {
+                root_of.push((o, r.root));
+                if claim(o) {
+                    parent[o as usize].store(FROM_ROOT, Relaxed);
+                    frontier.push(o);
+                }
+            }
+        }
+        root_of.sort_unstable();
+        root_of.dedup_by_key(|e| e.0);
+        let visit = |u: u32, next: &mut Vec<u32>| {
+            for &v in g.targets(u) {
+                if claim(v) {
+                    parent[v as usize].store(u, Relaxed);
+                    next.push(v);
+                }
+            }
+        };
+        let mut depth = 0;
+        let mut next = Vec::new();
+        while !frontier.is_empty() {
+            // Small frontiers (long chains) go sequentially: a parallel step costs microseconds.
+            if frontier.len() < 4096 {
+                next.clear();
+                frontier.iter().for_each(|&u| visit(u, &mut next));
+                std::mem::swap(&mut frontier, &mut next);
+            } else {
+                frontier = frontier
+                    .par_chunks(1024)
+                    .map(|c| {
+                        let mut next = Vec::new();
+                        c.iter().for_each(|&u| visit(u, &mut next));
+                        next
+                    })
+                    .flatten_iter()
+                    .collect();
+            }
+            depth += !frontier.is_empty() as u32;
+        }
+        let marked: Vec<u64> = marked.into_iter().map(AtomicU64::into_inner).collect();
+        let (objects, bytes) = (0..n)
+            .into_par_iter()
+            .filter(|&o| marked[(o / 64) as usize] >> (o % 64) & 1 == 1)
+            .map(|o| (1u64, size(o)))
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        Reachability {
+            marked,
+            parent: parent.into_iter().map(AtomicU32::into_inner).collect(),
+            root_of,
+            objects,
+            bytes,
+            depth,
+        }
+    }
+
+    pub fn is_reachable(&self, obj: u32) -> bool {
+        self.marked
+            .get((obj / 64) as usize)
+            .is_some_and(|w| w >> (obj % 64) & 1 == 1)
+    }
+
+    /// A shortest path from a root to `obj`: the root, then each object with the field taken;
+    /// None if `obj` is unreachable.
+    pub fn path_to(&self, g: &ObjectGraph, obj: u32) -> Option<Vec<Step>> {
+        if !self.is_reachable(obj) {
+            return None;
+        }
+        let mut objs = vec![obj];
+        let mut cur = obj;
+        loop {
+            match *self.parent.get(cur as usize)? {
+                FROM_ROOT => break,
+                NONE => return None,
+                p => {
+                    objs.push(p);
+                    cur = p;
+                }
+            }
+        }
+        let i = self.root_of.binary_search_by_key(&cur, |e| e.0).ok()?;
+        let mut path = vec![Step::Root(self.root_of[i].1)];
+        let mut prev: Option<u32> = None;
+        for &o in objs.iter().rev() {
+            let field = prev.and_then(|p| {
+                let k = g.targets(p).iter().position(|&t| t == o)?;
+                g.fields(p).get(k).copied()
+            });
+            path.push(Step::Object { obj: o, field });
+            prev = Some(o);
+        }
+        Some(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::dominators::{Dominators, Node};
+    use std::path::{Path, PathBuf};
+    use std::time::Instant;
+
+    /// Everything over one dump; checks the invariants every dump satisfies.
+    struct Analysed {
+        p: Process,
+        heap: Heap,
+        g: ObjectGraph,
+        roots: Vec<Root>,
+        reach: Reachability,
+        dom: Dominators,
+    }
+
+    fn analyse(dump: &Path, exe: &Path) -> Analysed {
+        let name = dump.display();
+        let p = Process::open(dump, Some(exe)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let heap = p.heap().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let g = ObjectGraph::build(&p, &heap);
+        let (roots, edges) = conservative_roots(&p, &heap);
+        let reach = Reachability::compute(&g, &heap, &edges);
+        let dom = Dominators::from_heap(&g, &heap, &edges).unwrap();
+        let t = &heap.totals;
+        eprintln!(
+            "{name}: {} objects {} bytes, {} edges {:?}; {} roots; reachable {} objects {} bytes, depth {}",
+            t.objects,
+            t.bytes,
+            g.edge_count(),
+            g.stats,
+            roots.len(),
+            reach.objects,
+            reach.bytes,
+            reach.depth
+        );
+        assert!(
+            reach.objects <= t.objects && reach.bytes <= t.bytes,
+            "{name}"
+        );
+        assert!(reach.objects > 0, "{name}");
+        assert_eq!(
+            dom.retained(Node::SuperRoot),
+            (reach.bytes, reach.objects as u32),
+            "{name}"
+        );
+        // Every edge is in range, every reachable object has a path whose steps are edges.
+        for obj in (0..g.len()).step_by((g.len() as usize / 200).max(1)) {
+            assert!(g.targets(obj).iter().all(|&t| t < g.len() && t != obj));
+            let Some(path) = reach.path_to(&g, obj) else {
+                assert!(!reach.is_reachable(obj));
+                continue;
+            };
+            let Step::Root(r) = path[0] else {
+                panic!("{name}: {path:?}")
+            };
+            assert!((r as usize) < roots.len());
+            for w in path[1..].windows(2) {
+                let (Step::Object { obj: a, .. }, Step::Object { obj: b, field }) = (w[0], w[1])
+                else {
+                    panic!("{name}: {path:?}")
+                };
+                let k = g.targets(a).iter().position(|&t| t == b).unwrap();
+                assert_eq!(field, Some(g.fields(a)[k]));
+            }
+            // Every dominator of a reachable object is reachable and retains at least as much.
+            if let Some(Node::Object(d)) = dom.idom(Node::Object(obj)) {
+                assert!(reach.is_reachable(d));
+                assert!(dom.retained(Node::Object(d)).0 > dom.retained(Node::Object(obj)).0);
+            }
+        }
+        for r in dom.top_retainers(5) {
+            let label = match r.node {
+                Node::Root(i) => roots[i as usize].name.clone(),
+                n => format!("{n:?}"),
+            };
+            eprintln!(
+                "  {label}: {} bytes, {} objects",
+                r.retained_bytes, r.retained_objects
+            );
+        }
+        Analysed {
+            p,
+            heap,
+            g,
+            roots,
+            reach,
+            dom,
+        }
+    }
+
+    fn root_retained(a: &Analysed, name: &str) -> (u64, u32) {
+        let i = a
+            .roots
+            .iter()
+            .position(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no root {name}"));
+        a.dom.retained(Node::Root(i as u32))
+    }
+
+    /// Dumps of the structure program (see the report): `$GOMORTEM_GRAPH_DUMPS/*/{exe,dump,stdout}`.
+    #[test]
+    fn structure_dumps() {
+        let Some(root) = std::env::var_os("GOMORTEM_GRAPH_DUMPS") else {
+            eprintln!("note: GOMORTEM_GRAPH_DUMPS not set: skipping");
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        for d in dirs.iter().filter(|d| d.join("stdout").is_file()) {
+            let name = d.display().to_string();
+            let out = std::fs::read_to_string(d.join("stdout")).unwrap();
+            let val = |k: &str| -> u64 {
+                out.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok())
+                    .unwrap()
+            };
+            let a = analyse(&d.join("dump"), &d.join("exe"));
+            // The list and the tree are held by their globals alone.
+            let (lb, lc) = root_retained(&a, "main.list");
+            assert_eq!(
+                (lb, lc as u64),
+                (48 * val("list"), val("list")),
+                "{name}: list"
+            );
+            let (tb, tc) = root_retained(&a, "main.tree");
+            assert_eq!(
+                (tb, tc as u64),
+                (24 * val("tree"), val("tree")),
+                "{name}: tree"
+            );
+            // The map holds its payloads, its tables, and nothing else.
+            let (mb, mc) = root_retained(&a, "main.bigMap");
+            let payloads = val("entries") * val("payload");
+            eprintln!("{name}: main.bigMap retains {mb} bytes, {mc} objects; payloads {payloads}");
+            assert!(
+                mc as u64 > val("entries") && mb > payloads && mb < payloads + payloads / 2,
+                "{name}"
+            );
+            let top = a.dom.top_retainers(3);
+            let i = a
+                .roots
+                .iter()
+                .position(|r| r.name == "main.bigMap")
+                .unwrap() as u32;
+            assert_eq!(top[0].node, Node::Root(i), "{name}");
+            // A payload's shortest path starts at the map.
+            let payload = (0..a.heap.len())
+                .find(|&o| a.heap.size(o) == val("payload") && a.reach.is_reachable(o))
+                .unwrap();
+            let path = a.reach.path_to(&a.g, payload).unwrap();
+            assert_eq!(path[0], Step::Root(i), "{name}");
+            assert!(a.dom.idom(Node::Object(payload)).is_some());
+        }
+    }
+
+    /// Directories holding a `case.json` under `root` (any depth, symlinks and hidden
+    /// directories not followed), sorted.
+    fn case_dirs(root: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let (p, hidden) = (e.path(), e.file_name().to_string_lossy().starts_with('.'));
+                if e.file_type().is_ok_and(|t| t.is_dir()) && !hidden {
+                    stack.push(p);
+                } else if e.file_name() == "case.json" {
+                    out.push(d.clone());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Every fixture case; the leaky service's global cache retains its 500 × 2 KB entries.
+    #[test]
+    fn fixture_cases() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cache = std::env::var_os("GOMORTEM_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or(root.join("fixtures/cache"));
+        let mut dirs = case_dirs(&cache);
+        dirs.extend(case_dirs(&root.join("fixtures/committed")));
+        if dirs.is_empty() {
+            eprintln!("note: no fixture case under {}: skipping", cache.display());
+        }
+        for d in dirs {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("case.json")).unwrap()).unwrap();
+            let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
+            let a = analyse(&file("dump"), &file("exe"));
+            if meta["scenario"] == "leaky" {
+                let (b, c) = root_retained(&a, "main.sessionCache");
+                eprintln!(
+                    "{}: main.sessionCache retains {b} bytes, {c} objects",
+                    d.display()
+                );
+                assert!(b >= 500 * 2048 && c >= 500, "{}", d.display());
+            }
+            drop(a.p);
+        }
+    }
+
+    fn rss_kb(key: &str) -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        s.lines()
+            .find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Timing on a big dump: `GOMORTEM_GRAPH_BENCH=DIR` (with `dump` and `exe`), release build:
+    /// `cargo test --release --lib analysis::graph::tests::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench() {
+        let Some(d) = std::env::var_os("GOMORTEM_GRAPH_BENCH").map(PathBuf::from) else {
+            return;
+        };
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let heap = p.heap().unwrap();
+        let (r0, t0) = (rss_kb("RssAnon:"), Instant::now());
+        // Sample the anonymous RSS for its peak.
+        let peak = std::sync::Arc::new(AtomicU64::new(r0));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Relaxed) {
+                    peak.fetch_max(rss_kb("RssAnon:"), Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            })
+        };
+        let g = ObjectGraph::build(&p, &heap);
+        let t1 = Instant::now();
+        let (roots, edges) = conservative_roots(&p, &heap);
+        let t2 = Instant::now();
+        let reach = Reachability::compute(&g, &heap, &edges);
+        let t3 = Instant::now();
+        let dom = Dominators::from_heap(&g, &heap, &edges).unwrap();
+        let t4 = Instant::now();
+        let top = dom.top_retainers(20);
+        let t5 = Instant::now();
+        done.store(true, Relaxed);
+        sampler.join().unwrap();
+        eprintln!(
+            "{}: {} objects, {} edges, {} roots, {} reachable, depth {}\n  graph {:?} ({} MiB), roots {:?}, \
+             reach {:?}, dominators {:?} ({} MiB), top {:?}; total {:?}\n  anon RSS beyond the heap model: {} MiB at the end, peak {} MiB",
+            d.display(),
+            g.len(),
+            g.edge_count(),
+            roots.len(),
+            reach.objects,
+            reach.depth,
+            t1 - t0,
+            g.memory_bytes() >> 20,
+            t2 - t1,
+            t3 - t2,
+            t4 - t3,
+            dom.memory_bytes() >> 20,
+            t5 - t4,
+            (t5 - t0) - (t2 - t1),
+            (rss_kb("RssAnon:").saturating_sub(r0)) >> 10,
+            (peak.load(Relaxed) - r0) >> 10,
+        );
+        assert!(!top.is_empty());
+    }
+}

@@ -1,0 +1,1427 @@
+//! A type for every heap object that can be typed without guessing.
+//!
+//! Sources, in order of precedence:
+//! 1. The heap's own record (Go 1.22+): the `*abi.Type` malloc header of scan objects above
+//!    512 B in small spans, and `mspan.largeType` of large objects. An object whose slot holds
+//!    several values of that type is an array of them.
+//! 2. Propagation along typed pointers, breadth first, from the typed roots (DWARF-typed
+//!    globals and stack locals) and from every typed object: pointers, slices (their backing
+//!    array, `cap` elements), strings (their bytes), interfaces (the dynamic type, from the type
+//!    word or the itab), channels (the `hchan`, its separate buffer typed by `elemtype`),
+//!    closures (named by their function), maps (old `hmap`/buckets/overflow lists; swiss
+//!    `Map`/directory/tables/groups, the group type giving keys and elems, indirect ones
+//!    included), `sync.Pool` per-P arrays, and the runtime's own structures through DWARF.
+//!
+//! A pointer types its target only when it points at the target's start (after any malloc
+//! header): an interior pointer says nothing of the whole object. String bytes are the
+//! exception (a string may start anywhere in its allocation). The first type found wins,
+//! except that the heap's own record always wins; a larger backing array of the same type
+//! extends an earlier, shorter one. Objects nothing typed reaches stay untyped.
+//!
+//! Storage: one `u32` per object into a small table of distinct [`Entry`]s (`u32::MAX`:
+//! untyped), and one `u32` per object counting the elements the entry describes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rayon::prelude::*;
+
+use crate::exe::dwarf::{Kind as DKind, TypeId};
+use crate::runtime::heap::Heap;
+use crate::runtime::roots::Roots;
+use crate::runtime::types::{Detail, Kind, TypeTable};
+use crate::runtime::Process;
+
+/// A type from one of the two type systems: a run-time descriptor, or DWARF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TyRef {
+    /// Run-time address of an `abi.Type`.
+    Runtime(u64),
+    /// A DWARF type with no run-time descriptor (runtime internals, closure contexts…).
+    Dwarf(TypeId),
+}
+
+/// The part of a map's internal structure an object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapPart {
+    /// `runtime.hmap` (old maps) or `maps.Map` (swiss).
+    Header,
+    /// Swiss: the directory, `[dirLen]*table`.
+    Directory,
+    /// Swiss: a `maps.table`.
+    Table,
+    /// Swiss groups or old buckets: an array of the map type's group type.
+    Groups,
+    /// Old maps: `mapextra`.
+    Extra,
+    /// Old maps: a `[]*bmap` header of overflow buckets, and its backing array.
+    OverflowSlice,
+    OverflowList,
+}
+
+/// What an object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjKind {
+    /// Values of a type (one, or an array of them).
+    Value(TyRef),
+    /// Bytes of strings.
+    StringBytes,
+    /// A closure (`funcval` and captures) of the function at this run-time entry.
+    Closure(u64),
+    /// A channel (`hchan`), element type descriptor (0 if unknown).
+    Chan(u64),
+    /// The separately allocated buffer of a channel with this element type.
+    ChanBuffer(u64),
+    /// Internal structure of a map of this map type descriptor.
+    Map(u64, MapPart),
+}
+
+/// How an object's type was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The malloc header or the span's `largeType`.
+    Header,
+    /// A pointer of a DWARF-typed root (global, stack local).
+    Root,
+    /// A pointer of a typed object.
+    Propagated,
+}
+
+const SOURCES: [Source; 3] = [Source::Header, Source::Root, Source::Propagated];
+
+/// One distinct object type.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub kind: ObjKind,
+    /// An array of `count` elements (a slice's backing array, a slot of several values).
+    pub array: bool,
+    pub source: Source,
+    /// `*main.T`, `[]main.T backing array`, `closure main.f.func1`, `map[string]int groups`…
+    pub name: String,
+    /// Bytes per element (per byte for string bytes; the slot for a closure of unknown size).
+    pub elem_size: u64,
+}
+
+/// Totals of one source.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SourceTotals {
+    pub source: Option<Source>,
+    pub objects: u64,
+    /// Slot bytes of the objects.
+    pub bytes: u64,
+    /// Bytes the types cover (at most the slots).
+    pub covered_bytes: u64,
+}
+
+/// What typing found, over all allocated objects.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TypingStats {
+    pub typed_objects: u64,
+    pub typed_bytes: u64,
+    pub covered_bytes: u64,
+    pub untyped_objects: u64,
+    pub untyped_bytes: u64,
+    pub by_source: Vec<SourceTotals>,
+    /// Propagation rounds (depth of the breadth-first walk).
+    pub rounds: u32,
+}
+
+/// One row of the type histogram.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Row {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub reachable_objects: u64,
+    pub reachable_bytes: u64,
+}
+
+/// Objects and bytes by type name, largest first; the last row is `untyped`, if any.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Histogram {
+    pub types: Vec<Row>,
+    pub total: Row,
+}
+
+/// The type of every heap object (see the module documentation).
+pub struct ObjectTypes {
+    ty: Vec<u32>,
+    count: Vec<u32>,
+    pub entries: Vec<Entry>,
+    pub stats: TypingStats,
+    pub warnings: Vec<String>,
+}
+
+pub const UNTYPED: u32 = u32::MAX;
+
+/// Longest array walked per object, in elements, and deepest type nesting.
+const MAX_COUNT: u64 = u32::MAX as u64;
+const MAX_DEPTH: u32 = 48;
+/// Largest plan inlined for an array before it is kept as a repeat.
+const MAX_INLINE: usize = 64;
+/// Objects walked per parallel batch.
+const BATCH: usize = 1 << 16;
+
+/// What a pointer-holding word (or pair of words) of a value is.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Ptr(TyRef),
+    Slice(TyRef),
+    Str,
+    Eface,
+    Iface,
+    Chan,
+    /// A map value, of this map type descriptor.
+    Map(u64),
+    Func,
+    /// A `*node[K,V]` of `internal/sync.HashTrieMap`: an `entry` or an `indirect` by the
+    /// node's `isEntry` byte.
+    TrieNode {
+        entry: TyRef,
+        indirect: TyRef,
+    },
+    /// An `unsafe.Pointer` to an array of `elem` whose length is the word at `len_off`
+    /// (relative to the slot): `sync.Pool.local`.
+    Array {
+        elem: TyRef,
+        len_off: i64,
+    },
+}
+
+/// The pointer-holding slots of a type, flattened.
+#[derive(Debug, Default)]
+struct Plan {
+    items: Vec<Item>,
+}
+
+#[derive(Debug)]
+enum Item {
+    Slot(u64, Slot),
+    /// `n` copies of a plan, `stride` apart, from `off`.
+    Repeat {
+        off: u64,
+        n: u64,
+        stride: u64,
+        plan: Arc<Plan>,
+    },
+}
+
+/// DWARF offsets of the runtime structures walked by hand.
+#[derive(Default)]
+struct Offsets {
+    hchan: Option<TypeId>,
+    hchan_size: u64,
+    hchan_buf: Option<u64>,
+    hchan_dataqsiz: Option<u64>,
+    hchan_elemtype: Option<u64>,
+    hmap_size: u64,
+    hmap_buckets: Option<u64>,
+    hmap_oldbuckets: Option<u64>,
+    hmap_extra: Option<u64>,
+    extra_overflow: Option<u64>,
+    extra_oldoverflow: Option<u64>,
+    map_size: u64,
+    map_dir_ptr: Option<u64>,
+    map_dir_len: Option<u64>,
+    table_size: u64,
+    table_groups_data: Option<u64>,
+    table_groups_mask: Option<u64>,
+    pool_local: Option<u64>,
+    pool_local_size: Option<u64>,
+    pool_victim: Option<u64>,
+    pool_victim_size: Option<u64>,
+    pool_local_type: Option<TyRef>,
+}
+
+/// A claim: object `obj` is `count` elements of `kind`.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    obj: u32,
+    kind: ObjKind,
+    array: bool,
+    count: u64,
+}
+
+struct Ctx<'a, 'p> {
+    p: &'a Process,
+    heap: &'a Heap,
+    types: &'a TypeTable<'p>,
+    off: Offsets,
+    plans: RwLock<HashMap<TyRef, Arc<Plan>>>,
+}
+
+impl ObjectTypes {
+    /// Type every object of `heap`: heap records first, then propagation from `roots` and the
+    /// typed objects.
+    pub fn infer(p: &Process, heap: &Heap, types: &TypeTable, roots: &Roots) -> ObjectTypes {
+        let cx = Ctx {
+            p,
+            heap,
+            types,
+            off: Offsets::load(p, types),
+            plans: RwLock::new(HashMap::new()),
+        };
+        let n = heap.len() as usize;
+        let mut st = State {
+            ot: ObjectTypes {
+                ty: vec![UNTYPED; n],
+                count: vec![0; n],
+                entries: Vec::new(),
+                stats: TypingStats::default(),
+                warnings: Vec::new(),
+            },
+            index: HashMap::new(),
+            queue: Vec::new(),
+        };
+        if p.exe.dwarf.is_none() {
+            st.ot
+                .warnings
+                .push("no DWARF: roots and runtime structures are not typed".into());
+        }
+
+        // 1. The heap's own record.
+        let headers: Vec<Claim> = (0..heap.len())
+            .into_par_iter()
+            .filter_map(|o| cx.header_claim(o))
+            .collect();
+        st.apply(&cx, &headers, Source::Header);
+        drop(headers);
+
+        // 2. Typed roots, then typed objects, breadth first.
+        let mut claims = Vec::new();
+        for r in roots.roots.iter() {
+            if let Some(ty) = r.ty {
+                let tr = cx.tyref_of_dwarf(ty);
+                if let Some(plan) = cx.plan(tr) {
+                    cx.walk_plan(&plan, r.addr, 0, &mut claims);
+                }
+            }
+        }
+        st.apply(&cx, &claims, Source::Root);
+        let mut rounds = 0;
+        while !st.queue.is_empty() {
+            rounds += 1;
+            let frontier = std::mem::take(&mut st.queue);
+            for batch in frontier.chunks(BATCH) {
+                let claims: Vec<Claim> = batch
+                    .par_chunks(256)
+                    .flat_map_iter(|objs| {
+                        let mut out = Vec::new();
+                        for &o in objs {
+                            cx.walk_object(&st.ot, o, &mut out);
+                        }
+                        out
+                    })
+                    .collect();
+                st.apply(&cx, &claims, Source::Propagated);
+            }
+        }
+        let mut ot = st.ot;
+        ot.stats = ot.compute_stats(heap, rounds);
+        ot
+    }
+
+    /// The entry of an object, None if untyped.
+    pub fn entry(&self, obj: u32) -> Option<&Entry> {
+        self.entries.get(*self.ty.get(obj as usize)? as usize)
+    }
+
+    /// The entry index of an object ([`UNTYPED`] if none).
+    pub fn entry_index(&self, obj: u32) -> u32 {
+        self.ty.get(obj as usize).copied().unwrap_or(UNTYPED)
+    }
+
+    /// Number of elements (bytes, for string bytes) the object's entry describes.
+    pub fn count(&self, obj: u32) -> u64 {
+        self.count.get(obj as usize).copied().unwrap_or(0) as u64
+    }
+
+    /// Bytes of the object's slot its type covers (malloc header included).
+    pub fn covered(&self, heap: &Heap, obj: u32) -> u64 {
+        let Some(e) = self.entry(obj) else {
+            return 0;
+        };
+        let slot = heap.size(obj);
+        (heap.header_size(obj) + self.count(obj).saturating_mul(e.elem_size)).min(slot)
+    }
+
+    fn compute_stats(&self, heap: &Heap, rounds: u32) -> TypingStats {
+        let mut by: Vec<SourceTotals> = SOURCES
+            .iter()
+            .map(|&s| SourceTotals {
+                source: Some(s),
+                ..Default::default()
+            })
+            .collect();
+        let per: Vec<(u64, u64, u64)> = (0..heap.len())
+            .into_par_iter()
+            .fold(
+                || vec![(0u64, 0u64, 0u64); 4],
+                |mut acc, o| {
+                    let i = self.entry(o).map_or(3, |e| e.source as usize);
+                    acc[i].0 += 1;
+                    acc[i].1 += heap.size(o);
+                    acc[i].2 += self.covered(heap, o);
+                    acc
+                },
+            )
+            .reduce(
+                || vec![(0, 0, 0); 4],
+                |a, b| {
+                    a.iter()
+                        .zip(&b)
+                        .map(|(x, y)| (x.0 + y.0, x.1 + y.1, x.2 + y.2))
+                        .collect()
+                },
+            );
+        let mut s = TypingStats {
+            rounds,
+            ..Default::default()
+        };
+        for (t, &(o, b, c)) in by.iter_mut().zip(&per) {
+            (t.objects, t.bytes, t.covered_bytes) = (o, b, c);
+            s.typed_objects += o;
+            s.typed_bytes += b;
+            s.covered_bytes += c;
+        }
+        (s.untyped_objects, s.untyped_bytes) = (per[3].0, per[3].1);
+        s.by_source = by;
+        s
+    }
+
+    /// Objects and bytes by type name (entries of the same name merged), with the objects for
+    /// which `reachable` holds counted apart; sorted by bytes, then name.
+    pub fn histogram(
+        &self,
+        heap: &Heap,
+        reachable: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> Histogram {
+        let mut names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let row_of: Vec<u32> = self
+            .entries
+            .iter()
+            .map(|e| names.binary_search(&e.name.as_str()).unwrap_or(0) as u32)
+            .collect();
+        let untyped = names.len();
+        let zero = || vec![[0u64; 4]; untyped + 1];
+        let sums = (0..heap.len())
+            .into_par_iter()
+            .fold(zero, |mut acc, o| {
+                let i = self
+                    .ty
+                    .get(o as usize)
+                    .and_then(|&t| row_of.get(t as usize))
+                    .map_or(untyped, |&r| r as usize);
+                let b = heap.size(o);
+                let a = &mut acc[i];
+                a[0] += 1;
+                a[1] += b;
+                if reachable.is_some_and(|f| f(o)) {
+                    a[2] += 1;
+                    a[3] += b;
+                }
+                acc
+            })
+            .reduce(zero, |mut a, b| {
+                a.iter_mut()
+                    .zip(&b)
+                    .for_each(|(x, y)| (0..4).for_each(|k| x[k] += y[k]));
+                a
+            });
+        let mut h = Histogram::default();
+        h.total.type_name = "total".into();
+        for (i, s) in sums.iter().enumerate().filter(|(_, s)| s[0] > 0) {
+            let name = names.get(i).copied().unwrap_or("untyped");
+            let row = Row {
+                type_name: name.to_string(),
+                objects: s[0],
+                bytes: s[1],
+                reachable_objects: s[2],
+                reachable_bytes: s[3],
+            };
+            h.total.objects += row.objects;
+            h.total.bytes += row.bytes;
+            h.total.reachable_objects += row.reachable_objects;
+            h.total.reachable_bytes += row.reachable_bytes;
+            h.types.push(row);
+        }
+        let last = |r: &Row| r.type_name == "untyped" && !names.contains(&"untyped");
+        h.types.sort_by(|a, b| {
+            (last(a), std::cmp::Reverse(a.bytes), &a.type_name).cmp(&(
+                last(b),
+                std::cmp::Reverse(b.bytes),
+                &b.type_name,
+            ))
+        });
+        h
+    }
+}
+
+/// Typing in progress: the result, the entry index, the objects to walk next.
+struct State {
+    ot: ObjectTypes,
+    index: HashMap<(ObjKind, bool, Source), u32>,
+    queue: Vec<u32>,
+}
+
+impl State {
+    /// Record claims in order: the first wins; a longer array of the same kind extends.
+    fn apply(&mut self, cx: &Ctx, claims: &[Claim], source: Source) {
+        for c in claims {
+            let o = c.obj as usize;
+            let count = c.count.min(MAX_COUNT) as u32;
+            let cur = self.ot.ty[o];
+            let mut source = source;
+            if cur != UNTYPED {
+                let e = &self.ot.entries[cur as usize];
+                if e.kind == c.kind && e.source != Source::Header && count > self.ot.count[o] {
+                    self.ot.count[o] = count;
+                    self.queue.push(c.obj);
+                    continue;
+                }
+                // Groups or buckets the heap typed by their group type: name them by map.
+                let (ObjKind::Value(TyRef::Runtime(g)), ObjKind::Map(m, MapPart::Groups)) =
+                    (e.kind, c.kind)
+                else {
+                    continue;
+                };
+                if e.source != Source::Header || !cx.is_group_of(g, m) {
+                    continue;
+                }
+                source = Source::Header;
+            }
+            let key = (c.kind, c.array, source);
+            let id = match self.index.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.ot.entries.len() as u32;
+                    self.ot
+                        .entries
+                        .push(cx.entry(c.kind, c.array, source, cx.heap.size(c.obj)));
+                    self.index.insert(key, id);
+                    id
+                }
+            };
+            self.ot.ty[o] = id;
+            if cur == UNTYPED {
+                self.ot.count[o] = count;
+                self.queue.push(c.obj);
+            }
+        }
+    }
+}
+
+impl Offsets {
+    fn load(p: &Process, types: &TypeTable) -> Offsets {
+        let Some(d) = p.exe.dwarf.as_ref() else {
+            return Offsets::default();
+        };
+        let f = |t: &str, path: &str| d.field_offset(t, path);
+        let size = |t: &str| d.size_of(t).unwrap_or(0);
+        let pool_local_type =
+            d.type_by_name("sync.poolLocal")
+                .map(|id| match types.runtime_type(id) {
+                    Some(rt) => TyRef::Runtime(rt),
+                    None => TyRef::Dwarf(id),
+                });
+        Offsets {
+            hchan: d.type_by_name("runtime.hchan"),
+            hchan_size: size("runtime.hchan"),
+            hchan_buf: f("runtime.hchan", "buf"),
+            hchan_dataqsiz: f("runtime.hchan", "dataqsiz"),
+            hchan_elemtype: f("runtime.hchan", "elemtype"),
+            hmap_size: size("runtime.hmap"),
+            hmap_buckets: f("runtime.hmap", "buckets"),
+            hmap_oldbuckets: f("runtime.hmap", "oldbuckets"),
+            hmap_extra: f("runtime.hmap", "extra"),
+            extra_overflow: f("runtime.mapextra", "overflow"),
+            extra_oldoverflow: f("runtime.mapextra", "oldoverflow"),
+            map_size: size("internal/runtime/maps.Map"),
+            map_dir_ptr: f("internal/runtime/maps.Map", "dirPtr"),
+            map_dir_len: f("internal/runtime/maps.Map", "dirLen"),
+            table_size: size("internal/runtime/maps.table"),
+            table_groups_data: f("internal/runtime/maps.table", "groups.data"),
+            table_groups_mask: f("internal/runtime/maps.table", "groups.lengthMask"),
+            pool_local: f("sync.Pool", "local"),
+            pool_local_size: f("sync.Pool", "localSize"),
+            pool_victim: f("sync.Pool", "victim"),
+            pool_victim_size: f("sync.Pool", "victimSize"),
+            pool_local_type,
+        }
+    }
+}
+
+impl Ctx<'_, '_> {
+    fn read(&self, a: u64) -> Option<u64> {
+        self.p.mem.read_u64(a)
+    }
+
+    /// The object starting (after its malloc header) at `v`.
+    fn object_at(&self, v: u64) -> Option<u32> {
+        let o = self.heap.find_object(v)?;
+        (self.heap.addr(o) + self.heap.header_size(o) == v).then_some(o)
+    }
+
+    /// Values of `size` bytes that fit in the object after its header.
+    fn capacity(&self, o: u32, size: u64) -> u64 {
+        (self.heap.size(o) - self.heap.header_size(o)) / size.max(1)
+    }
+
+    fn header_claim(&self, o: u32) -> Option<Claim> {
+        let s = self.heap.span(o);
+        let typ = if s.is_large() {
+            s.large_type
+        } else if self.heap.header_size(o) > 0 {
+            self.read(self.heap.addr(o))?
+        } else {
+            return None;
+        };
+        if typ == 0 {
+            return None;
+        }
+        let t = self.types.get(typ).ok()?;
+        let n = self.capacity(o, t.size);
+        (t.size > 0 && n > 0).then_some(Claim {
+            obj: o,
+            kind: ObjKind::Value(TyRef::Runtime(typ)),
+            array: n > 1,
+            count: n,
+        })
+    }
+
+    fn is_group_of(&self, group: u64, map: u64) -> bool {
+        self.types
+            .get(map)
+            .is_ok_and(|t| matches!(&t.detail, Detail::Map(mi) if mi.group == group))
+    }
+
+    /// The run-time type of a DWARF type if it has one.
+    fn tyref_of_dwarf(&self, id: TypeId) -> TyRef {
+        match self.types.runtime_type(id) {
+            Some(rt) if self.types.get(rt).is_ok() => TyRef::Runtime(rt),
+            _ => TyRef::Dwarf(id),
+        }
+    }
+
+    fn ty_size(&self, t: TyRef) -> u64 {
+        match t {
+            TyRef::Runtime(a) => self.types.get(a).map_or(0, |t| t.size),
+            TyRef::Dwarf(id) => self.p.exe.dwarf.as_ref().map_or(0, |d| d.ty(id).size),
+        }
+    }
+
+    fn ty_name(&self, t: TyRef) -> String {
+        match t {
+            TyRef::Runtime(a) => self.types.name(a),
+            TyRef::Dwarf(id) => {
+                let n = self.p.exe.dwarf.as_ref().map_or("", |d| d.type_name(id));
+                if n.is_empty() {
+                    format!("<dwarf type {}>", id.0)
+                } else {
+                    n.to_string()
+                }
+            }
+        }
+    }
+
+    fn entry(&self, kind: ObjKind, array: bool, source: Source, slot: u64) -> Entry {
+        let map_name = |m: u64| self.types.name(m);
+        let (name, elem_size) = match kind {
+            ObjKind::Value(t) if array => (
+                format!("[]{} backing array", self.ty_name(t)),
+                self.ty_size(t),
+            ),
+            ObjKind::Value(t) => (self.ty_name(t), self.ty_size(t)),
+            ObjKind::StringBytes => ("string bytes".into(), 1),
+            ObjKind::Closure(entry) => {
+                let f = self
+                    .p
+                    .func(entry)
+                    .map_or("?".to_string(), |f| self.p.func_name(f).to_string());
+                (format!("closure {f}"), slot)
+            }
+            ObjKind::Chan(e) => {
+                let e = if e == 0 {
+                    "?".into()
+                } else {
+                    self.types.name(e)
+                };
+                (format!("chan {e}"), self.off.hchan_size.max(8))
+            }
+            ObjKind::ChanBuffer(e) => (
+                format!("chan buffer of {}", self.types.name(e)),
+                self.ty_size(TyRef::Runtime(e)),
+            ),
+            ObjKind::Map(m, part) => {
+                let (what, size) = match part {
+                    MapPart::Header => {
+                        let swiss = self
+                            .types
+                            .get(m)
+                            .ok()
+                            .is_some_and(|t| matches!(&t.detail, Detail::Map(mi) if mi.swiss));
+                        (
+                            "header",
+                            if swiss {
+                                self.off.map_size
+                            } else {
+                                self.off.hmap_size
+                            },
+                        )
+                    }
+                    MapPart::Directory => ("directory", 8),
+                    MapPart::Table => ("table", self.off.table_size),
+                    MapPart::Groups => {
+                        let gs = self.types.get(m).ok().and_then(|t| match &t.detail {
+                            Detail::Map(mi) => Some((mi.swiss, mi.group_size)),
+                            _ => None,
+                        });
+                        match gs {
+                            Some((true, s)) => ("groups", s),
+                            Some((false, s)) => ("buckets", s),
+                            None => ("groups", 0),
+                        }
+                    }
+                    MapPart::Extra => ("mapextra", 24),
+                    MapPart::OverflowSlice => ("overflow list header", 24),
+                    MapPart::OverflowList => ("overflow list", 8),
+                };
+                (format!("{} {what}", map_name(m)), size)
+            }
+        };
+        Entry {
+            kind,
+            array,
+            source,
+            name,
+            elem_size,
+        }
+    }
+
+    /// The plan of a type (cached); None if it holds no pointers.
+    fn plan(&self, t: TyRef) -> Option<Arc<Plan>> {
+        if let Some(p) = self.plans.read().ok().and_then(|c| c.get(&t).cloned()) {
+            return (!p.items.is_empty()).then_some(p);
+        }
+        let mut items = Vec::new();
+        self.build(t, 0, &mut items, 0);
+        let p = Arc::new(Plan { items });
+        if let Ok(mut c) = self.plans.write() {
+            c.insert(t, p.clone());
+        }
+        (!p.items.is_empty()).then_some(p)
+    }
+
+    fn build(&self, t: TyRef, off: u64, out: &mut Vec<Item>, depth: u32) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match t {
+            TyRef::Runtime(a) => self.build_runtime(a, off, out, depth),
+            TyRef::Dwarf(id) => self.build_dwarf(id, off, out, depth),
+        }
+    }
+
+    fn build_array(
+        &self,
+        elem: TyRef,
+        esize: u64,
+        n: u64,
+        off: u64,
+        out: &mut Vec<Item>,
+        depth: u32,
+    ) {
+        if n == 0 || esize == 0 {
+            return;
+        }
+        let mut sub = Vec::new();
+        self.build(elem, 0, &mut sub, depth + 1);
+        if sub.is_empty() {
+            return;
+        }
+        if sub.len().saturating_mul(n as usize) <= MAX_INLINE {
+            for i in 0..n {
+                for it in &sub {
+                    out.push(shift(it, off + i * esize));
+                }
+            }
+        } else {
+            out.push(Item::Repeat {
+                off,
+                n,
+                stride: esize,
+                plan: Arc::new(Plan { items: sub }),
+            });
+        }
+    }
+
+    fn build_runtime(&self, a: u64, off: u64, out: &mut Vec<Item>, depth: u32) {
+        let Ok(t) = self.types.get(a) else { return };
+        if t.ptr_bytes == 0 {
+            return;
+        }
+        let slot = match (&t.kind, &t.detail) {
+            (Kind::Pointer, Detail::Pointer { elem }) => self
+                .trie_node(*elem)
+                .unwrap_or(Slot::Ptr(TyRef::Runtime(*elem))),
+            (Kind::Slice, Detail::Slice { elem }) => Slot::Slice(TyRef::Runtime(*elem)),
+            (Kind::String, _) => Slot::Str,
+            (Kind::Interface, Detail::Interface { methods, .. }) => {
+                if methods.is_empty() {
+                    Slot::Eface
+                } else {
+                    Slot::Iface
+                }
+            }
+            (Kind::Chan, _) => Slot::Chan,
+            (Kind::Map, _) => Slot::Map(a),
+            (Kind::Func, _) => Slot::Func,
+            (Kind::Array, Detail::Array { elem, len }) => {
+                let esize = self.types.get(*elem).map_or(0, |e| e.size);
+                return self.build_array(TyRef::Runtime(*elem), esize, *len, off, out, depth);
+            }
+            (Kind::Struct, _) if t.name == "sync.eface" => Slot::Eface,
+            (Kind::Struct, Detail::Struct { fields, .. }) => {
+                if t.name == "sync.Pool" {
+                    self.pool_slots(off, out);
+                }
+                if let Some(slot) = self.atomic_pointer(&t.name, fields) {
+                    out.push(Item::Slot(off, slot));
+                    return;
+                }
+                for f in fields {
+                    self.build(TyRef::Runtime(f.ty), off + f.offset, out, depth + 1);
+                }
+                return;
+            }
+            _ => return,
+        };
+        out.push(Item::Slot(off, slot));
+    }
+
+    /// `atomic.Pointer[T]` (`{_ [0]*T; _ noCopy; v unsafe.Pointer}`): a `*T` at `v`, which
+    /// must be the only pointer word (the plan item is placed at the struct's offset).
+    fn atomic_pointer(&self, name: &str, fields: &[crate::runtime::types::Field]) -> Option<Slot> {
+        if !name.starts_with("atomic.Pointer[") {
+            return None;
+        }
+        let z = fields
+            .iter()
+            .find(|f| f.name == "_" && self.types.get(f.ty).is_ok_and(|t| t.size == 0))?;
+        let v = fields.iter().find(|f| f.name == "v")?;
+        let Detail::Array { elem, .. } = self.types.get(z.ty).ok()?.detail else {
+            return None;
+        };
+        let Detail::Pointer { elem } = self.types.get(elem).ok()?.detail else {
+            return None;
+        };
+        (v.offset == 0).then(|| {
+            self.trie_node(elem)
+                .unwrap_or(Slot::Ptr(TyRef::Runtime(elem)))
+        })
+    }
+
+    /// The slot of a `*internal/sync.node[K,V]`, whose target is an `entry[K,V]` or an
+    /// `indirect[K,V]` (HashTrieMap, behind `sync.Map` from 1.24).
+    fn trie_node(&self, elem: u64) -> Option<Slot> {
+        let name = self.types.get(elem).ok()?.name.clone();
+        let args = name.strip_prefix("sync.node[")?;
+        let d = self.p.exe.dwarf.as_ref()?;
+        let ty = |n: &str| {
+            let id = d.type_by_name(&format!("internal/sync.{n}[{args}"))?;
+            self.types.runtime_type(id).map(TyRef::Runtime)
+        };
+        Some(Slot::TrieNode {
+            entry: ty("entry")?,
+            indirect: ty("indirect")?,
+        })
+    }
+
+    /// `sync.Pool.local` and `victim`: unsafe pointers to `[localSize]poolLocal`.
+    fn pool_slots(&self, off: u64, out: &mut Vec<Item>) {
+        let o = &self.off;
+        let Some(elem) = o.pool_local_type else {
+            return;
+        };
+        for (p, n) in [
+            (o.pool_local, o.pool_local_size),
+            (o.pool_victim, o.pool_victim_size),
+        ] {
+            if let (Some(p), Some(n)) = (p, n) {
+                out.push(Item::Slot(
+                    off + p,
+                    Slot::Array {
+                        elem,
+                        len_off: n as i64 - p as i64,
+                    },
+                ));
+            }
+        }
+    }
+
+    fn build_dwarf(&self, id: TypeId, off: u64, out: &mut Vec<Item>, depth: u32) {
+        let Some(d) = self.p.exe.dwarf.as_ref() else {
+            return;
+        };
+        if let TyRef::Runtime(a) = self.tyref_of_dwarf(id) {
+            return self.build_runtime(a, off, out, depth);
+        }
+        let id = d.resolve(id);
+        let t = d.ty(id);
+        let slot = match t.kind {
+            DKind::Pointer => match t.target {
+                Some(e) => Slot::Ptr(self.tyref_of_dwarf(e)),
+                None => return,
+            },
+            DKind::Slice => match t.elem {
+                Some(e) => Slot::Slice(self.tyref_of_dwarf(e)),
+                None => return,
+            },
+            DKind::String => Slot::Str,
+            DKind::Interface => {
+                let eface = t
+                    .target
+                    .is_some_and(|r| d.type_name(d.resolve(r)).ends_with("eface"));
+                if eface {
+                    Slot::Eface
+                } else {
+                    Slot::Iface
+                }
+            }
+            DKind::Chan => Slot::Chan,
+            DKind::Func => Slot::Func,
+            DKind::Map => match self.types.runtime_type(id) {
+                Some(m) => Slot::Map(m),
+                None => return,
+            },
+            DKind::Array => {
+                let (Some(e), Some(n)) = (t.elem.or(t.target), t.count) else {
+                    return;
+                };
+                let esize = d.ty(e).size;
+                return self.build_array(self.tyref_of_dwarf(e), esize, n, off, out, depth);
+            }
+            DKind::Struct if d.type_name(id) == "sync.eface" => Slot::Eface,
+            DKind::Struct => {
+                if d.type_name(id) == "sync.Pool" {
+                    self.pool_slots(off, out);
+                }
+                for f in d.fields(id) {
+                    self.build(self.tyref_of_dwarf(f.ty), off + f.offset, out, depth + 1);
+                }
+                return;
+            }
+            _ => return,
+        };
+        out.push(Item::Slot(off, slot));
+    }
+
+    /// Apply a plan to the value at `base`, `depth` levels of repeats deep.
+    fn walk_plan(&self, plan: &Plan, base: u64, depth: u32, out: &mut Vec<Claim>) {
+        for it in &plan.items {
+            match it {
+                Item::Slot(off, s) => self.slot(base.wrapping_add(*off), *s, out),
+                Item::Repeat {
+                    off,
+                    n,
+                    stride,
+                    plan,
+                } if depth < MAX_DEPTH => {
+                    for i in 0..*n {
+                        self.walk_plan(plan, base.wrapping_add(off + i * stride), depth + 1, out);
+                    }
+                }
+                Item::Repeat { .. } => {}
+            }
+        }
+    }
+
+    fn claim(&self, out: &mut Vec<Claim>, obj: u32, kind: ObjKind, array: bool, count: u64) {
+        out.push(Claim {
+            obj,
+            kind,
+            array,
+            count,
+        });
+    }
+
+    /// A value of a type with known size pointed to by `v`.
+    fn claim_value(&self, v: u64, t: TyRef, out: &mut Vec<Claim>) {
+        if v == 0 || self.ty_size(t) == 0 {
+            return;
+        }
+        if let Some(o) = self.object_at(v) {
+            self.claim(out, o, ObjKind::Value(t), false, 1);
+        }
+    }
+
+    /// The word(s) of a slot at `a`.
+    fn slot(&self, a: u64, s: Slot, out: &mut Vec<Claim>) {
+        let Some(v) = self.read(a).filter(|&v| v != 0) else {
+            return;
+        };
+        match s {
+            Slot::Ptr(t) => self.claim_value(v, t, out),
+            Slot::Slice(t) => {
+                let esize = self.ty_size(t);
+                let cap = self.read(a + 16).unwrap_or(0);
+                // An interior slice (s[i:]) still says the object is an array of T.
+                let o = self.heap.find_object(v).filter(|&o| {
+                    let start = self.heap.addr(o) + self.heap.header_size(o);
+                    v >= start && esize > 0 && (v - start) % esize == 0
+                });
+                if let (Some(o), true) = (o, cap > 0) {
+                    let start = self.heap.addr(o) + self.heap.header_size(o);
+                    let n = if v == start {
+                        cap.min(self.capacity(o, esize))
+                    } else {
+                        self.capacity(o, esize)
+                    };
+                    if n > 0 {
+                        self.claim(out, o, ObjKind::Value(t), true, n);
+                    }
+                }
+            }
+            Slot::Str => {
+                let len = self.read(a + 8).unwrap_or(0);
+                if let (Some(o), true) = (self.heap.find_object(v), len > 0) {
+                    let end = (v - self.heap.addr(o))
+                        .saturating_add(len)
+                        .min(self.heap.size(o));
+                    self.claim(out, o, ObjKind::StringBytes, false, end);
+                }
+            }
+            Slot::Eface | Slot::Iface => {
+                let t = if matches!(s, Slot::Eface) {
+                    v
+                } else {
+                    match self.types.itab(v) {
+                        Ok(it) => it.ty,
+                        Err(_) => return,
+                    }
+                };
+                let Ok(dt) = self.types.get(t) else { return };
+                if dt.direct_iface {
+                    if let Some(plan) = self.plan(TyRef::Runtime(t)) {
+                        self.walk_plan(&plan, a + 8, 0, out);
+                    }
+                } else if let Some(d) = self.read(a + 8) {
+                    self.claim_value(d, TyRef::Runtime(t), out);
+                }
+            }
+            Slot::TrieNode { entry, indirect } => {
+                let is_entry = self.p.mem.read_u8(v).unwrap_or(0) != 0;
+                self.claim_value(v, if is_entry { entry } else { indirect }, out);
+            }
+            Slot::Chan => {
+                if let Some(o) = self.object_at(v) {
+                    let elem = self
+                        .off
+                        .hchan_elemtype
+                        .and_then(|e| self.read(v + e))
+                        .unwrap_or(0);
+                    self.claim(out, o, ObjKind::Chan(elem), false, 1);
+                }
+            }
+            Slot::Map(m) => {
+                if let Some(o) = self.object_at(v) {
+                    self.claim(out, o, ObjKind::Map(m, MapPart::Header), false, 1);
+                }
+            }
+            Slot::Func => {
+                if let (Some(o), Some(pc)) = (self.object_at(v), self.read(v)) {
+                    if let Some(f) = self.p.func(pc) {
+                        let entry = f.entry.wrapping_add(self.p.bias);
+                        self.claim(out, o, ObjKind::Closure(entry), false, 1);
+                    }
+                }
+            }
+            Slot::Array { elem, len_off } => {
+                let n = self.read(a.wrapping_add(len_off as u64)).unwrap_or(0);
+                let esize = self.ty_size(elem);
+                if let (Some(o), true) = (self.object_at(v), n > 0 && esize > 0) {
+                    let n = n.min(self.capacity(o, esize));
+                    self.claim(out, o, ObjKind::Value(elem), n > 1, n);
+                }
+            }
+        }
+    }
+
+    /// Claims from the pointers of a typed object.
+    fn walk_object(&self, ot: &ObjectTypes, o: u32, out: &mut Vec<Claim>) {
+        let Some(e) = ot.entry(o) else { return };
+        let start = self.heap.addr(o) + self.heap.header_size(o);
+        let count = ot.count(o);
+        let values = |t: TyRef, n: u64, out: &mut Vec<Claim>| {
+            let Some(plan) = self.plan(t) else { return };
+            let size = self.ty_size(t);
+            for i in 0..n {
+                self.walk_plan(&plan, start + i * size, 0, out);
+            }
+        };
+        match e.kind {
+            ObjKind::Value(t) => values(t, count, out),
+            ObjKind::ChanBuffer(el) => values(TyRef::Runtime(el), count, out),
+            ObjKind::StringBytes | ObjKind::Closure(_) => {}
+            ObjKind::Chan(el) => self.walk_chan(o, start, el, out),
+            ObjKind::Map(m, part) => self.walk_map(m, part, start, count, out),
+        }
+    }
+
+    fn walk_chan(&self, o: u32, c: u64, elem: u64, out: &mut Vec<Claim>) {
+        let off = &self.off;
+        if let Some(h) = off.hchan {
+            if let Some(plan) = self.plan(TyRef::Dwarf(h)) {
+                self.walk_plan(&plan, c, 0, out);
+            }
+        }
+        let (Some(bo), Some(qo)) = (off.hchan_buf, off.hchan_dataqsiz) else {
+            return;
+        };
+        let (Some(buf), Some(n)) = (self.read(c + bo), self.read(c + qo)) else {
+            return;
+        };
+        if elem == 0 || n == 0 || buf == 0 {
+            return;
+        }
+        match self.object_at(buf) {
+            Some(b) if b != o => self.claim(out, b, ObjKind::ChanBuffer(elem), true, n),
+            _ => {}
+        }
+    }
+
+    fn walk_map(&self, m: u64, part: MapPart, s: u64, count: u64, out: &mut Vec<Claim>) {
+        let Ok(mt) = self.types.get(m) else { return };
+        let Detail::Map(mi) = &mt.detail else { return };
+        let off = &self.off;
+        let rd = |o: Option<u64>| o.and_then(|o| self.read(s + o)).filter(|&v| v != 0);
+        let groups = |v: u64, n: Option<u64>, out: &mut Vec<Claim>| {
+            if let Some(o) = self.object_at(v) {
+                let n = n.unwrap_or(u64::MAX).min(self.capacity(o, mi.group_size));
+                if n > 0 {
+                    self.claim(out, o, ObjKind::Map(m, MapPart::Groups), n > 1, n);
+                }
+            }
+        };
+        let to = |v: Option<u64>, part: MapPart, n: u64, out: &mut Vec<Claim>| {
+            if let Some(o) = v.and_then(|v| self.object_at(v)) {
+                self.claim(out, o, ObjKind::Map(m, part), n > 1, n);
+            }
+        };
+        match part {
+            MapPart::Header if mi.swiss => {
+                let Some(dir) = rd(off.map_dir_ptr) else {
+                    return;
+                };
+                match rd(off.map_dir_len) {
+                    None => groups(dir, Some(1), out),
+                    Some(n) => to(Some(dir), MapPart::Directory, n.min(1 << 24), out),
+                }
+            }
+            MapPart::Header => {
+                for b in [rd(off.hmap_buckets), rd(off.hmap_oldbuckets)]
+                    .into_iter()
+                    .flatten()
+                {
+                    groups(b, None, out);
+                }
+                to(rd(off.hmap_extra), MapPart::Extra, 1, out);
+            }
+            MapPart::Directory => {
+                for i in 0..count {
+                    to(self.read(s + 8 * i), MapPart::Table, 1, out);
+                }
+            }
+            MapPart::Table => {
+                if let Some(data) = rd(off.table_groups_data) {
+                    groups(
+                        data,
+                        rd(off.table_groups_mask).map(|m| m + 1).or(Some(1)),
+                        out,
+                    );
+                }
+            }
+            MapPart::Groups => {
+                let g = TyRef::Runtime(mi.group);
+                if let Some(plan) = self.plan(g) {
+                    for i in 0..count {
+                        self.walk_plan(&plan, s + i * mi.group_size, 0, out);
+                    }
+                }
+            }
+            MapPart::Extra => {
+                for v in [rd(off.extra_overflow), rd(off.extra_oldoverflow)] {
+                    to(v, MapPart::OverflowSlice, 1, out);
+                }
+            }
+            MapPart::OverflowSlice => {
+                let cap = self.read(s + 16).unwrap_or(0).min(1 << 24);
+                to(rd(Some(0)), MapPart::OverflowList, cap, out);
+            }
+            MapPart::OverflowList => {
+                for i in 0..count {
+                    if let Some(b) = self.read(s + 8 * i).filter(|&b| b != 0) {
+                        groups(b, Some(1), out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shift(it: &Item, by: u64) -> Item {
+    match it {
+        Item::Slot(o, s) => Item::Slot(o + by, *s),
+        Item::Repeat {
+            off,
+            n,
+            stride,
+            plan,
+        } => Item::Repeat {
+            off: off + by,
+            n: *n,
+            stride: *stride,
+            plan: plan.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges};
+    use std::path::{Path, PathBuf};
+
+    /// Scenario cases (`case.json` beside `dump`, `exe`, `facts.json`) of one scenario under
+    /// `$GOMORTEM_FIXTURES` (else `fixtures/cache`), any depth.
+    fn cases(scenario: &str) -> Vec<PathBuf> {
+        let root = std::env::var_os("GOMORTEM_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cache"));
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                // Not through symlinks (Wine prefixes link to /).
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(p);
+                } else if p.file_name().is_some_and(|n| n == "case.json") && d.ends_with(scenario) {
+                    out.push(d.clone());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn pct(a: u64, b: u64) -> f64 {
+        100.0 * a as f64 / b.max(1) as f64
+    }
+
+    /// Type a case; print and return (untyped % of all bytes, untyped % of reachable bytes).
+    fn run(d: &Path) -> (Process, Heap, ObjectTypes, Reachability) {
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let heap = p.heap().unwrap();
+        let types = p.types().unwrap();
+        let roots = p.roots(&heap).unwrap();
+        let t0 = std::time::Instant::now();
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let dt = t0.elapsed();
+        let g = ObjectGraph::build(&p, &heap);
+        let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
+        let r = Reachability::compute(&g, &heap, &re);
+        let s = &ot.stats;
+        let (mut uo, mut ub) = (0u64, 0u64);
+        for o in (0..heap.len()).filter(|&o| r.is_reachable(o) && ot.entry(o).is_none()) {
+            uo += 1;
+            ub += heap.size(o);
+        }
+        eprintln!(
+            "{}: {} objects {} B; typed {} obj {} B ({} B covered), untyped {} obj {} B ({:.1}% of bytes); \
+             reachable {} obj {} B, untyped {uo} obj {ub} B ({:.1}%); {} entries, {} rounds, {dt:?}",
+            d.display(), heap.len(), heap.totals.bytes, s.typed_objects, s.typed_bytes, s.covered_bytes,
+            s.untyped_objects, s.untyped_bytes, pct(s.untyped_bytes, heap.totals.bytes),
+            r.objects, r.bytes, pct(ub, r.bytes), ot.entries.len(), s.rounds
+        );
+        for t in &s.by_source {
+            eprintln!(
+                "  {:?}: {} objects {} B ({} covered)",
+                t.source, t.objects, t.bytes, t.covered_bytes
+            );
+        }
+        (p, heap, ot, r)
+    }
+
+    /// Timing on a big dump: `GOMORTEM_TYPING_BENCH=DIR` (with `dump` and `exe`), release:
+    /// `cargo test --release --lib analysis::typing::tests::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench() {
+        let Some(d) = std::env::var_os("GOMORTEM_TYPING_BENCH").map(PathBuf::from) else {
+            return;
+        };
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let heap = p.heap().unwrap();
+        let types = p.types().unwrap();
+        let roots = p.roots(&heap).unwrap();
+        let t0 = std::time::Instant::now();
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let t1 = std::time::Instant::now();
+        let h = ot.histogram(&heap, None);
+        let s = &ot.stats;
+        eprintln!(
+            "{}: {} objects; infer {:?}, histogram {:?}; untyped {} obj {} B ({:.1}%), {} entries, {} rounds",
+            d.display(), heap.len(), t1 - t0, t1.elapsed(), s.untyped_objects, s.untyped_bytes,
+            pct(s.untyped_bytes, heap.totals.bytes), ot.entries.len(), s.rounds
+        );
+        h.types.iter().take(8).for_each(|r| {
+            eprintln!(
+                "    {:>11} B {:>9} obj  {}",
+                r.bytes, r.objects, r.type_name
+            )
+        });
+    }
+
+    #[test]
+    fn leaky() {
+        let dirs = cases("leaky");
+        if dirs.is_empty() {
+            eprintln!("note: no leaky fixture case: skipping");
+            return;
+        }
+        for d in dirs {
+            let name = d.display().to_string();
+            let (p, heap, ot, r) = run(&d);
+            let facts: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("facts.json")).unwrap()).unwrap();
+            let entries = facts["global_map"]["entries"].as_u64().unwrap();
+            let each = facts["global_map"]["payload_bytes_each"].as_u64().unwrap();
+            // The global map: its header and internals, its entries and their payloads.
+            let (link, _) = p
+                .exe
+                .dwarf
+                .as_ref()
+                .unwrap()
+                .global("main.sessionCache")
+                .unwrap();
+            let m = p
+                .read_u64(link.wrapping_add(p.bias), "main.sessionCache")
+                .unwrap();
+            let hdr = heap.find_object(m).unwrap();
+            let mname = "map[string]*main.session";
+            assert_eq!(
+                ot.entry(hdr).map(|e| e.name.as_str()),
+                Some(&*format!("{mname} header")),
+                "{name}"
+            );
+            let count = |f: &dyn Fn(&Entry, u32) -> bool| {
+                (0..heap.len())
+                    .filter(|&o| ot.entry(o).is_some_and(|e| f(e, o)))
+                    .count() as u64
+            };
+            let groups = count(&|e, _| {
+                e.name.starts_with(mname)
+                    && (e.name.ends_with("groups") || e.name.ends_with("buckets"))
+            });
+            assert!(groups > 0, "{name}: map groups");
+            assert!(
+                count(&|e, _| e.name == "main.session") >= entries,
+                "{name}: sessions"
+            );
+            let payloads = count(&|e, o| e.name == "[]uint8 backing array" && ot.count(o) == each);
+            assert!(payloads >= entries, "{name}: {payloads} payloads");
+            // Keys are strings: their bytes are typed too.
+            assert!(
+                count(&|e, _| e.kind == ObjKind::StringBytes) >= entries,
+                "{name}: keys"
+            );
+            // Closures are named by their function (the leaky program's own may live only on
+            // stacks, as goroutine contexts).
+            let closures: Vec<&str> = ot
+                .entries
+                .iter()
+                .filter(|e| matches!(e.kind, ObjKind::Closure(_)))
+                .map(|e| e.name.as_str())
+                .collect();
+            eprintln!("  closures: {closures:?}");
+            assert!(
+                !closures.is_empty() && closures.iter().all(|c| !c.ends_with('?')),
+                "{name}: closures"
+            );
+            // Nothing typed that is not allocated, and the untyped share of reachable bytes.
+            let unreached_untyped: u64 = (0..heap.len())
+                .filter(|&o| r.is_reachable(o) && ot.entry(o).is_none())
+                .map(|o| heap.size(o))
+                .sum();
+            assert!(
+                pct(unreached_untyped, r.bytes) < 5.0,
+                "{name}: untyped reachable bytes"
+            );
+            let h = ot.histogram(&heap, Some(&|o| r.is_reachable(o)));
+            assert_eq!(h.total.objects, heap.len() as u64);
+            assert_eq!(h.total.bytes, heap.totals.bytes);
+            assert_eq!(h.total.reachable_bytes, r.bytes);
+            for row in h.types.iter().take(12) {
+                eprintln!(
+                    "    {:>9} B {:>6} obj  {}",
+                    row.bytes, row.objects, row.type_name
+                );
+            }
+        }
+    }
+}
+#[cfg(test)]
+mod debug {
+    use super::*;
+    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges, Step};
+    #[test]
+    fn untyped_debug() {
+        let Some(d) = std::env::var_os("TYPING_DEBUG").map(std::path::PathBuf::from) else {
+            return;
+        };
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let heap = p.heap().unwrap();
+        let types = p.types().unwrap();
+        let roots = p.roots(&heap).unwrap();
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let g = ObjectGraph::build(&p, &heap);
+        let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
+        let r = Reachability::compute(&g, &heap, &re);
+        let mut v: Vec<u32> = (0..heap.len())
+            .filter(|&o| r.is_reachable(o) && ot.entry(o).is_none())
+            .collect();
+        v.sort_by_key(|&o| std::cmp::Reverse(heap.size(o)));
+        for &o in v.iter().take(40) {
+            let path = r.path_to(&g, o).unwrap_or_default();
+            let desc: Vec<String> = path
+                .iter()
+                .rev()
+                .take(4)
+                .map(|s| match s {
+                    Step::Root(i) => format!("root {}", roots.roots[*i as usize].name),
+                    Step::Object { obj, field } => format!(
+                        "{:#x}[{}]+{:?}",
+                        heap.addr(*obj),
+                        ot.entry(*obj).map_or("untyped", |e| &e.name),
+                        field
+                    ),
+                })
+                .collect();
+            eprintln!(
+                "{:#x} {} B: {}",
+                heap.addr(o),
+                heap.size(o),
+                desc.join(" <- ")
+            );
+        }
+    }
+}
