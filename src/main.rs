@@ -48,12 +48,66 @@ enum Command {
         #[arg(long)]
         runtime: bool,
     },
+    /// The heap: allocated and reachable objects and bytes, compared with the runtime's own
+    /// counters, then a histogram by type.
+    Heap {
+        #[command(flatten)]
+        target: Target,
+        /// Rows of the histogram.
+        #[arg(long, default_value_t = 30)]
+        top: usize,
+    },
+    /// What retains the most memory (dominator tree), and through which path from which root.
+    Top {
+        #[command(flatten)]
+        target: Target,
+        /// How many retainers.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// How an object is kept alive: the shortest path from a root to it.
+    Path {
+        #[command(flatten)]
+        target: Target,
+        /// An address inside the object (hex with 0x, or decimal).
+        #[arg(value_parser = parse_addr)]
+        addr: u64,
+    },
+}
+
+fn parse_addr(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("not an address: {s:?} (use hex like 0xc000123400, or decimal)"))
 }
 
 /// The output, and whether the dump was incomplete (truncated): then the output is printed but
 /// the exit status is 2, as grep does when it could not read everything.
 fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
+    use gomortem::analysis::HeapAnalysis;
+    use report::heap as rh;
+    let stdout = || std::io::stdout().lock();
     match cli.command {
+        Command::Heap { target, top } => {
+            let p = Process::open(&target.dump, target.exe.as_deref())?;
+            let doc = rh::heap(&HeapAnalysis::run(&p)?, top);
+            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::heap_text(&doc) };
+            Ok((out, incomplete(&p)))
+        }
+        Command::Top { target, top } => {
+            let p = Process::open(&target.dump, target.exe.as_deref())?;
+            let doc = rh::top(&HeapAnalysis::run(&p)?, top)?;
+            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::top_text(&doc) };
+            Ok((out, incomplete(&p)))
+        }
+        Command::Path { target, addr } => {
+            let p = Process::open(&target.dump, target.exe.as_deref())?;
+            let doc = rh::path(&HeapAnalysis::run(&p)?, addr)?;
+            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::path_text(&doc) };
+            Ok((out, incomplete(&p)))
+        }
         Command::Overview { target } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let gs = p.goroutines()?;

@@ -126,7 +126,7 @@ struct GoroutinesJ<'a, G: Serialize, R: Serialize> {
 }
 
 /// Stream a document; a reader that went away (`| head`) is not an error.
-fn write_to(w: impl Write, v: &impl Serialize) -> Result<()> {
+pub(crate) fn write_to(w: impl Write, v: &impl Serialize) -> Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
     let r = serde_json::to_writer(&mut w, v)
         .map_err(std::io::Error::from)

@@ -1,6 +1,7 @@
 //! Layer 5: reports. Each command's data is gathered once into a serialisable document,
 //! then written as human text or as versioned JSON (see docs/json-schema.md).
 
+pub mod heap;
 pub mod json;
 pub mod text;
 
@@ -13,7 +14,7 @@ use crate::runtime::{Goroutine, Process, Status};
 use crate::Result;
 
 /// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// What the dump is and what the process was doing.
 pub struct Overview {

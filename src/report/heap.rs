@@ -1,0 +1,224 @@
+//! The heap reports: `heap` (summary and histogram by type), `top` (the biggest retainers
+//! and their paths from a root), `path` (how one object is kept alive).
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::SCHEMA_VERSION;
+use crate::analysis::dominators::Node;
+use crate::analysis::typing::Row;
+use crate::analysis::HeapAnalysis;
+use crate::{Error, Result};
+
+#[derive(Serialize)]
+pub struct RuntimeCounts {
+    /// What `runtime.ReadMemStats` would have returned at the moment of the dump.
+    pub heap_objects: u64,
+    pub heap_alloc: u64,
+}
+
+#[derive(Serialize)]
+pub struct HeapSummary {
+    pub allocated_objects: u64,
+    pub allocated_bytes: u64,
+    pub reachable_objects: u64,
+    pub reachable_bytes: u64,
+    pub untyped_objects: u64,
+    pub untyped_bytes: u64,
+    /// Untyped among the reachable objects.
+    pub untyped_reachable_objects: u64,
+    pub untyped_reachable_bytes: u64,
+    pub runtime: Option<RuntimeCounts>,
+    pub roots: usize,
+    pub edges: u64,
+}
+
+#[derive(Serialize)]
+pub struct HeapDoc {
+    pub schema_version: &'static str,
+    pub command: &'static str,
+    pub summary: HeapSummary,
+    pub types: Vec<Row>,
+    pub warnings: Vec<String>,
+}
+
+pub fn heap(a: &HeapAnalysis, top: usize) -> HeapDoc {
+    let reach = |o: u32| a.reach.is_reachable(o);
+    let hist = a.typing.histogram(&a.heap, Some(&reach));
+    let untyped = hist.types.iter().find(|r| r.type_name == "untyped");
+    let t = &a.heap.totals;
+    let summary = HeapSummary {
+        allocated_objects: t.objects,
+        allocated_bytes: t.bytes,
+        reachable_objects: a.reach.objects,
+        reachable_bytes: a.reach.bytes,
+        untyped_objects: a.typing.stats.untyped_objects,
+        untyped_bytes: a.typing.stats.untyped_bytes,
+        untyped_reachable_objects: untyped.map_or(0, |r| r.reachable_objects),
+        untyped_reachable_bytes: untyped.map_or(0, |r| r.reachable_bytes),
+        runtime: a.heap.runtime_stats.as_ref().map(|r| RuntimeCounts { heap_objects: r.heap_objects, heap_alloc: r.heap_alloc }),
+        roots: a.roots.roots.len(),
+        edges: a.graph.edge_count(),
+    };
+    let mut types = hist.types;
+    types.truncate(top);
+    HeapDoc { schema_version: SCHEMA_VERSION, command: "heap", summary, types, warnings: a.warnings.clone() }
+}
+
+#[derive(Serialize)]
+pub struct RetainerRow {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub retained_bytes: u64,
+    pub retained_objects: u32,
+    /// From a root to the object: the root first (`main.cache`, `goroutine 17 main.worker buf`).
+    pub path: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct TopDoc {
+    pub schema_version: &'static str,
+    pub command: &'static str,
+    pub reachable_bytes: u64,
+    pub retainers: Vec<RetainerRow>,
+    pub warnings: Vec<String>,
+}
+
+pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
+    let dom = a.dominators()?;
+    let retainers = dom
+        .top_retainers(n)
+        .into_iter()
+        .map(|r| match r.node {
+            Node::Object(o) => RetainerRow {
+                address: format!("{:#x}", a.heap.addr(o)),
+                type_name: a.type_name(o),
+                retained_bytes: r.retained_bytes,
+                retained_objects: r.retained_objects,
+                path: a.path_to(o).unwrap_or_default(),
+            },
+            Node::Root(i) => {
+                let root = a.roots.roots.get(i as usize);
+                RetainerRow {
+                    address: format!("{:#x}", root.map_or(0, |r| r.addr)),
+                    type_name: root.map_or_else(String::new, |r| {
+                        let dwarf = a.p.exe.dwarf.as_ref();
+                        match (r.ty, dwarf) {
+                            (Some(t), Some(d)) => d.type_name(t).to_string(),
+                            _ => format!("{:?}", r.kind).to_lowercase(),
+                        }
+                    }),
+                    retained_bytes: r.retained_bytes,
+                    retained_objects: r.retained_objects,
+                    path: vec![root.map_or_else(String::new, |r| r.name.clone())],
+                }
+            }
+            Node::SuperRoot => RetainerRow {
+                address: String::new(),
+                type_name: "all roots".into(),
+                retained_bytes: r.retained_bytes,
+                retained_objects: r.retained_objects,
+                path: Vec::new(),
+            },
+        })
+        .collect();
+    Ok(TopDoc { schema_version: SCHEMA_VERSION, command: "top", reachable_bytes: a.reach.bytes, retainers, warnings: a.warnings.clone() })
+}
+
+#[derive(Serialize)]
+pub struct PathDoc {
+    pub schema_version: &'static str,
+    pub command: &'static str,
+    pub address: String,
+    pub object: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub size: u64,
+    pub reachable: bool,
+    pub path: Vec<String>,
+}
+
+/// Resolve an address (anywhere inside an object) to the object holding it.
+pub fn object_at(a: &HeapAnalysis, addr: u64) -> Result<u32> {
+    a.heap.find_object(addr).ok_or_else(|| {
+        Error::Other(format!("{addr:#x} is not inside an allocated heap object"))
+    })
+}
+
+pub fn path(a: &HeapAnalysis, addr: u64) -> Result<PathDoc> {
+    let o = object_at(a, addr)?;
+    let path = a.path_to(o);
+    Ok(PathDoc {
+        schema_version: SCHEMA_VERSION,
+        command: "path",
+        address: format!("{addr:#x}"),
+        object: format!("{:#x}", a.heap.addr(o)),
+        type_name: a.type_name(o),
+        size: a.heap.size(o),
+        reachable: path.is_some(),
+        path: path.unwrap_or_default(),
+    })
+}
+
+/// Write any document as JSON.
+pub fn json(w: impl Write, doc: &impl Serialize) -> Result<()> {
+    super::json::write_to(w, doc)
+}
+
+fn bytes(n: u64) -> String {
+    super::text::bytes(n)
+}
+
+pub fn heap_text(d: &HeapDoc) -> String {
+    let s = &d.summary;
+    let mut o = String::new();
+    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let _ = writeln!(o, "allocated:  {:>12} objects  {:>12}", s.allocated_objects, bytes(s.allocated_bytes));
+    if let Some(r) = &s.runtime {
+        let same = r.heap_objects == s.allocated_objects && r.heap_alloc == s.allocated_bytes;
+        let _ = writeln!(
+            o,
+            "runtime:    {:>12} objects  {:>12}  (MemStats HeapObjects/HeapAlloc at the dump{})",
+            r.heap_objects,
+            bytes(r.heap_alloc),
+            if same { ": equal" } else { "" }
+        );
+    }
+    let _ = writeln!(o, "reachable:  {:>12} objects  {:>12}  ({:.1}% of allocated bytes, from {} roots)", s.reachable_objects, bytes(s.reachable_bytes), pct(s.reachable_bytes, s.allocated_bytes), s.roots);
+    let _ = writeln!(o, "untyped:    {:>12} objects  {:>12}  ({:.1}% of reachable bytes untyped)", s.untyped_objects, bytes(s.untyped_bytes), pct(s.untyped_reachable_bytes, s.reachable_bytes));
+    let _ = writeln!(o, "\n{:>10} {:>12} {:>10} {:>12}  type", "objects", "bytes", "reachable", "reach bytes");
+    for r in &d.types {
+        let _ = writeln!(o, "{:>10} {:>12} {:>10} {:>12}  {}", r.objects, bytes(r.bytes), r.reachable_objects, bytes(r.reachable_bytes), r.type_name);
+    }
+    for w in &d.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+pub fn top_text(d: &TopDoc) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{} reachable; the biggest retainers (what each alone keeps alive):\n", bytes(d.reachable_bytes));
+    for r in &d.retainers {
+        let _ = writeln!(o, "{:>12} {:>9} objects  {} {}", bytes(r.retained_bytes), r.retained_objects, r.type_name, r.address);
+        for (i, step) in r.path.iter().enumerate() {
+            let _ = writeln!(o, "{}{}", if i == 0 { "    root: " } else { "          " }, step);
+        }
+        o.push('\n');
+    }
+    o
+}
+
+pub fn path_text(d: &PathDoc) -> String {
+    let mut o = format!("{} {} ({} bytes) at {}\n", d.type_name, d.object, d.size, d.address);
+    if !d.reachable {
+        o.push_str("not reachable from any root: garbage the GC has not collected yet\n");
+    }
+    for (i, step) in d.path.iter().enumerate() {
+        let _ = writeln!(o, "{}{}", if i == 0 { "  root: " } else { "        " }, step);
+    }
+    o
+}
