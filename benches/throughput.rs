@@ -21,7 +21,17 @@ fn root() -> PathBuf {
 
 /// A kernel core of the `many` scenario holding `n` parked goroutines.
 fn many_dump(n: usize) -> Option<(PathBuf, PathBuf)> {
-    let dir = root().join(format!("fixtures/cache/bench/many-{n}"));
+    make_dump(&format!("many-{n}"), "./many", &format!("crash {n}"))
+}
+
+/// A kernel core of the `bigheap` scenario: a global map of `entries` entries (about 3 objects
+/// and 500 bytes each) and `goroutines` parked goroutines.
+fn bigheap_dump(entries: usize, goroutines: usize) -> Option<(PathBuf, PathBuf)> {
+    make_dump(&format!("bigheap-{entries}-{goroutines}"), "./bigheap", &format!("{entries} {goroutines}"))
+}
+
+fn make_dump(name: &str, pkg: &str, args: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = root().join(format!("fixtures/cache/bench/{name}"));
     let (exe, dump) = (dir.join("exe"), dir.join("dump"));
     if exe.exists() && dump.exists() {
         return Some((exe, dump));
@@ -35,7 +45,7 @@ fn many_dump(n: usize) -> Option<(PathBuf, PathBuf)> {
     let ok = Command::new(GO)
         .args(["build", "-o"])
         .arg(&exe)
-        .arg("./many")
+        .arg(pkg)
         .current_dir(&scen)
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
@@ -49,7 +59,7 @@ fn many_dump(n: usize) -> Option<(PathBuf, PathBuf)> {
     let t = Instant::now();
     let _ = Command::new("bash")
         .arg("-c")
-        .arg(format!("ulimit -c unlimited; rm -f core; GOTRACEBACK=crash ./exe crash {n} >/dev/null 2>oracle.txt; mv core dump"))
+        .arg(format!("ulimit -c unlimited; rm -f core; GOTRACEBACK=crash ./exe {args} >facts.txt 2>oracle.txt; mv core dump"))
         .current_dir(&dir)
         .status();
     eprintln!("bench: made {} in {:.1} s", dump.display(), t.elapsed().as_secs_f64());
@@ -103,7 +113,52 @@ fn bench_goroutines(n: usize) {
     );
 }
 
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+fn peak_rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn bench_heap(entries: usize, goroutines: usize) {
+    let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { return };
+    let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+    let t = Instant::now();
+    let p = Process::open(&dump, Some(&exe)).expect("open");
+    let open = t.elapsed().as_secs_f64();
+    let a = gomortem::analysis::HeapAnalysis::run(&p).expect("heap analysis");
+    let analysis = t.elapsed().as_secs_f64();
+    let doc = gomortem::report::heap::heap(&a, 30);
+    let hist = t.elapsed().as_secs_f64();
+    let top = gomortem::report::heap::top(&a, 10).expect("top");
+    let total = t.elapsed().as_secs_f64();
+    std::hint::black_box((&doc, &top));
+    println!(
+        "heap+top    bigheap-{entries}: {} objects, {} edges, dump {:.1} GB: {:.2} s wall (open {:.2}, heap+roots+graph+reach+typing {:.2}, histogram {:.2}, dominators+top {:.2}); peak RSS {:.0} MB (mapped dump pages included), {:.0} objects/s",
+        a.heap.totals.objects,
+        a.graph.edge_count(),
+        size as f64 / 1e9,
+        total,
+        open,
+        analysis - open,
+        hist - analysis,
+        total - hist,
+        peak_rss() as f64 / 1e6,
+        a.heap.totals.objects as f64 / total
+    );
+}
+
 fn main() {
+    // GOMORTEM_BENCH_HEAP=ENTRIES[,ENTRIES…] (default 5,000,000): heap + top on bigheap dumps.
+    let heap_sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_HEAP") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![5_000_000],
+    };
+    for n in heap_sizes {
+        bench_heap(n, 100_000);
+    }
     let sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_GOROUTINES") {
         Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
         Err(_) => vec![100_000],

@@ -91,14 +91,16 @@ fn truncated_dumps() {
             let cut = dir.path().join("cut");
             let bytes = std::fs::read(&full).unwrap();
             std::fs::write(&cut, &bytes[..(len as f64 * frac) as usize]).unwrap();
-            let r = gomortem(&["goroutines", cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
-            assert_ne!(r.code, 0, "{} cut to {frac}: should fail", case.name());
-            assert!(
-                r.stderr.contains("truncated") || r.stderr.contains("not in the dump") || r.stderr.contains("too short"),
-                "{} cut to {frac}: {}",
-                case.name(),
-                r.stderr
-            );
+            for cmd in ["goroutines", "heap", "top"] {
+                let r = gomortem(&[cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
+                assert_ne!(r.code, 0, "{} {cmd} cut to {frac}: should fail", case.name());
+                assert!(
+                    r.stderr.contains("truncated") || r.stderr.contains("not in the dump") || r.stderr.contains("too short"),
+                    "{} {cmd} cut to {frac}: {}",
+                    case.name(),
+                    r.stderr
+                );
+            }
         }
     }
 }
@@ -143,6 +145,17 @@ fn unsupported_go_release() {
         &["goroutines", &data(&format!("{d}/dump.xz")), "--exe", &data(&format!("{d}/exe.xz"))],
         "go1.21.13 is not supported",
     );
+}
+
+#[test]
+fn addresses_outside_the_heap() {
+    let case = linux_amd64_case();
+    let (dump, exe) = (case.file("dump"), case.file("exe"));
+    let (dump, exe) = (dump.to_str().unwrap(), exe.to_str().unwrap());
+    expect_error(&["path", dump, "0x10", "--exe", exe], "not inside an allocated heap object");
+    let r = gomortem(&["path", dump, "nonsense", "--exe", exe]);
+    assert_eq!(r.code, 2, "clap usage error: {}", r.stderr);
+    assert!(r.stderr.contains("not an address"), "{}", r.stderr);
 }
 
 #[test]
