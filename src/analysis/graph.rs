@@ -236,21 +236,6 @@ fn stack_roots(p: &Process, heap: &Heap, out: &mut Vec<(Root, Vec<u32>)>) {
     out.extend(found);
 }
 
-/// [`Heap::find_object`], without the search among the span's objects when every slot of
-/// the span is allocated (most spans of a big heap): then the slot number is the object's.
-#[inline]
-fn find_object(heap: &Heap, addr: u64) -> Option<u32> {
-    let s = heap.spans.get(heap.find_span(addr)? as usize)?;
-    if s.objects == s.nelems {
-        let slot = if s.is_large() {
-            0
-        } else {
-            (addr - s.base) / s.elemsize
-        };
-        return Some(s.first_object + slot as u32);
-    }
-    heap.find_object(addr)
-}
 
 /// Counts of what [`ObjectGraph::build`] met.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -289,7 +274,7 @@ impl ChunkEdges {
     /// Record the pointer `v` at offset `off` of `obj`.
     fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
         self.stats.pointers += 1;
-        match find_object(heap, v) {
+        match heap.find_object(v) {
             Some(t) if t == obj => self.stats.self_edges += 1,
             Some(t) => {
                 self.targets.push(t);

@@ -49,6 +49,8 @@ pub struct Span {
     pub first_object: u32,
     /// Number of allocated objects found in this span.
     pub objects: u32,
+    /// Where this span's slot ranks start in the heap's rank table (spans with free slots).
+    rank_base: u32,
 }
 
 impl Span {
@@ -175,6 +177,9 @@ pub struct Heap {
     addrs: Vec<u64>,
     /// Span index of each object.
     span_of: Vec<u32>,
+    /// For spans with free slots, per 64 slots: allocated objects before them in the span, and
+    /// which of them are allocated; a slot's object index is a rank, not a search.
+    ranks: Vec<(u32, u64)>,
     /// Arena index → span index + 1 of each page of the arena (0: no in-use span), sorted.
     arenas: Vec<(u64, Box<[u32]>)>,
     pub totals: HeapTotals,
@@ -307,6 +312,29 @@ impl Process {
             });
         }
 
+        // Slot ranks of the spans with free slots.
+        let mut ranks = Vec::new();
+        for (i, s) in spans.iter_mut().enumerate() {
+            if s.is_large() || s.objects == s.nelems {
+                continue;
+            }
+            s.rank_base = ranks.len() as u32;
+            let words = (s.nelems as usize).div_ceil(64);
+            let start = ranks.len();
+            ranks.resize(start + words, (0u32, 0u64));
+            let first = s.first_object as usize;
+            for &a in &addrs[first..first + s.objects as usize] {
+                let n = ((a - s.base) / s.elemsize) as usize;
+                ranks[start + n / 64].1 |= 1 << (n % 64);
+            }
+            let mut cum = 0;
+            for r in &mut ranks[start..] {
+                r.0 = cum;
+                cum += r.1.count_ones();
+            }
+            debug_assert_eq!(cum, s.objects, "span {i}");
+        }
+
         // Totals by class, consistency with allocCount, the page → span table.
         totals.by_class = vec![ClassTotals::default(); l.num_size_classes as usize];
         let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
@@ -352,6 +380,7 @@ impl Process {
             spans,
             addrs,
             span_of,
+            ranks,
             arenas: arenas.into_iter().collect(),
             totals,
             runtime_stats,
@@ -417,6 +446,7 @@ impl Process {
             cached: false,
             first_object: 0,
             objects: 0,
+            rank_base: 0,
         };
         // A span whose geometry is absurd is skipped rather than trusted.
         let span_bytes = npages.checked_mul(l.page_size)?;
@@ -636,13 +666,21 @@ impl Heap {
         (s.base <= addr && addr < s.slots_end()).then_some(si - 1)
     }
 
-    /// The allocated object whose slot holds `addr`, if any.
+    /// The allocated object whose slot holds `addr`, if any: a span lookup, then the slot's rank
+    /// among the span's allocated slots.
+    #[inline]
     pub fn find_object(&self, addr: u64) -> Option<u32> {
         let s = &self.spans[self.find_span(addr)? as usize];
-        let slot = s.base + (addr - s.base) / s.elemsize * s.elemsize;
-        let range = s.first_object as usize..(s.first_object + s.objects) as usize;
-        let i = self.addrs[range].binary_search(&slot).ok()?;
-        Some(s.first_object + i as u32)
+        if s.is_large() {
+            return (s.objects == 1).then_some(s.first_object);
+        }
+        let n = ((addr - s.base) / s.elemsize) as u32;
+        if s.objects == s.nelems {
+            return Some(s.first_object + n);
+        }
+        let (before, bits) = *self.ranks.get(s.rank_base as usize + n as usize / 64)?;
+        let bit = 1u64 << (n % 64);
+        (bits & bit != 0).then(|| s.first_object + before + (bits & (bit - 1)).count_ones())
     }
 
     /// Call `f(offset, value)` for every pointer slot of an object whose value is not nil;
