@@ -245,7 +245,19 @@ struct Claim {
     count: u64,
 }
 
+/// Ids of typing runs, so that the per-thread caches of one run are never read by another.
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+std::thread_local! {
+    /// Per-thread caches of type sizes and plans: the propagation asks for them once per pointer
+    /// slot, and a shared lock there made two cores slower than one.
+    static SIZES: std::cell::RefCell<HashMap<(u64, TyRef), u64>> = std::cell::RefCell::new(HashMap::new());
+    static PLANS: std::cell::RefCell<HashMap<(u64, TyRef), Option<Arc<Plan>>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
 struct Ctx<'a, 'p> {
+    run: u64,
     p: &'a Process,
     heap: &'a Heap,
     types: &'a TypeTable<'p>,
@@ -258,6 +270,7 @@ impl ObjectTypes {
     /// typed objects.
     pub fn infer(p: &Process, heap: &Heap, types: &TypeTable, roots: &Roots) -> ObjectTypes {
         let cx = Ctx {
+            run: RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             p,
             heap,
             types,
@@ -609,6 +622,16 @@ impl Ctx<'_, '_> {
     }
 
     fn ty_size(&self, t: TyRef) -> u64 {
+        let key = (self.run, t);
+        if let Some(v) = SIZES.with(|c| c.borrow().get(&key).copied()) {
+            return v;
+        }
+        let v = self.ty_size_uncached(t);
+        SIZES.with(|c| c.borrow_mut().insert(key, v));
+        v
+    }
+
+    fn ty_size_uncached(&self, t: TyRef) -> u64 {
         match t {
             TyRef::Runtime(a) => self.types.get(a).map_or(0, |t| t.size),
             TyRef::Dwarf(id) => self.p.exe.dwarf.as_ref().map_or(0, |d| d.ty(id).size),
@@ -705,6 +728,16 @@ impl Ctx<'_, '_> {
 
     /// The plan of a type (cached); None if it holds no pointers.
     fn plan(&self, t: TyRef) -> Option<Arc<Plan>> {
+        let key = (self.run, t);
+        if let Some(p) = PLANS.with(|c| c.borrow().get(&key).cloned()) {
+            return p;
+        }
+        let p = self.plan_shared(t);
+        PLANS.with(|c| c.borrow_mut().insert(key, p.clone()));
+        p
+    }
+
+    fn plan_shared(&self, t: TyRef) -> Option<Arc<Plan>> {
         if let Some(p) = self.plans.read().ok().and_then(|c| c.get(&t).cloned()) {
             return (!p.items.is_empty()).then_some(p);
         }
