@@ -11,12 +11,12 @@
 //!
 //! The CLI (`src/main.rs`) only parses arguments and calls into [`report`].
 
-pub mod error;
-pub mod dump;
-pub mod exe;
-pub mod runtime;
 pub mod analysis;
+pub mod dump;
+pub mod error;
+pub mod exe;
 pub mod report;
+pub mod runtime;
 
 pub use error::{Error, Result};
 

@@ -93,19 +93,31 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
         Command::Heap { target, top } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let doc = rh::heap(&HeapAnalysis::run(&p)?, top);
-            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::heap_text(&doc) };
+            let out = if target.json {
+                rh::json(stdout(), &doc).map(|_| String::new())?
+            } else {
+                rh::heap_text(&doc)
+            };
             Ok((out, incomplete(&p)))
         }
         Command::Top { target, top } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let doc = rh::top(&HeapAnalysis::run(&p)?, top)?;
-            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::top_text(&doc) };
+            let out = if target.json {
+                rh::json(stdout(), &doc).map(|_| String::new())?
+            } else {
+                rh::top_text(&doc)
+            };
             Ok((out, incomplete(&p)))
         }
         Command::Path { target, addr } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
             let doc = rh::path(&HeapAnalysis::run(&p)?, addr)?;
-            let out = if target.json { rh::json(stdout(), &doc).map(|_| String::new())? } else { rh::path_text(&doc) };
+            let out = if target.json {
+                rh::json(stdout(), &doc).map(|_| String::new())?
+            } else {
+                rh::path_text(&doc)
+            };
             Ok((out, incomplete(&p)))
         }
         Command::Overview { target } => {
@@ -152,7 +164,11 @@ fn main() -> ExitCode {
             // A closed pipe (| head) is not an error worth reporting.
             if !out.is_empty() {
                 let _ = stdout.write_all(out.as_bytes()).and_then(|_| {
-                    if out.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") }
+                    if out.ends_with('\n') {
+                        Ok(())
+                    } else {
+                        stdout.write_all(b"\n")
+                    }
                 });
             }
             match incomplete {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 /// sorted; symbolic links are never followed (a Wine prefix links `z:` to `/`).
 pub(crate) fn fixture_cases() -> Vec<(PathBuf, serde_json::Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cache = std::env::var_os("GOMORTEM_FIXTURES").map(PathBuf::from).unwrap_or_else(|| root.join("fixtures/cache"));
+    let cache = std::env::var_os("GOMORTEM_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("fixtures/cache"));
     let mut out = Vec::new();
     for top in [cache, root.join("fixtures/committed")] {
         walk(&top, 4, &mut out);
@@ -17,7 +19,8 @@ pub(crate) fn fixture_cases() -> Vec<(PathBuf, serde_json::Value)> {
 }
 
 fn walk(d: &Path, depth: u32, out: &mut Vec<(PathBuf, serde_json::Value)>) {
-    if let Some(case) = std::fs::read(d.join("case.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+    if let Some(case) = std::fs::read(d.join("case.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    {
         out.push((d.to_path_buf(), case));
         return;
     }

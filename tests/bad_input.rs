@@ -95,7 +95,9 @@ fn truncated_dumps() {
                 let r = gomortem(&[cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
                 assert_ne!(r.code, 0, "{} {cmd} cut to {frac}: should fail", case.name());
                 assert!(
-                    r.stderr.contains("truncated") || r.stderr.contains("not in the dump") || r.stderr.contains("too short"),
+                    r.stderr.contains("truncated")
+                        || r.stderr.contains("not in the dump")
+                        || r.stderr.contains("too short"),
                     "{} {cmd} cut to {frac}: {}",
                     case.name(),
                     r.stderr
@@ -114,12 +116,18 @@ fn mismatched_executable() {
     // Another Go release's build of the same program.
     let (a, b) = (amd[0], amd[amd.len() - 1]);
     let exe_b = unpacked(&b.file("exe"), dir.path(), "exe_b");
-    expect_error(&["goroutines", a.file("dump").to_str().unwrap(), "--exe", exe_b.to_str().unwrap()], "does not match the dump");
+    expect_error(
+        &["goroutines", a.file("dump").to_str().unwrap(), "--exe", exe_b.to_str().unwrap()],
+        "does not match the dump",
+    );
     // An arm64 executable for an amd64 dump, and a Windows one for a Linux core.
     for other in ["linux-arm64", "windows-amd64"] {
         if let Some(c) = cases.iter().find(|c| c.meta["platform"] == other) {
             let exe = unpacked(&c.file("exe"), dir.path(), other);
-            expect_error(&["overview", a.file("dump").to_str().unwrap(), "--exe", exe.to_str().unwrap()], "does not match the dump");
+            expect_error(
+                &["overview", a.file("dump").to_str().unwrap(), "--exe", exe.to_str().unwrap()],
+                "does not match the dump",
+            );
         }
     }
 }
@@ -130,7 +138,11 @@ fn not_a_go_process() {
     let dump = data("tests/data/bad/not-go/dump.xz");
     let r = gomortem(&["overview", &dump]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("not a Go program") || r.stderr.contains("not on this machine"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a Go program") || r.stderr.contains("not on this machine"),
+        "{}",
+        r.stderr
+    );
     if Path::new("/usr/bin/sleep").exists() {
         expect_error(&["overview", &dump, "--exe", "/usr/bin/sleep"], "not a Go program");
     }

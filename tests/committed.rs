@@ -21,5 +21,9 @@ fn committed_fixtures_match_runtime_traceback() {
     let results: Vec<_> = cases.par_iter().map(|c| (c.name(), compare::check(c))).collect();
     let report = compare::report(&results, &compare::known_failures());
     eprintln!("{}", report.text);
-    assert!(report.unexpected == 0, "{} committed cases differ from the runtime's traceback", report.unexpected);
+    assert!(
+        report.unexpected == 0,
+        "{} committed cases differ from the runtime's traceback",
+        report.unexpected
+    );
 }

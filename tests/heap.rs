@@ -41,7 +41,9 @@ fn heap_agrees_with_runtime_and_is_typed() {
         // The walk equals what runtime.ReadMemStats would have returned at the moment of the dump.
         assert_eq!(n("allocated_objects"), s["runtime"]["heap_objects"].as_u64().unwrap(), "{}", case.name());
         assert_eq!(n("allocated_bytes"), s["runtime"]["heap_alloc"].as_u64().unwrap(), "{}", case.name());
-        assert!(n("reachable_bytes") <= n("allocated_bytes") && n("reachable_objects") <= n("allocated_objects"));
+        assert!(
+            n("reachable_bytes") <= n("allocated_bytes") && n("reachable_objects") <= n("allocated_objects")
+        );
         let untyped = n("untyped_reachable_bytes") as f64 / n("reachable_bytes") as f64;
         assert!(untyped < 0.05, "{}: {:.1}% of reachable bytes untyped", case.name(), untyped * 100.0);
         let types = d["types"].as_array().unwrap();
@@ -52,19 +54,29 @@ fn heap_agrees_with_runtime_and_is_typed() {
 #[test]
 fn top_retainers_are_the_scenario_leaks() {
     for case in leaky_cases() {
-        let facts: Value = serde_json::from_str(&std::fs::read_to_string(case.file("facts")).unwrap()).unwrap();
+        let facts: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.file("facts")).unwrap()).unwrap();
         let d = run_json(&case, &["top", "--top", "20"]);
         let rs = d["retainers"].as_array().unwrap();
-        let by_root = |name: &str| rs.iter().find(|r| r["path"][0] == name).unwrap_or_else(|| panic!("{}: no retainer {name}: {rs:?}", case.name()));
+        let by_root = |name: &str| {
+            rs.iter()
+                .find(|r| r["path"][0] == name)
+                .unwrap_or_else(|| panic!("{}: no retainer {name}: {rs:?}", case.name()))
+        };
         // The global map never cleaned retains its entries and their payloads.
         let map = by_root(facts["global_map"]["var"].as_str().unwrap());
         let payload = facts["global_map"]["payload_bytes"].as_u64().unwrap();
         let retained = map["retained_bytes"].as_u64().unwrap();
-        assert!(retained >= payload && retained < payload * 11 / 10, "{}: map retains {retained}, payloads {payload}", case.name());
+        assert!(
+            retained >= payload && retained < payload * 11 / 10,
+            "{}: map retains {retained}, payloads {payload}",
+            case.name()
+        );
         assert!(map["type"].as_str().unwrap().starts_with("map["), "{}", case.name());
         // The sync.Pool holds its large buffers.
         let pool = by_root(facts["pool"]["var"].as_str().unwrap());
-        let bufs = facts["pool"]["buffers"].as_u64().unwrap() * facts["pool"]["buffer_bytes"].as_u64().unwrap();
+        let bufs =
+            facts["pool"]["buffers"].as_u64().unwrap() * facts["pool"]["buffer_bytes"].as_u64().unwrap();
         assert!(pool["retained_bytes"].as_u64().unwrap() >= bufs, "{}", case.name());
     }
 }

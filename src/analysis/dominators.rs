@@ -78,11 +78,7 @@ impl Augmented<'_> {
         if u < self.n {
             self.g.targets(u).iter().for_each(|&v| f(v));
         } else if u < self.sup {
-            self.roots[(u - self.n) as usize]
-                .objects
-                .iter()
-                .filter(|&&v| v < self.n)
-                .for_each(|&v| f(v));
+            self.roots[(u - self.n) as usize].objects.iter().filter(|&&v| v < self.n).for_each(|&v| f(v));
         } else {
             (self.n..self.sup).for_each(f);
         }
@@ -96,17 +92,11 @@ impl Dominators {
     }
 
     /// Dominators over `g` with the given roots, objects weighing `size(obj)` bytes.
-    pub fn compute(
-        g: &ObjectGraph,
-        roots: &[RootEdges],
-        size: impl Fn(u32) -> u64,
-    ) -> Result<Dominators> {
+    pub fn compute(g: &ObjectGraph, roots: &[RootEdges], size: impl Fn(u32) -> u64) -> Result<Dominators> {
         let n = g.len();
         let total = n as u64 + roots.len() as u64 + 1;
         if total >= NONE as u64 {
-            return Err(Error::Unsupported(format!(
-                "{total} nodes in the object graph: too many"
-            )));
+            return Err(Error::Unsupported(format!("{total} nodes in the object graph: too many")));
         }
         let sup = total as u32 - 1;
         let a = Augmented { g, roots, n, sup };
@@ -145,9 +135,9 @@ impl Dominators {
             a.for_each_succ(u, |v| pred_off[dfs_of[v as usize] as usize + 1] += 1);
         }
         for i in 0..m {
-            pred_off[i + 1] = pred_off[i].checked_add(pred_off[i + 1]).ok_or_else(|| {
-                Error::Unsupported("more than 4G edges in the object graph".into())
-            })?;
+            pred_off[i + 1] = pred_off[i]
+                .checked_add(pred_off[i + 1])
+                .ok_or_else(|| Error::Unsupported("more than 4G edges in the object graph".into()))?;
         }
         let mut preds = vec![0u32; pred_off[m] as usize];
         {
@@ -247,11 +237,7 @@ impl Dominators {
     fn id(&self, node: Node) -> Option<u32> {
         match node {
             Node::Object(o) => (o < self.objects).then_some(o),
-            Node::Root(r) => self
-                .root_ids
-                .iter()
-                .position(|&x| x == r)
-                .map(|i| self.objects + i as u32),
+            Node::Root(r) => self.root_ids.iter().position(|&x| x == r).map(|i| self.objects + i as u32),
             Node::SuperRoot => Some(self.idom.len() as u32 - 1),
         }
     }
@@ -269,12 +255,7 @@ impl Dominators {
     /// Bytes and objects a node retains (0 if unreachable); the super-root retains every
     /// reachable object.
     pub fn retained(&self, node: Node) -> (u64, u32) {
-        self.id(node).map_or((0, 0), |i| {
-            (
-                self.retained_bytes[i as usize],
-                self.retained_count[i as usize],
-            )
-        })
+        self.id(node).map_or((0, 0), |i| (self.retained_bytes[i as usize], self.retained_count[i as usize]))
     }
 
     /// The nodes (roots and objects) that retain the most bytes, largest first; nodes that
@@ -294,10 +275,7 @@ impl Dominators {
         let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
         for id in 0..sup {
             let (b, d) = (self.retained_bytes[id as usize], self.idom[id as usize]);
-            if d == NONE
-                || b == 0
-                || (d != sup && b.saturating_mul(2) >= self.retained_bytes[d as usize])
-            {
+            if d == NONE || b == 0 || (d != sup && b.saturating_mul(2) >= self.retained_bytes[d as usize]) {
                 continue;
             }
             let key = Reverse((b, id >= self.objects, Reverse(id)));
@@ -321,9 +299,8 @@ impl Dominators {
 
     /// Bytes held by the result arrays.
     pub fn memory_bytes(&self) -> u64 {
-        (self.idom.capacity() * 4
-            + self.retained_bytes.capacity() * 8
-            + self.retained_count.capacity() * 4) as u64
+        (self.idom.capacity() * 4 + self.retained_bytes.capacity() * 8 + self.retained_count.capacity() * 4)
+            as u64
     }
 }
 
@@ -408,15 +385,10 @@ mod tests {
                 .find(|&c| strict[v].iter().all(|&o| o == c || strict[c].contains(&o)))
                 .map_or(Node::SuperRoot, node);
             assert_eq!(got, Some(want), "idom of {v}");
-            let dominated: Vec<usize> = (0..n as usize)
-                .filter(|&o| reach[o] && (o == v || strict[o].contains(&v)))
-                .collect();
+            let dominated: Vec<usize> =
+                (0..n as usize).filter(|&o| reach[o] && (o == v || strict[o].contains(&v))).collect();
             let bytes: u64 = dominated.iter().map(|&o| size(o as u32)).sum();
-            assert_eq!(
-                d.retained(node(v)),
-                (bytes, dominated.len() as u32),
-                "retained by {v}"
-            );
+            assert_eq!(d.retained(node(v)), (bytes, dominated.len() as u32), "retained by {v}");
         }
         let all: Vec<u32> = (0..n).filter(|&o| reach[o as usize]).collect();
         let r = Reachability::compute_with(&g, &roots, size);
@@ -433,8 +405,7 @@ mod tests {
         for round in 0..400 {
             let n = 1 + rng.next(24);
             let m = rng.next(3 * n + 1);
-            let edges: Vec<(u32, u32, u32)> =
-                (0..m).map(|i| (rng.next(n), i * 8, rng.next(n))).collect();
+            let edges: Vec<(u32, u32, u32)> = (0..m).map(|i| (rng.next(n), i * 8, rng.next(n))).collect();
             let nroots = 1 + rng.next(4);
             let roots: Vec<RootEdges> = (0..nroots)
                 .map(|r| RootEdges {
@@ -450,26 +421,8 @@ mod tests {
     fn diamond_cycle_self_loop() {
         // 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3 (diamond), 3 -> 4 -> 5 -> 3 (cycle), 5 -> 5 (self loop).
         let e = |a, b| (a, 0, b);
-        let edges = vec![
-            e(0, 1),
-            e(0, 2),
-            e(1, 3),
-            e(2, 3),
-            e(3, 4),
-            e(4, 5),
-            e(5, 3),
-            e(5, 5),
-        ];
-        let roots = vec![
-            RootEdges {
-                root: 7,
-                objects: vec![0],
-            },
-            RootEdges {
-                root: 9,
-                objects: vec![4],
-            },
-        ];
+        let edges = vec![e(0, 1), e(0, 2), e(1, 3), e(2, 3), e(3, 4), e(4, 5), e(5, 3), e(5, 5)];
+        let roots = vec![RootEdges { root: 7, objects: vec![0] }, RootEdges { root: 9, objects: vec![4] }];
         check(6, edges.clone(), roots.clone(), |_| 10);
         let g = ObjectGraph::from_edges(6, edges);
         let d = Dominators::compute(&g, &roots, |_| 10).unwrap();
@@ -486,32 +439,20 @@ mod tests {
         // A chain with back edges to its head every so often, and a path query at its end.
         let mut edges: Vec<(u32, u32, u32)> = (0..n - 1).map(|i| (i, 8, i + 1)).collect();
         edges.extend((0..n).step_by(1000).map(|i| (i, 16, 0)));
-        let roots = vec![RootEdges {
-            root: 0,
-            objects: vec![0],
-        }];
+        let roots = vec![RootEdges { root: 0, objects: vec![0] }];
         let g = ObjectGraph::from_edges(n, edges);
         let t = std::time::Instant::now();
         let d = Dominators::compute(&g, &roots, |_| 32).unwrap();
         let r = Reachability::compute_with(&g, &roots, |_| 32);
         eprintln!("1M chain: {:?}", t.elapsed());
         assert_eq!(d.retained(Node::Object(0)), (32 * n as u64, n));
-        assert_eq!(
-            d.retained(Node::Object(n / 2)),
-            (32 * (n / 2) as u64, n / 2)
-        );
+        assert_eq!(d.retained(Node::Object(n / 2)), (32 * (n / 2) as u64, n / 2));
         assert_eq!(d.idom(Node::Object(n - 1)), Some(Node::Object(n - 2)));
         assert_eq!((r.objects, r.depth), (n as u64, n - 1));
         let path = r.path_to(&g, n - 1).unwrap();
         assert_eq!(path.len(), n as usize + 1);
         assert_eq!(path[0], Step::Root(0));
-        assert_eq!(
-            path[2],
-            Step::Object {
-                obj: 1,
-                field: Some(8)
-            }
-        );
+        assert_eq!(path[2], Step::Object { obj: 1, field: Some(8) });
         // A top list names the chain once.
         let top = d.top_retainers(5);
         assert_eq!(top.len(), 1, "{top:?}");
@@ -522,16 +463,7 @@ mod tests {
     fn top_retainers_keep_distinct_parts() {
         // Root 0 -> 0; 0 holds 1 (a 1000-byte object) and 2 -> 3 (two small ones).
         let edges = vec![(0, 0, 1), (0, 8, 2), (2, 0, 3)];
-        let roots = vec![
-            RootEdges {
-                root: 0,
-                objects: vec![0],
-            },
-            RootEdges {
-                root: 1,
-                objects: vec![3],
-            },
-        ];
+        let roots = vec![RootEdges { root: 0, objects: vec![0] }, RootEdges { root: 1, objects: vec![3] }];
         let size = |o: u32| if o == 1 { 1000 } else { 10 };
         let g = ObjectGraph::from_edges(4, edges);
         let d = Dominators::compute(&g, &roots, size).unwrap();

@@ -40,10 +40,7 @@ impl RootEdges {
         for (root, obj) in pairs {
             match out.last_mut() {
                 Some(last) if last.root == root => last.objects.push(obj),
-                _ => out.push(RootEdges {
-                    root,
-                    objects: vec![obj],
-                }),
+                _ => out.push(RootEdges { root, objects: vec![obj] }),
             }
         }
         out
@@ -81,10 +78,9 @@ pub struct Root {
 /// pointers).
 pub fn conservative_roots(p: &Process, heap: &Heap) -> (Vec<Root>, Vec<RootEdges>) {
     let mut ranges: Vec<(Root, Vec<u32>)> = Vec::new();
-    for (name, start, end) in [
-        ("data", "runtime.data", "runtime.edata"),
-        ("bss", "runtime.bss", "runtime.ebss"),
-    ] {
+    for (name, start, end) in
+        [("data", "runtime.data", "runtime.edata"), ("bss", "runtime.bss", "runtime.ebss")]
+    {
         let sym = |s: &str| p.exe.image.symbol(s).map(|(a, _)| a);
         let (lo, hi) = match (sym(start), sym(end)) {
             (Some(a), Some(b)) if a < b => (a, b),
@@ -100,10 +96,7 @@ pub fn conservative_roots(p: &Process, heap: &Heap) -> (Vec<Root>, Vec<RootEdges
     let mut edges = Vec::new();
     for (root, objects) in ranges {
         if !objects.is_empty() {
-            edges.push(RootEdges {
-                root: roots.len() as u32,
-                objects,
-            });
+            edges.push(RootEdges { root: roots.len() as u32, objects });
         }
         roots.push(root);
     }
@@ -138,14 +131,7 @@ fn scan_words(p: &Process, heap: &Heap, addr: u64, len: u64) -> Vec<u32> {
 }
 
 /// One root per data/bss symbol that points into the heap, plus one for uncovered words.
-fn global_roots(
-    p: &Process,
-    heap: &Heap,
-    section: &str,
-    lo: u64,
-    hi: u64,
-    out: &mut Vec<(Root, Vec<u32>)>,
-) {
+fn global_roots(p: &Process, heap: &Heap, section: &str, lo: u64, hi: u64, out: &mut Vec<(Root, Vec<u32>)>) {
     let mut syms: Vec<(u64, u64, &str)> = p
         .exe
         .image
@@ -163,12 +149,8 @@ fn global_roots(
         }
         uncovered.extend(scan_words(p, heap, cur.wrapping_add(bias), a - cur));
         let objs = scan_words(p, heap, a.wrapping_add(bias), s);
-        let root = Root {
-            name: name.to_string(),
-            kind: RootKind::Global,
-            addr: a.wrapping_add(bias),
-            size: s,
-        };
+        let root =
+            Root { name: name.to_string(), kind: RootKind::Global, addr: a.wrapping_add(bias), size: s };
         out.push((root, objs));
         cur = a + s;
     }
@@ -212,16 +194,12 @@ fn stack_roots(p: &Process, heap: &Heap, out: &mut Vec<(Root, Vec<u32>)>) {
             let sp = if status == l.status.running {
                 thread_sp.unwrap_or(lo)
             } else {
-                [
-                    rd(g + l.g.sched + l.gobuf.sp),
-                    rd(g + l.g.syscallsp),
-                    thread_sp,
-                ]
-                .into_iter()
-                .flatten()
-                .filter(|&sp| in_stack(sp))
-                .min()
-                .unwrap_or(lo)
+                [rd(g + l.g.sched + l.gobuf.sp), rd(g + l.g.syscallsp), thread_sp]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&sp| in_stack(sp))
+                    .min()
+                    .unwrap_or(lo)
             };
             let id = rd(g + l.g.goid)?;
             let root = Root {
@@ -235,7 +213,6 @@ fn stack_roots(p: &Process, heap: &Heap, out: &mut Vec<(Root, Vec<u32>)>) {
         .collect();
     out.extend(found);
 }
-
 
 /// Counts of what [`ObjectGraph::build`] met.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -389,8 +366,7 @@ impl ObjectGraph {
 
     /// Bytes held by the graph's arrays.
     pub fn memory_bytes(&self) -> u64 {
-        (self.offsets.capacity() * 8 + self.targets.capacity() * 4 + self.fields.capacity() * 4)
-            as u64
+        (self.offsets.capacity() * 8 + self.targets.capacity() * 4 + self.fields.capacity() * 4) as u64
     }
 }
 
@@ -433,13 +409,8 @@ impl Reachability {
         size: impl Fn(u32) -> u64 + Sync,
     ) -> Reachability {
         let n = g.len();
-        let marked: Vec<AtomicU64> = (0..(n as usize).div_ceil(64))
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        let parent: Vec<AtomicU32> = (0..n)
-            .into_par_iter()
-            .map(|_| AtomicU32::new(NONE))
-            .collect();
+        let marked: Vec<AtomicU64> = (0..(n as usize).div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        let parent: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(NONE)).collect();
         let claim = |o: u32| {
             let bit = 1u64 << (o % 64);
             marked[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
@@ -503,9 +474,7 @@ impl Reachability {
     }
 
     pub fn is_reachable(&self, obj: u32) -> bool {
-        self.marked
-            .get((obj / 64) as usize)
-            .is_some_and(|w| w >> (obj % 64) & 1 == 1)
+        self.marked.get((obj / 64) as usize).is_some_and(|w| w >> (obj % 64) & 1 == 1)
     }
 
     /// A shortest path from a root to `obj`: the root, then each object with the field taken;
@@ -578,16 +547,9 @@ mod tests {
             reach.bytes,
             reach.depth
         );
-        assert!(
-            reach.objects <= t.objects && reach.bytes <= t.bytes,
-            "{name}"
-        );
+        assert!(reach.objects <= t.objects && reach.bytes <= t.bytes, "{name}");
         assert!(reach.objects > 0, "{name}");
-        assert_eq!(
-            dom.retained(Node::SuperRoot),
-            (reach.bytes, reach.objects as u32),
-            "{name}"
-        );
+        assert_eq!(dom.retained(Node::SuperRoot), (reach.bytes, reach.objects as u32), "{name}");
         // Every edge is in range, every reachable object has a path whose steps are edges.
         for obj in (0..g.len()).step_by((g.len() as usize / 200).max(1)) {
             assert!(g.targets(obj).iter().all(|&t| t < g.len() && t != obj));
@@ -595,13 +557,10 @@ mod tests {
                 assert!(!reach.is_reachable(obj));
                 continue;
             };
-            let Step::Root(r) = path[0] else {
-                panic!("{name}: {path:?}")
-            };
+            let Step::Root(r) = path[0] else { panic!("{name}: {path:?}") };
             assert!((r as usize) < roots.len());
             for w in path[1..].windows(2) {
-                let (Step::Object { obj: a, .. }, Step::Object { obj: b, field }) = (w[0], w[1])
-                else {
+                let (Step::Object { obj: a, .. }, Step::Object { obj: b, field }) = (w[0], w[1]) else {
                     panic!("{name}: {path:?}")
                 };
                 let k = g.targets(a).iter().position(|&t| t == b).unwrap();
@@ -618,27 +577,13 @@ mod tests {
                 Node::Root(i) => roots[i as usize].name.clone(),
                 n => format!("{n:?}"),
             };
-            eprintln!(
-                "  {label}: {} bytes, {} objects",
-                r.retained_bytes, r.retained_objects
-            );
+            eprintln!("  {label}: {} bytes, {} objects", r.retained_bytes, r.retained_objects);
         }
-        Analysed {
-            p,
-            heap,
-            g,
-            roots,
-            reach,
-            dom,
-        }
+        Analysed { p, heap, g, roots, reach, dom }
     }
 
     fn root_retained(a: &Analysed, name: &str) -> (u64, u32) {
-        let i = a
-            .roots
-            .iter()
-            .position(|r| r.name == name)
-            .unwrap_or_else(|| panic!("no root {name}"));
+        let i = a.roots.iter().position(|r| r.name == name).unwrap_or_else(|| panic!("no root {name}"));
         a.dom.retained(Node::Root(i as u32))
     }
 
@@ -649,48 +594,27 @@ mod tests {
             eprintln!("note: GOMORTEM_GRAPH_DUMPS not set: skipping");
             return;
         };
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.path()).collect();
         dirs.sort();
         for d in dirs.iter().filter(|d| d.join("stdout").is_file()) {
             let name = d.display().to_string();
             let out = std::fs::read_to_string(d.join("stdout")).unwrap();
             let val = |k: &str| -> u64 {
-                out.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok())
-                    .unwrap()
+                out.lines().find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok()).unwrap()
             };
             let a = analyse(&d.join("dump"), &d.join("exe"));
             // The list and the tree are held by their globals alone.
             let (lb, lc) = root_retained(&a, "main.list");
-            assert_eq!(
-                (lb, lc as u64),
-                (48 * val("list"), val("list")),
-                "{name}: list"
-            );
+            assert_eq!((lb, lc as u64), (48 * val("list"), val("list")), "{name}: list");
             let (tb, tc) = root_retained(&a, "main.tree");
-            assert_eq!(
-                (tb, tc as u64),
-                (24 * val("tree"), val("tree")),
-                "{name}: tree"
-            );
+            assert_eq!((tb, tc as u64), (24 * val("tree"), val("tree")), "{name}: tree");
             // The map holds its payloads, its tables, and nothing else.
             let (mb, mc) = root_retained(&a, "main.bigMap");
             let payloads = val("entries") * val("payload");
             eprintln!("{name}: main.bigMap retains {mb} bytes, {mc} objects; payloads {payloads}");
-            assert!(
-                mc as u64 > val("entries") && mb > payloads && mb < payloads + payloads / 2,
-                "{name}"
-            );
+            assert!(mc as u64 > val("entries") && mb > payloads && mb < payloads + payloads / 2, "{name}");
             let top = a.dom.top_retainers(3);
-            let i = a
-                .roots
-                .iter()
-                .position(|r| r.name == "main.bigMap")
-                .unwrap() as u32;
+            let i = a.roots.iter().position(|r| r.name == "main.bigMap").unwrap() as u32;
             assert_eq!(top[0].node, Node::Root(i), "{name}");
             // A payload's shortest path starts at the map.
             let payload = (0..a.heap.len())
@@ -725,9 +649,8 @@ mod tests {
     #[test]
     fn fixture_cases() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cache = std::env::var_os("GOMORTEM_FIXTURES")
-            .map(PathBuf::from)
-            .unwrap_or(root.join("fixtures/cache"));
+        let cache =
+            std::env::var_os("GOMORTEM_FIXTURES").map(PathBuf::from).unwrap_or(root.join("fixtures/cache"));
         let mut dirs = case_dirs(&cache);
         dirs.extend(case_dirs(&root.join("fixtures/committed")));
         if dirs.is_empty() {
@@ -740,10 +663,7 @@ mod tests {
             let a = analyse(&file("dump"), &file("exe"));
             if meta["scenario"] == "leaky" {
                 let (b, c) = root_retained(&a, "main.sessionCache");
-                eprintln!(
-                    "{}: main.sessionCache retains {b} bytes, {c} objects",
-                    d.display()
-                );
+                eprintln!("{}: main.sessionCache retains {b} bytes, {c} objects", d.display());
                 assert!(b >= 500 * 2048 && c >= 500, "{}", d.display());
             }
             drop(a.p);
@@ -753,14 +673,7 @@ mod tests {
     fn rss_kb(key: &str) -> u64 {
         let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         s.lines()
-            .find_map(|l| {
-                l.strip_prefix(key)?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
+            .find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse().ok())
             .unwrap_or(0)
     }
 

@@ -1,8 +1,8 @@
 //! Layer 4: analyses over the runtime model.
 
-pub mod group;
-pub mod graph;
 pub mod dominators;
+pub mod graph;
+pub mod group;
 pub mod typing;
 
 use crate::runtime::heap::Heap;
@@ -66,12 +66,13 @@ impl<'p> HeapAnalysis<'p> {
                 Step::Object { obj, field } => {
                     if i == 1 {
                         // Name the root by the exact pointer it holds to this object.
-                        let edge = root.and_then(|r| {
-                            self.roots.edges.iter().find(|e| e.root == r && e.object == obj)
-                        });
+                        let edge = root
+                            .and_then(|r| self.roots.edges.iter().find(|e| e.root == r && e.object == obj));
                         let name = match (edge, root) {
                             (Some(e), _) => self.roots.path(self.p, e),
-                            (None, Some(r)) => self.roots.roots.get(r as usize).map(|r| r.name.clone()).unwrap_or_default(),
+                            (None, Some(r)) => {
+                                self.roots.roots.get(r as usize).map(|r| r.name.clone()).unwrap_or_default()
+                            }
                             _ => String::new(),
                         };
                         out.push(name);

@@ -248,12 +248,13 @@ struct Claim {
 /// Ids of typing runs, so that the per-thread caches of one run are never read by another.
 static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+type PlanCache = HashMap<(u64, TyRef), Option<Arc<Plan>>>;
+
 std::thread_local! {
-    /// Per-thread caches of type sizes and plans: the propagation asks for them once per pointer
-    /// slot, and a shared lock there made two cores slower than one.
+    /// Per-thread caches of type sizes and plans, by typing run: the propagation asks for them
+    /// once per pointer slot, and the shared, locked tables behind them took a fifth of its time.
     static SIZES: std::cell::RefCell<HashMap<(u64, TyRef), u64>> = std::cell::RefCell::new(HashMap::new());
-    static PLANS: std::cell::RefCell<HashMap<(u64, TyRef), Option<Arc<Plan>>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static PLANS: std::cell::RefCell<PlanCache> = std::cell::RefCell::new(HashMap::new());
 }
 
 struct Ctx<'a, 'p> {
@@ -290,16 +291,12 @@ impl ObjectTypes {
             queue: Vec::new(),
         };
         if p.exe.dwarf.is_none() {
-            st.ot
-                .warnings
-                .push("no DWARF: roots and runtime structures are not typed".into());
+            st.ot.warnings.push("no DWARF: roots and runtime structures are not typed".into());
         }
 
         // 1. The heap's own record.
-        let headers: Vec<Claim> = (0..heap.len())
-            .into_par_iter()
-            .filter_map(|o| cx.header_claim(o))
-            .collect();
+        let headers: Vec<Claim> =
+            (0..heap.len()).into_par_iter().filter_map(|o| cx.header_claim(o)).collect();
         st.apply(&cx, &headers, Source::Header);
         drop(headers);
 
@@ -362,13 +359,8 @@ impl ObjectTypes {
     }
 
     fn compute_stats(&self, heap: &Heap, rounds: u32) -> TypingStats {
-        let mut by: Vec<SourceTotals> = SOURCES
-            .iter()
-            .map(|&s| SourceTotals {
-                source: Some(s),
-                ..Default::default()
-            })
-            .collect();
+        let mut by: Vec<SourceTotals> =
+            SOURCES.iter().map(|&s| SourceTotals { source: Some(s), ..Default::default() }).collect();
         let per: Vec<(u64, u64, u64)> = (0..heap.len())
             .into_par_iter()
             .fold(
@@ -383,17 +375,9 @@ impl ObjectTypes {
             )
             .reduce(
                 || vec![(0, 0, 0); 4],
-                |a, b| {
-                    a.iter()
-                        .zip(&b)
-                        .map(|(x, y)| (x.0 + y.0, x.1 + y.1, x.2 + y.2))
-                        .collect()
-                },
+                |a, b| a.iter().zip(&b).map(|(x, y)| (x.0 + y.0, x.1 + y.1, x.2 + y.2)).collect(),
             );
-        let mut s = TypingStats {
-            rounds,
-            ..Default::default()
-        };
+        let mut s = TypingStats { rounds, ..Default::default() };
         for (t, &(o, b, c)) in by.iter_mut().zip(&per) {
             (t.objects, t.bytes, t.covered_bytes) = (o, b, c);
             s.typed_objects += o;
@@ -407,19 +391,12 @@ impl ObjectTypes {
 
     /// Objects and bytes by type name (entries of the same name merged), with the objects for
     /// which `reachable` holds counted apart; sorted by bytes, then name.
-    pub fn histogram(
-        &self,
-        heap: &Heap,
-        reachable: Option<&(dyn Fn(u32) -> bool + Sync)>,
-    ) -> Histogram {
+    pub fn histogram(&self, heap: &Heap, reachable: Option<&(dyn Fn(u32) -> bool + Sync)>) -> Histogram {
         let mut names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let row_of: Vec<u32> = self
-            .entries
-            .iter()
-            .map(|e| names.binary_search(&e.name.as_str()).unwrap_or(0) as u32)
-            .collect();
+        let row_of: Vec<u32> =
+            self.entries.iter().map(|e| names.binary_search(&e.name.as_str()).unwrap_or(0) as u32).collect();
         let untyped = names.len();
         let zero = || vec![[0u64; 4]; untyped + 1];
         let sums = (0..heap.len())
@@ -441,9 +418,7 @@ impl ObjectTypes {
                 acc
             })
             .reduce(zero, |mut a, b| {
-                a.iter_mut()
-                    .zip(&b)
-                    .for_each(|(x, y)| (0..4).for_each(|k| x[k] += y[k]));
+                a.iter_mut().zip(&b).for_each(|(x, y)| (0..4).for_each(|k| x[k] += y[k]));
                 a
             });
         let mut h = Histogram::default();
@@ -498,8 +473,7 @@ impl State {
                     continue;
                 }
                 // Groups or buckets the heap typed by their group type: name them by map.
-                let (ObjKind::Value(TyRef::Runtime(g)), ObjKind::Map(m, MapPart::Groups)) =
-                    (e.kind, c.kind)
+                let (ObjKind::Value(TyRef::Runtime(g)), ObjKind::Map(m, MapPart::Groups)) = (e.kind, c.kind)
                 else {
                     continue;
                 };
@@ -513,9 +487,7 @@ impl State {
                 Some(&id) => id,
                 None => {
                     let id = self.ot.entries.len() as u32;
-                    self.ot
-                        .entries
-                        .push(cx.entry(c.kind, c.array, source, cx.heap.size(c.obj)));
+                    self.ot.entries.push(cx.entry(c.kind, c.array, source, cx.heap.size(c.obj)));
                     self.index.insert(key, id);
                     id
                 }
@@ -536,12 +508,10 @@ impl Offsets {
         };
         let f = |t: &str, path: &str| d.field_offset(t, path);
         let size = |t: &str| d.size_of(t).unwrap_or(0);
-        let pool_local_type =
-            d.type_by_name("sync.poolLocal")
-                .map(|id| match types.runtime_type(id) {
-                    Some(rt) => TyRef::Runtime(rt),
-                    None => TyRef::Dwarf(id),
-                });
+        let pool_local_type = d.type_by_name("sync.poolLocal").map(|id| match types.runtime_type(id) {
+            Some(rt) => TyRef::Runtime(rt),
+            None => TyRef::Dwarf(id),
+        });
         Offsets {
             hchan: d.type_by_name("runtime.hchan"),
             hchan_size: size("runtime.hchan"),
@@ -608,9 +578,7 @@ impl Ctx<'_, '_> {
     }
 
     fn is_group_of(&self, group: u64, map: u64) -> bool {
-        self.types
-            .get(map)
-            .is_ok_and(|t| matches!(&t.detail, Detail::Map(mi) if mi.group == group))
+        self.types.get(map).is_ok_and(|t| matches!(&t.detail, Detail::Map(mi) if mi.group == group))
     }
 
     /// The run-time type of a DWARF type if it has one.
@@ -655,31 +623,20 @@ impl Ctx<'_, '_> {
     fn entry(&self, kind: ObjKind, array: bool, source: Source, slot: u64) -> Entry {
         let map_name = |m: u64| self.types.name(m);
         let (name, elem_size) = match kind {
-            ObjKind::Value(t) if array => (
-                format!("[]{} backing array", self.ty_name(t)),
-                self.ty_size(t),
-            ),
+            ObjKind::Value(t) if array => (format!("[]{} backing array", self.ty_name(t)), self.ty_size(t)),
             ObjKind::Value(t) => (self.ty_name(t), self.ty_size(t)),
             ObjKind::StringBytes => ("string bytes".into(), 1),
             ObjKind::Closure(entry) => {
-                let f = self
-                    .p
-                    .func(entry)
-                    .map_or("?".to_string(), |f| self.p.func_name(f).to_string());
+                let f = self.p.func(entry).map_or("?".to_string(), |f| self.p.func_name(f).to_string());
                 (format!("closure {f}"), slot)
             }
             ObjKind::Chan(e) => {
-                let e = if e == 0 {
-                    "?".into()
-                } else {
-                    self.types.name(e)
-                };
+                let e = if e == 0 { "?".into() } else { self.types.name(e) };
                 (format!("chan {e}"), self.off.hchan_size.max(8))
             }
-            ObjKind::ChanBuffer(e) => (
-                format!("chan buffer of {}", self.types.name(e)),
-                self.ty_size(TyRef::Runtime(e)),
-            ),
+            ObjKind::ChanBuffer(e) => {
+                (format!("chan buffer of {}", self.types.name(e)), self.ty_size(TyRef::Runtime(e)))
+            }
             ObjKind::Map(m, part) => {
                 let (what, size) = match part {
                     MapPart::Header => {
@@ -688,14 +645,7 @@ impl Ctx<'_, '_> {
                             .get(m)
                             .ok()
                             .is_some_and(|t| matches!(&t.detail, Detail::Map(mi) if mi.swiss));
-                        (
-                            "header",
-                            if swiss {
-                                self.off.map_size
-                            } else {
-                                self.off.hmap_size
-                            },
-                        )
+                        ("header", if swiss { self.off.map_size } else { self.off.hmap_size })
                     }
                     MapPart::Directory => ("directory", 8),
                     MapPart::Table => ("table", self.off.table_size),
@@ -717,13 +667,7 @@ impl Ctx<'_, '_> {
                 (format!("{} {what}", map_name(m)), size)
             }
         };
-        Entry {
-            kind,
-            array,
-            source,
-            name,
-            elem_size,
-        }
+        Entry { kind, array, source, name, elem_size }
     }
 
     /// The plan of a type (cached); None if it holds no pointers.
@@ -760,15 +704,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn build_array(
-        &self,
-        elem: TyRef,
-        esize: u64,
-        n: u64,
-        off: u64,
-        out: &mut Vec<Item>,
-        depth: u32,
-    ) {
+    fn build_array(&self, elem: TyRef, esize: u64, n: u64, off: u64, out: &mut Vec<Item>, depth: u32) {
         if n == 0 || esize == 0 {
             return;
         }
@@ -784,12 +720,7 @@ impl Ctx<'_, '_> {
                 }
             }
         } else {
-            out.push(Item::Repeat {
-                off,
-                n,
-                stride: esize,
-                plan: Arc::new(Plan { items: sub }),
-            });
+            out.push(Item::Repeat { off, n, stride: esize, plan: Arc::new(Plan { items: sub }) });
         }
     }
 
@@ -799,9 +730,9 @@ impl Ctx<'_, '_> {
             return;
         }
         let slot = match (&t.kind, &t.detail) {
-            (Kind::Pointer, Detail::Pointer { elem }) => self
-                .trie_node(*elem)
-                .unwrap_or(Slot::Ptr(TyRef::Runtime(*elem))),
+            (Kind::Pointer, Detail::Pointer { elem }) => {
+                self.trie_node(*elem).unwrap_or(Slot::Ptr(TyRef::Runtime(*elem)))
+            }
             (Kind::Slice, Detail::Slice { elem }) => Slot::Slice(TyRef::Runtime(*elem)),
             (Kind::String, _) => Slot::Str,
             (Kind::Interface, Detail::Interface { methods, .. }) => {
@@ -843,9 +774,7 @@ impl Ctx<'_, '_> {
         if !name.starts_with("atomic.Pointer[") {
             return None;
         }
-        let z = fields
-            .iter()
-            .find(|f| f.name == "_" && self.types.get(f.ty).is_ok_and(|t| t.size == 0))?;
+        let z = fields.iter().find(|f| f.name == "_" && self.types.get(f.ty).is_ok_and(|t| t.size == 0))?;
         let v = fields.iter().find(|f| f.name == "v")?;
         let Detail::Array { elem, .. } = self.types.get(z.ty).ok()?.detail else {
             return None;
@@ -853,10 +782,7 @@ impl Ctx<'_, '_> {
         let Detail::Pointer { elem } = self.types.get(elem).ok()?.detail else {
             return None;
         };
-        (v.offset == 0).then(|| {
-            self.trie_node(elem)
-                .unwrap_or(Slot::Ptr(TyRef::Runtime(elem)))
-        })
+        (v.offset == 0).then(|| self.trie_node(elem).unwrap_or(Slot::Ptr(TyRef::Runtime(elem))))
     }
 
     /// The slot of a `*internal/sync.node[K,V]`, whose target is an `entry[K,V]` or an
@@ -869,10 +795,7 @@ impl Ctx<'_, '_> {
             let id = d.type_by_name(&format!("internal/sync.{n}[{args}"))?;
             self.types.runtime_type(id).map(TyRef::Runtime)
         };
-        Some(Slot::TrieNode {
-            entry: ty("entry")?,
-            indirect: ty("indirect")?,
-        })
+        Some(Slot::TrieNode { entry: ty("entry")?, indirect: ty("indirect")? })
     }
 
     /// `sync.Pool.local` and `victim`: unsafe pointers to `[localSize]poolLocal`.
@@ -881,18 +804,9 @@ impl Ctx<'_, '_> {
         let Some(elem) = o.pool_local_type else {
             return;
         };
-        for (p, n) in [
-            (o.pool_local, o.pool_local_size),
-            (o.pool_victim, o.pool_victim_size),
-        ] {
+        for (p, n) in [(o.pool_local, o.pool_local_size), (o.pool_victim, o.pool_victim_size)] {
             if let (Some(p), Some(n)) = (p, n) {
-                out.push(Item::Slot(
-                    off + p,
-                    Slot::Array {
-                        elem,
-                        len_off: n as i64 - p as i64,
-                    },
-                ));
+                out.push(Item::Slot(off + p, Slot::Array { elem, len_off: n as i64 - p as i64 }));
             }
         }
     }
@@ -917,9 +831,7 @@ impl Ctx<'_, '_> {
             },
             DKind::String => Slot::Str,
             DKind::Interface => {
-                let eface = t
-                    .target
-                    .is_some_and(|r| d.type_name(d.resolve(r)).ends_with("eface"));
+                let eface = t.target.is_some_and(|r| d.type_name(d.resolve(r)).ends_with("eface"));
                 if eface {
                     Slot::Eface
                 } else {
@@ -959,12 +871,7 @@ impl Ctx<'_, '_> {
         for it in &plan.items {
             match it {
                 Item::Slot(off, s) => self.slot(base.wrapping_add(*off), *s, out),
-                Item::Repeat {
-                    off,
-                    n,
-                    stride,
-                    plan,
-                } if depth < MAX_DEPTH => {
+                Item::Repeat { off, n, stride, plan } if depth < MAX_DEPTH => {
                     for i in 0..*n {
                         self.walk_plan(plan, base.wrapping_add(off + i * stride), depth + 1, out);
                     }
@@ -975,12 +882,7 @@ impl Ctx<'_, '_> {
     }
 
     fn claim(&self, out: &mut Vec<Claim>, obj: u32, kind: ObjKind, array: bool, count: u64) {
-        out.push(Claim {
-            obj,
-            kind,
-            array,
-            count,
-        });
+        out.push(Claim { obj, kind, array, count });
     }
 
     /// A value of a type with known size pointed to by `v`.
@@ -1006,15 +908,12 @@ impl Ctx<'_, '_> {
                 // An interior slice (s[i:]) still says the object is an array of T.
                 let o = self.heap.find_object(v).filter(|&o| {
                     let start = self.heap.addr(o) + self.heap.header_size(o);
-                    v >= start && esize > 0 && (v - start) % esize == 0
+                    v >= start && esize > 0 && (v - start).is_multiple_of(esize)
                 });
                 if let (Some(o), true) = (o, cap > 0) {
                     let start = self.heap.addr(o) + self.heap.header_size(o);
-                    let n = if v == start {
-                        cap.min(self.capacity(o, esize))
-                    } else {
-                        self.capacity(o, esize)
-                    };
+                    let n =
+                        if v == start { cap.min(self.capacity(o, esize)) } else { self.capacity(o, esize) };
                     if n > 0 {
                         self.claim(out, o, ObjKind::Value(t), true, n);
                     }
@@ -1023,9 +922,7 @@ impl Ctx<'_, '_> {
             Slot::Str => {
                 let len = self.read(a + 8).unwrap_or(0);
                 if let (Some(o), true) = (self.heap.find_object(v), len > 0) {
-                    let end = (v - self.heap.addr(o))
-                        .saturating_add(len)
-                        .min(self.heap.size(o));
+                    let end = (v - self.heap.addr(o)).saturating_add(len).min(self.heap.size(o));
                     self.claim(out, o, ObjKind::StringBytes, false, end);
                 }
             }
@@ -1053,11 +950,7 @@ impl Ctx<'_, '_> {
             }
             Slot::Chan => {
                 if let Some(o) = self.object_at(v) {
-                    let elem = self
-                        .off
-                        .hchan_elemtype
-                        .and_then(|e| self.read(v + e))
-                        .unwrap_or(0);
+                    let elem = self.off.hchan_elemtype.and_then(|e| self.read(v + e)).unwrap_or(0);
                     self.claim(out, o, ObjKind::Chan(elem), false, 1);
                 }
             }
@@ -1157,10 +1050,7 @@ impl Ctx<'_, '_> {
                 }
             }
             MapPart::Header => {
-                for b in [rd(off.hmap_buckets), rd(off.hmap_oldbuckets)]
-                    .into_iter()
-                    .flatten()
-                {
+                for b in [rd(off.hmap_buckets), rd(off.hmap_oldbuckets)].into_iter().flatten() {
                     groups(b, None, out);
                 }
                 to(rd(off.hmap_extra), MapPart::Extra, 1, out);
@@ -1172,11 +1062,7 @@ impl Ctx<'_, '_> {
             }
             MapPart::Table => {
                 if let Some(data) = rd(off.table_groups_data) {
-                    groups(
-                        data,
-                        rd(off.table_groups_mask).map(|m| m + 1).or(Some(1)),
-                        out,
-                    );
+                    groups(data, rd(off.table_groups_mask).map(|m| m + 1).or(Some(1)), out);
                 }
             }
             MapPart::Groups => {
@@ -1210,17 +1096,9 @@ impl Ctx<'_, '_> {
 fn shift(it: &Item, by: u64) -> Item {
     match it {
         Item::Slot(o, s) => Item::Slot(o + by, *s),
-        Item::Repeat {
-            off,
-            n,
-            stride,
-            plan,
-        } => Item::Repeat {
-            off: off + by,
-            n: *n,
-            stride: *stride,
-            plan: plan.clone(),
-        },
+        Item::Repeat { off, n, stride, plan } => {
+            Item::Repeat { off: off + by, n: *n, stride: *stride, plan: plan.clone() }
+        }
     }
 }
 
@@ -1281,15 +1159,23 @@ mod tests {
         eprintln!(
             "{}: {} objects {} B; typed {} obj {} B ({} B covered), untyped {} obj {} B ({:.1}% of bytes); \
              reachable {} obj {} B, untyped {uo} obj {ub} B ({:.1}%); {} entries, {} rounds, {dt:?}",
-            d.display(), heap.len(), heap.totals.bytes, s.typed_objects, s.typed_bytes, s.covered_bytes,
-            s.untyped_objects, s.untyped_bytes, pct(s.untyped_bytes, heap.totals.bytes),
-            r.objects, r.bytes, pct(ub, r.bytes), ot.entries.len(), s.rounds
+            d.display(),
+            heap.len(),
+            heap.totals.bytes,
+            s.typed_objects,
+            s.typed_bytes,
+            s.covered_bytes,
+            s.untyped_objects,
+            s.untyped_bytes,
+            pct(s.untyped_bytes, heap.totals.bytes),
+            r.objects,
+            r.bytes,
+            pct(ub, r.bytes),
+            ot.entries.len(),
+            s.rounds
         );
         for t in &s.by_source {
-            eprintln!(
-                "  {:?}: {} objects {} B ({} covered)",
-                t.source, t.objects, t.bytes, t.covered_bytes
-            );
+            eprintln!("  {:?}: {} objects {} B ({} covered)", t.source, t.objects, t.bytes, t.covered_bytes);
         }
         (p, heap, ot, r)
     }
@@ -1313,15 +1199,20 @@ mod tests {
         let s = &ot.stats;
         eprintln!(
             "{}: {} objects; infer {:?}, histogram {:?}; untyped {} obj {} B ({:.1}%), {} entries, {} rounds",
-            d.display(), heap.len(), t1 - t0, t1.elapsed(), s.untyped_objects, s.untyped_bytes,
-            pct(s.untyped_bytes, heap.totals.bytes), ot.entries.len(), s.rounds
+            d.display(),
+            heap.len(),
+            t1 - t0,
+            t1.elapsed(),
+            s.untyped_objects,
+            s.untyped_bytes,
+            pct(s.untyped_bytes, heap.totals.bytes),
+            ot.entries.len(),
+            s.rounds
         );
-        h.types.iter().take(8).for_each(|r| {
-            eprintln!(
-                "    {:>11} B {:>9} obj  {}",
-                r.bytes, r.objects, r.type_name
-            )
-        });
+        h.types
+            .iter()
+            .take(8)
+            .for_each(|r| eprintln!("    {:>11} B {:>9} obj  {}", r.bytes, r.objects, r.type_name));
     }
 
     #[test]
@@ -1339,44 +1230,23 @@ mod tests {
             let entries = facts["global_map"]["entries"].as_u64().unwrap();
             let each = facts["global_map"]["payload_bytes_each"].as_u64().unwrap();
             // The global map: its header and internals, its entries and their payloads.
-            let (link, _) = p
-                .exe
-                .dwarf
-                .as_ref()
-                .unwrap()
-                .global("main.sessionCache")
-                .unwrap();
-            let m = p
-                .read_u64(link.wrapping_add(p.bias), "main.sessionCache")
-                .unwrap();
+            let (link, _) = p.exe.dwarf.as_ref().unwrap().global("main.sessionCache").unwrap();
+            let m = p.read_u64(link.wrapping_add(p.bias), "main.sessionCache").unwrap();
             let hdr = heap.find_object(m).unwrap();
             let mname = "map[string]*main.session";
-            assert_eq!(
-                ot.entry(hdr).map(|e| e.name.as_str()),
-                Some(&*format!("{mname} header")),
-                "{name}"
-            );
+            assert_eq!(ot.entry(hdr).map(|e| e.name.as_str()), Some(&*format!("{mname} header")), "{name}");
             let count = |f: &dyn Fn(&Entry, u32) -> bool| {
-                (0..heap.len())
-                    .filter(|&o| ot.entry(o).is_some_and(|e| f(e, o)))
-                    .count() as u64
+                (0..heap.len()).filter(|&o| ot.entry(o).is_some_and(|e| f(e, o))).count() as u64
             };
             let groups = count(&|e, _| {
-                e.name.starts_with(mname)
-                    && (e.name.ends_with("groups") || e.name.ends_with("buckets"))
+                e.name.starts_with(mname) && (e.name.ends_with("groups") || e.name.ends_with("buckets"))
             });
             assert!(groups > 0, "{name}: map groups");
-            assert!(
-                count(&|e, _| e.name == "main.session") >= entries,
-                "{name}: sessions"
-            );
+            assert!(count(&|e, _| e.name == "main.session") >= entries, "{name}: sessions");
             let payloads = count(&|e, o| e.name == "[]uint8 backing array" && ot.count(o) == each);
             assert!(payloads >= entries, "{name}: {payloads} payloads");
             // Keys are strings: their bytes are typed too.
-            assert!(
-                count(&|e, _| e.kind == ObjKind::StringBytes) >= entries,
-                "{name}: keys"
-            );
+            assert!(count(&|e, _| e.kind == ObjKind::StringBytes) >= entries, "{name}: keys");
             // Closures are named by their function (the leaky program's own may live only on
             // stacks, as goroutine contexts).
             let closures: Vec<&str> = ot
@@ -1386,28 +1256,19 @@ mod tests {
                 .map(|e| e.name.as_str())
                 .collect();
             eprintln!("  closures: {closures:?}");
-            assert!(
-                !closures.is_empty() && closures.iter().all(|c| !c.ends_with('?')),
-                "{name}: closures"
-            );
+            assert!(!closures.is_empty() && closures.iter().all(|c| !c.ends_with('?')), "{name}: closures");
             // Nothing typed that is not allocated, and the untyped share of reachable bytes.
             let unreached_untyped: u64 = (0..heap.len())
                 .filter(|&o| r.is_reachable(o) && ot.entry(o).is_none())
                 .map(|o| heap.size(o))
                 .sum();
-            assert!(
-                pct(unreached_untyped, r.bytes) < 5.0,
-                "{name}: untyped reachable bytes"
-            );
+            assert!(pct(unreached_untyped, r.bytes) < 5.0, "{name}: untyped reachable bytes");
             let h = ot.histogram(&heap, Some(&|o| r.is_reachable(o)));
             assert_eq!(h.total.objects, heap.len() as u64);
             assert_eq!(h.total.bytes, heap.totals.bytes);
             assert_eq!(h.total.reachable_bytes, r.bytes);
             for row in h.types.iter().take(12) {
-                eprintln!(
-                    "    {:>9} B {:>6} obj  {}",
-                    row.bytes, row.objects, row.type_name
-                );
+                eprintln!("    {:>9} B {:>6} obj  {}", row.bytes, row.objects, row.type_name);
             }
         }
     }
@@ -1429,9 +1290,8 @@ mod debug {
         let g = ObjectGraph::build(&p, &heap);
         let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
         let r = Reachability::compute(&g, &heap, &re);
-        let mut v: Vec<u32> = (0..heap.len())
-            .filter(|&o| r.is_reachable(o) && ot.entry(o).is_none())
-            .collect();
+        let mut v: Vec<u32> =
+            (0..heap.len()).filter(|&o| r.is_reachable(o) && ot.entry(o).is_none()).collect();
         v.sort_by_key(|&o| std::cmp::Reverse(heap.size(o)));
         for &o in v.iter().take(40) {
             let path = r.path_to(&g, o).unwrap_or_default();
@@ -1449,12 +1309,7 @@ mod debug {
                     ),
                 })
                 .collect();
-            eprintln!(
-                "{:#x} {} B: {}",
-                heap.addr(o),
-                heap.size(o),
-                desc.join(" <- ")
-            );
+            eprintln!("{:#x} {} B: {}", heap.addr(o), heap.size(o), desc.join(" <- "));
         }
     }
 }

@@ -17,8 +17,7 @@
 use std::path::Path;
 
 use super::{
-    AddressSpace, Arch, CrashInfo, Dump, DumpKind, MappedFile, Module, Os, ProcessInfo, Registers,
-    Thread,
+    AddressSpace, Arch, CrashInfo, Dump, DumpKind, MappedFile, Module, Os, ProcessInfo, Registers, Thread,
 };
 use crate::{Error, Result};
 
@@ -43,31 +42,24 @@ const AT_EXECFN: u64 = 31;
 const PRSTATUS_REGS: usize = 112;
 
 const AMD64_REGS: [&str; 27] = [
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
-    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
-    "gs",
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
+    "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs",
 ];
 
 const ARM64_REGS: [&str; 34] = [
-    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
-    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
-    "x28", "x29", "x30", "sp", "pc", "pstate",
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+    "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30",
+    "sp", "pc", "pstate",
 ];
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(off..off.checked_add(2)?)?.try_into().ok()?,
-    ))
+    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
 }
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
 }
 fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// A NUL-terminated (or full-length) C string field.
@@ -126,9 +118,7 @@ fn parse_notes<'a>(seg: &'a [u8], align: usize, what: &str) -> Result<Vec<Note<'
         };
         let name = seg.get(name_off..name_off + namesz as usize);
         // The last note's padding may be missing.
-        let desc = desc_off
-            .checked_add(descsz as usize)
-            .and_then(|e| seg.get(desc_off..e));
+        let desc = desc_off.checked_add(descsz as usize).and_then(|e| seg.get(desc_off..e));
         let (Some(name), Some(desc)) = (name, desc) else {
             return Err(bad(format!(
                 "note at +{off:#x} (type {n_type:#x}, {descsz} bytes) runs past the end of the note segment ({} bytes)",
@@ -147,11 +137,8 @@ fn registers(arch: Arch, regs: &[u8]) -> Registers {
         Arch::Amd64 => &AMD64_REGS,
         Arch::Arm64 => &ARM64_REGS,
     };
-    let all: Vec<(&'static str, u64)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| (n, u64_at(regs, i * 8).unwrap_or(0)))
-        .collect();
+    let all: Vec<(&'static str, u64)> =
+        names.iter().enumerate().map(|(i, &n)| (n, u64_at(regs, i * 8).unwrap_or(0))).collect();
     let get = |n: &str| all.iter().find(|(k, _)| *k == n).map_or(0, |&(_, v)| v);
     match arch {
         Arch::Amd64 => Registers {
@@ -217,21 +204,15 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     let what = path.display().to_string();
     let b = file.bytes();
     let flen = b.len() as u64;
-    let hdr = b
-        .get(..64)
-        .ok_or_else(|| Error::malformed(&what, "truncated ELF header"))?;
+    let hdr = b.get(..64).ok_or_else(|| Error::malformed(&what, "truncated ELF header"))?;
     if &hdr[..4] != b"\x7fELF" {
         return Err(Error::UnknownDumpFormat(path.to_path_buf()));
     }
     if hdr[4] != 2 {
-        return Err(Error::Unsupported(format!(
-            "{what}: 32-bit ELF core files are not supported"
-        )));
+        return Err(Error::Unsupported(format!("{what}: 32-bit ELF core files are not supported")));
     }
     if hdr[5] != 1 {
-        return Err(Error::Unsupported(format!(
-            "{what}: big-endian ELF core files are not supported"
-        )));
+        return Err(Error::Unsupported(format!("{what}: big-endian ELF core files are not supported")));
     }
     let e_type = u16_at(hdr, 16).unwrap_or(0);
     if e_type != ET_CORE {
@@ -261,10 +242,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     let e_phnum = u16_at(hdr, 56).unwrap_or(0);
     let shnum = u16_at(hdr, 60).unwrap_or(0);
     if phentsize < 56 {
-        return Err(Error::malformed(
-            &what,
-            format!("program header size {phentsize} is too small"),
-        ));
+        return Err(Error::malformed(&what, format!("program header size {phentsize} is too small")));
     }
     let phnum = if e_phnum == PN_XNUM {
         // sh_info of section header 0.
@@ -277,15 +255,11 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     } else {
         e_phnum as u64
     };
-    let ph_end = phnum
-        .checked_mul(phentsize)
-        .and_then(|n| n.checked_add(phoff));
+    let ph_end = phnum.checked_mul(phentsize).and_then(|n| n.checked_add(phoff));
     if ph_end.is_none_or(|e| e > flen) {
         return Err(Error::malformed(
             &what,
-            format!(
-                "{phnum} program headers at {phoff:#x} run past the end of the file ({flen} bytes)"
-            ),
+            format!("{phnum} program headers at {phoff:#x} run past the end of the file ({flen} bytes)"),
         ));
     }
     let phdrs: Vec<Phdr> = (0..phnum)
@@ -326,10 +300,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     }
     memory.finish();
     if loads == 0 {
-        return Err(Error::malformed(
-            &what,
-            "no PT_LOAD segment: the core holds no memory",
-        ));
+        return Err(Error::malformed(&what, "no PT_LOAD segment: the core holds no memory"));
     }
     if cut_segs > 0 {
         warnings.push(format!(
@@ -392,10 +363,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                         process.name = c_str(&d[40..56]);
                         process.args = c_str(&d[56..136]).trim_end().to_string();
                     } else {
-                        warnings.push(format!(
-                            "NT_PRPSINFO note of {} bytes is too short",
-                            n.desc.len()
-                        ));
+                        warnings.push(format!("NT_PRPSINFO note of {} bytes is too short", n.desc.len()));
                     }
                 }
                 NT_AUXV => {
@@ -419,10 +387,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         }
     }
     if threads.is_empty() {
-        return Err(Error::malformed(
-            &what,
-            "no NT_PRSTATUS note: the core holds no thread",
-        ));
+        return Err(Error::malformed(&what, "no NT_PRSTATUS note: the core holds no thread"));
     }
 
     let producer = if gdb || (shnum > 0 && e_phnum != PN_XNUM) {
@@ -441,11 +406,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         (s, "gdb (gcore)") if gdb_stop_signal(s) => 0,
         (s, _) => s,
     };
-    let crash = (signal != 0).then(|| CrashInfo {
-        thread_id: first.tid,
-        signal: Some(signal),
-        ..Default::default()
-    });
+    let crash =
+        (signal != 0).then(|| CrashInfo { thread_id: first.tid, signal: Some(signal), ..Default::default() });
 
     let aux = |t: u64| auxv.iter().find(|&&(k, _)| k == t).map(|&(_, v)| v);
     let execfn = aux(AT_EXECFN).and_then(|a| read_c_string(&memory, a));
@@ -537,10 +499,7 @@ mod tests {
     #[test]
     fn rejects_bad_headers() {
         assert!(matches!(blob(b"\x7fEL"), Err(Error::Malformed { .. })));
-        assert!(matches!(
-            blob(&[0u8; 100]),
-            Err(Error::UnknownDumpFormat(_))
-        ));
+        assert!(matches!(blob(&[0u8; 100]), Err(Error::UnknownDumpFormat(_))));
         let mut h32 = header(EM_X86_64, ET_CORE, 0);
         h32[4] = 1;
         assert!(err_text(blob(&h32)).contains("32-bit"));
@@ -607,8 +566,7 @@ mod tests {
             check_real_core(dir, case);
         }
         let (dir, case) = &cases[0];
-        let core =
-            MappedFile::open_maybe_compressed(&dir.join(case["dump"].as_str().unwrap())).unwrap();
+        let core = MappedFile::open_maybe_compressed(&dir.join(case["dump"].as_str().unwrap())).unwrap();
         truncated_and_corrupted(core.bytes());
     }
 
@@ -616,20 +574,14 @@ mod tests {
     /// corrupted at random, give errors or warnings but never a panic.
     fn truncated_and_corrupted(core: &[u8]) {
         let half = blob(&core[..core.len() / 2]).unwrap();
-        assert!(
-            half.warnings.iter().any(|w| w.contains("truncated")),
-            "{:?}",
-            half.warnings
-        );
+        assert!(half.warnings.iter().any(|w| w.contains("truncated")), "{:?}", half.warnings);
         let notes_end = core.len().min(1 << 16);
         let mut head = core[..notes_end].to_vec();
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..200 {
             let mut b = head.clone();
             for k in 0..8 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 // Half the hits in the ELF header, program headers and first notes.
                 let i = (seed >> 33) as usize % if k % 2 == 0 { 2048 } else { b.len() };
                 b[i] = (seed >> 17) as u8;
@@ -645,8 +597,7 @@ mod tests {
         let t0 = std::time::Instant::now();
         let dump = Dump::open(&dir.join(case["dump"].as_str().unwrap())).unwrap();
         let took = t0.elapsed();
-        let exe_map =
-            MappedFile::open_maybe_compressed(&dir.join(case["exe"].as_str().unwrap())).unwrap();
+        let exe_map = MappedFile::open_maybe_compressed(&dir.join(case["exe"].as_str().unwrap())).unwrap();
         let exe = object::File::parse(exe_map.bytes()).unwrap();
         let (regions, bytes) = dump.memory.stats();
         eprintln!(
@@ -668,10 +619,7 @@ mod tests {
             _ => {}
         }
         if kind == "gcore" {
-            assert!(
-                dump.crash.is_none(),
-                "{name}: a gcore snapshot is not a crash"
-            );
+            assert!(dump.crash.is_none(), "{name}: a gcore snapshot is not a crash");
         } else {
             // GOTRACEBACK=crash ends every fatal error with SIGABRT.
             let crash = dump.crash.as_ref().expect("crash info");
@@ -687,36 +635,16 @@ mod tests {
         }
 
         // The executable's load bias (0 unless PIE), from AT_ENTRY.
-        let at_entry = dump
-            .auxv
-            .iter()
-            .find(|a| a.0 == AT_ENTRY)
-            .expect("AT_ENTRY")
-            .1;
+        let at_entry = dump.auxv.iter().find(|a| a.0 == AT_ENTRY).expect("AT_ENTRY").1;
         let bias = at_entry.wrapping_sub(exe.entry());
         let text = exe.section_by_name(".text").expect(".text");
         let (lo, hi) = (text.address() + bias, text.address() + text.size() + bias);
         for t in &dump.threads {
             // Static Go binaries: every thread is in Go code (signal handler, futex, usleep…).
-            assert!(
-                lo <= t.regs.pc && t.regs.pc < hi,
-                "{name}: tid {} pc {:#x}",
-                t.tid,
-                t.regs.pc
-            );
-            assert!(
-                dump.memory.contains(t.regs.sp, 8),
-                "{name}: tid {} sp not dumped",
-                t.tid
-            );
-            assert!(
-                t.regs.g != 0 && dump.memory.contains(t.regs.g, 8),
-                "{name}: g register"
-            );
-            assert_eq!(
-                t.regs.all.len(),
-                if dump.arch == Arch::Amd64 { 27 } else { 34 }
-            );
+            assert!(lo <= t.regs.pc && t.regs.pc < hi, "{name}: tid {} pc {:#x}", t.tid, t.regs.pc);
+            assert!(dump.memory.contains(t.regs.sp, 8), "{name}: tid {} sp not dumped", t.tid);
+            assert!(t.regs.g != 0 && dump.memory.contains(t.regs.g, 8), "{name}: g register");
+            assert_eq!(t.regs.all.len(), if dump.arch == Arch::Amd64 { 27 } else { 34 });
         }
 
         // runtime.buildVersion: its string header is in dumped data; its bytes are in rodata,
@@ -727,17 +655,10 @@ mod tests {
             let (off, size) = seg.file_range();
             mem.fill_holes(seg.address() + bias, size, fid, off);
         }
-        let sym = exe
-            .symbols()
-            .find(|s| s.name() == Ok("runtime.buildVersion"))
-            .expect("symbol");
+        let sym = exe.symbols().find(|s| s.name() == Ok("runtime.buildVersion")).expect("symbol");
         let ptr = mem.read_u64(sym.address() + bias).unwrap();
         let len = mem.read_u64(sym.address() + bias + 8).unwrap();
         let s = mem.slice(ptr, len).expect("buildVersion bytes");
-        assert_eq!(
-            s,
-            format!("go{}", case["go_version"].as_str().unwrap()).as_bytes(),
-            "{name}"
-        );
+        assert_eq!(s, format!("go{}", case["go_version"].as_str().unwrap()).as_bytes(), "{name}");
     }
 }

@@ -66,9 +66,9 @@ impl MappedFile {
         let mut dec: Box<dyn Read> = match kind {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
             Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(reader)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(path, e))?,
-            ),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(path, e))?)
+            }
         };
         let tmp = tempfile::tempfile().map_err(|e| Error::io("temporary file", e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
@@ -78,10 +78,7 @@ impl MappedFile {
             // A truncated compressed stream: keep what was decompressed, if anything, so that
             // the dump reader can say what it holds; it will report the truncation.
             if tmp.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-                return Err(Error::malformed(
-                    path.display().to_string(),
-                    format!("cannot decompress: {e}"),
-                ));
+                return Err(Error::malformed(path.display().to_string(), format!("cannot decompress: {e}")));
             }
         }
         (&tmp).flush().ok();

@@ -68,8 +68,7 @@ impl AddressSpace {
                     r.offset += cut;
                     r.len -= cut;
                 }
-                if r.va == last.va + last.len && r.file == last.file && r.offset == last.offset + last.len
-                {
+                if r.va == last.va + last.len && r.file == last.file && r.offset == last.offset + last.len {
                     last.len += r.len;
                     continue;
                 }

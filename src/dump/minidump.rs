@@ -12,8 +12,8 @@
 use std::path::Path;
 
 use super::{
-    AddressSpace, Arch, CrashInfo, Dump, DumpKind, FileId, MappedFile, Module, Os, ProcessInfo,
-    Registers, Thread,
+    AddressSpace, Arch, CrashInfo, Dump, DumpKind, FileId, MappedFile, Module, Os, ProcessInfo, Registers,
+    Thread,
 };
 use crate::{Error, Result};
 
@@ -76,9 +76,8 @@ const AMD64_CONTEXT: &[(&str, usize, usize)] = &[
 
 /// The arm64 `CONTEXT` names X0..X28 at 0x08, then Fp (x29), Lr (x30), Sp, Pc, and Cpsr at 0x04.
 const ARM64_NAMES: [&str; 29] = [
-    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
-    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
-    "x28",
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+    "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
 ];
 
 /// Bounds-checked little-endian reads over the dump bytes.
@@ -101,17 +100,13 @@ impl<'a> Bytes<'a> {
 }
 
 fn le_u16(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(off..off + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
 }
 fn le_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(off..off + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 fn le_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).map_or(0, |s| {
-        u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
-    })
+    b.get(off..off + 8).map_or(0, |s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
 }
 
 /// A `MINIDUMP_LOCATION_DESCRIPTOR` (DataSize, Rva) at `off` of `b`.
@@ -125,18 +120,11 @@ fn location(b: &[u8], off: usize) -> (u64, u64) {
 fn list<'a>(stream: &'a [u8], entry: usize, what: &str, warnings: &mut Vec<String>) -> &'a [u8] {
     let n = le_u32(stream, 0) as usize;
     let need = n.saturating_mul(entry);
-    let start = if stream.len().saturating_sub(8) == need {
-        8
-    } else {
-        4
-    };
+    let start = if stream.len().saturating_sub(8) == need { 8 } else { 4 };
     let rest = stream.get(start..).unwrap_or_default();
     let held = rest.len() / entry;
     if held < n {
-        warnings.push(format!(
-            "{what}: only {held} of {n} entries are in the file ({} bytes)",
-            stream.len()
-        ));
+        warnings.push(format!("{what}: only {held} of {n} entries are in the file ({} bytes)", stream.len()));
     }
     &rest[..held.min(n) * entry]
 }
@@ -178,11 +166,8 @@ fn registers(arch: Arch, ctx: &[u8]) -> Registers {
             }
         }
         Arch::Arm64 => {
-            let mut all: Vec<(&'static str, u64)> = ARM64_NAMES
-                .iter()
-                .enumerate()
-                .map(|(i, &name)| (name, le_u64(ctx, 0x08 + 8 * i)))
-                .collect();
+            let mut all: Vec<(&'static str, u64)> =
+                ARM64_NAMES.iter().enumerate().map(|(i, &name)| (name, le_u64(ctx, 0x08 + 8 * i))).collect();
             all.extend([
                 ("x29", le_u64(ctx, 0xf0)),
                 ("x30", le_u64(ctx, 0xf8)),
@@ -225,11 +210,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     let nstreams = le_u32(header, 8) as u64;
     let dir_rva = le_u32(header, 12) as u64;
     let timestamp = le_u32(header, 20) as u64;
-    let dir = b.get(
-        dir_rva,
-        nstreams * DIRECTORY_ENTRY_SIZE as u64,
-        "stream directory",
-    )?;
+    let dir = b.get(dir_rva, nstreams * DIRECTORY_ENTRY_SIZE as u64, "stream directory")?;
 
     // The first stream of each type read here; other types are skipped.
     let mut streams: Vec<(u32, &[u8])> = Vec::new();
@@ -253,9 +234,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     }
     let stream = |kind: u32| streams.iter().find(|s| s.0 == kind).map(|s| s.1);
 
-    let sysinfo = stream(SYSTEM_INFO_STREAM).ok_or_else(|| {
-        Error::malformed("minidump", "no SystemInfo stream (architecture unknown)")
-    })?;
+    let sysinfo = stream(SYSTEM_INFO_STREAM)
+        .ok_or_else(|| Error::malformed("minidump", "no SystemInfo stream (architecture unknown)"))?;
     let arch = match le_u16(sysinfo, 0) {
         PROCESSOR_ARCHITECTURE_AMD64 => Arch::Amd64,
         PROCESSOR_ARCHITECTURE_ARM64 => Arch::Arm64,
@@ -308,12 +288,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                     Registers::default()
                 }
             };
-            threads.push(Thread {
-                tid,
-                regs,
-                teb: le_u64(t, 16),
-                signal: 0,
-            });
+            threads.push(Thread { tid, regs, teb: le_u64(t, 16), signal: 0 });
         }
     } else {
         warnings.push("no ThreadList stream: no threads".to_string());
@@ -329,12 +304,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                 warnings.push(format!("module at {base:#x}: no name: {e}"));
                 String::new()
             });
-            modules.push(Module {
-                path,
-                base,
-                size: le_u32(m, 8) as u64,
-                file_offset: 0,
-            });
+            modules.push(Module { path, base, size: le_u32(m, 8) as u64, file_offset: 0 });
         }
     }
 
@@ -350,12 +320,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         }
     }
     if let Some(exe) = modules.first() {
-        process.name = exe
-            .path
-            .rsplit(['\\', '/'])
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        process.name = exe.path.rsplit(['\\', '/']).next().unwrap_or_default().to_string();
         process.exe_path = Some(exe.path.clone());
     }
     if let Some(t) = threads.first() {
@@ -370,10 +335,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             exception_address: Some(le_u64(s, 24)),
         }),
         Some(s) => {
-            warnings.push(format!(
-                "Exception stream of {} bytes is too short; ignored",
-                s.len()
-            ));
+            warnings.push(format!("Exception stream of {} bytes is too short; ignored", s.len()));
             None
         }
         None => None,
@@ -419,10 +381,7 @@ fn memory64_list(
     warnings: &mut Vec<String>,
 ) -> Result<u64> {
     if s.len() < 16 {
-        return Err(Error::malformed(
-            "minidump",
-            "Memory64List stream is too short",
-        ));
+        return Err(Error::malformed("minidump", "Memory64List stream is too short"));
     }
     let n = le_u64(s, 0);
     let mut offset = le_u64(s, 8);
@@ -435,16 +394,9 @@ fn memory64_list(
     }
     let file_len = b.0.len() as u64;
     let (mut missing_ranges, mut missing_bytes) = (0u64, 0u64);
-    for d in s[16..]
-        .chunks_exact(MEMORY_DESCRIPTOR_SIZE)
-        .take(n.min(listed) as usize)
-    {
+    for d in s[16..].chunks_exact(MEMORY_DESCRIPTOR_SIZE).take(n.min(listed) as usize) {
         let (va, size) = (le_u64(d, 0), le_u64(d, 8));
-        let held = if offset < file_len {
-            push(memory, va, size, fid, offset)
-        } else {
-            0
-        };
+        let held = if offset < file_len { push(memory, va, size, fid, offset) } else { 0 };
         if held < size {
             missing_ranges += 1;
             missing_bytes = missing_bytes.saturating_add(size - held);
@@ -468,10 +420,7 @@ fn command_line(memory: &AddressSpace, teb: u64) -> Option<String> {
     let buf = memory.read_u64(params.checked_add(0x78)?)?;
     let mut bytes = vec![0u8; len as usize & !1];
     memory.read_into(buf, &mut bytes).then_some(())?;
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     Some(String::from_utf16_lossy(&units))
 }
 
@@ -542,10 +491,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         assert!(Dump::open(f.path()).is_err());
         assert!(err_text(blob(b"MDM")).contains("past the end"));
-        assert!(matches!(
-            blob(&[b'X'; 64]),
-            Err(Error::UnknownDumpFormat(_))
-        ));
+        assert!(matches!(blob(&[b'X'; 64]), Err(Error::UnknownDumpFormat(_))));
     }
 
     #[test]
@@ -557,20 +503,12 @@ mod tests {
         b[8..12].copy_from_slice(&u32::MAX.to_le_bytes()); // absurd stream count
         assert!(err_text(blob(&b)).contains("stream directory"));
         assert!(err_text(blob(&minidump(&[], &[]))).contains("no SystemInfo"));
-        assert!(matches!(
-            blob(&minidump(&[sysinfo(0)], &[])),
-            Err(Error::Unsupported(_))
-        ));
+        assert!(matches!(blob(&minidump(&[sysinfo(0)], &[])), Err(Error::Unsupported(_))));
     }
 
     #[test]
     fn truncated_memory64_list_keeps_what_it_holds() {
-        let streams = |base: u64| {
-            vec![
-                sysinfo(9),
-                memory64(base, &[(0x10000, 0x100), (0x20000, 0x100)]),
-            ]
-        };
+        let streams = |base: u64| vec![sysinfo(9), memory64(base, &[(0x10000, 0x100), (0x20000, 0x100)])];
         let base = minidump(&streams(0), &[]).len() as u64;
         let data: Vec<u8> = (0..0x180u32).map(|i| i as u8).collect();
         let dump = blob(&minidump(&streams(base), &data)).unwrap();
@@ -578,11 +516,7 @@ mod tests {
         assert_eq!(dump.memory.read_u8(0x10005), Some(5));
         assert_eq!(dump.memory.read_u8(0x2007f), Some(0x7f));
         assert_eq!(dump.memory.read_u8(0x20080), None);
-        let missing: Vec<_> = dump
-            .warnings
-            .iter()
-            .filter(|w| w.contains("missing"))
-            .collect();
+        let missing: Vec<_> = dump.warnings.iter().filter(|w| w.contains("missing")).collect();
         assert_eq!(missing.len(), 1, "{:?}", dump.warnings);
         assert!(missing[0].contains("128 bytes of memory in 1 ranges are missing"));
         assert_eq!(dump.timestamp, Some(1_700_000_000));
@@ -590,14 +524,8 @@ mod tests {
         // Cut inside the descriptor list: the stream is clipped, the lost descriptors counted.
         let b = minidump(&streams(base), &data);
         let dump = blob(&b[..base as usize - 8]).unwrap();
-        assert!(dump
-            .warnings
-            .iter()
-            .any(|w| w.contains("only 1 of 2 range descriptors")));
-        assert!(dump
-            .warnings
-            .iter()
-            .any(|w| w.contains("0x100 bytes of memory") || w.contains("256 bytes")));
+        assert!(dump.warnings.iter().any(|w| w.contains("only 1 of 2 range descriptors")));
+        assert!(dump.warnings.iter().any(|w| w.contains("0x100 bytes of memory") || w.contains("256 bytes")));
     }
 
     #[test]
@@ -639,26 +567,23 @@ mod tests {
         let dump = blob(&b).unwrap();
         assert_eq!(dump.threads.len(), 1);
         assert!(dump.warnings.iter().any(|w| w.contains("CONTEXT")));
-        assert_eq!(
-            dump.crash.as_ref().unwrap().exception_code,
-            Some(0xffff_ffff)
-        );
+        assert_eq!(dump.crash.as_ref().unwrap().exception_code, Some(0xffff_ffff));
         // A ThreadList that says 2 threads but holds 1.
         let at = b.windows(4).position(|w| w == [1, 0, 0, 0]).unwrap();
         let mut c = b.clone();
         c[at] = 2;
         let dump = blob(&c).unwrap();
         assert_eq!(dump.threads.len(), 1);
-        assert!(dump
-            .warnings
-            .iter()
-            .any(|w| w.contains("ThreadList: only 1 of 2")));
+        assert!(dump.warnings.iter().any(|w| w.contains("ThreadList: only 1 of 2")));
     }
 
     /// Real minidumps: `$GOMORTEM_FIXTURES/go<ver>/<platform>/<scenario>/{dump,exe,case.json}`
     /// (default `fixtures/cache`) and `fixtures/committed/*windows*/` (`dump.xz`, `exe.xz`).
     fn real_cases() -> Vec<(PathBuf, serde_json::Value)> {
-        crate::testutil::fixture_cases().into_iter().filter(|(_, case)| case["dump_kind"] == "minidump").collect()
+        crate::testutil::fixture_cases()
+            .into_iter()
+            .filter(|(_, case)| case["dump_kind"] == "minidump")
+            .collect()
     }
 
     #[test]
@@ -693,51 +618,29 @@ mod tests {
         assert_eq!((dump.kind, dump.os), (DumpKind::Minidump, Os::Windows));
         assert_eq!(dump.arch.name(), case["goarch"].as_str().unwrap(), "{name}");
         assert!(dump.warnings.is_empty(), "{name}: {:?}", dump.warnings);
-        assert!(
-            dump.full_memory && dump.process.pid != 0 && dump.timestamp.unwrap() > 1_600_000_000
-        );
+        assert!(dump.full_memory && dump.process.pid != 0 && dump.timestamp.unwrap() > 1_600_000_000);
         let exe_path = dump.process.exe_path.as_deref().expect("exe path");
-        assert!(
-            exe_path.to_ascii_lowercase().ends_with(".exe"),
-            "{name}: {exe_path}"
-        );
+        assert!(exe_path.to_ascii_lowercase().ends_with(".exe"), "{name}: {exe_path}");
         assert!(dump.process.name.to_ascii_lowercase().ends_with(".exe"));
         assert!(!dump.threads.is_empty());
         for t in &dump.threads {
             // Every thread is in some module (Go code, or ntdll for a thread in a system call).
             assert!(
-                dump.modules
-                    .iter()
-                    .any(|m| m.base <= t.regs.pc && t.regs.pc < m.base + m.size),
+                dump.modules.iter().any(|m| m.base <= t.regs.pc && t.regs.pc < m.base + m.size),
                 "{name}: tid {} pc {:#x}",
                 t.tid,
                 t.regs.pc
             );
-            assert!(
-                dump.memory.contains(t.regs.sp, 8),
-                "{name}: tid {} sp",
-                t.tid
-            );
+            assert!(dump.memory.contains(t.regs.sp, 8), "{name}: tid {} sp", t.tid);
             // NT_TIB.Self, at TEB+0x30, points to the TEB itself.
-            assert_eq!(
-                dump.memory.read_u64(t.teb + 0x30),
-                Some(t.teb),
-                "{name}: tid {} TEB",
-                t.tid
-            );
-            assert_eq!(
-                t.regs.all.len(),
-                if dump.arch == Arch::Amd64 { 24 } else { 34 }
-            );
+            assert_eq!(dump.memory.read_u64(t.teb + 0x30), Some(t.teb), "{name}: tid {} TEB", t.tid);
+            assert_eq!(t.regs.all.len(), if dump.arch == Arch::Amd64 { 24 } else { 34 });
         }
 
         // runtime.buildVersion, rebased from the link-time ImageBase to the module base.
-        let exe_map =
-            MappedFile::open_maybe_compressed(&dir.join(case["exe"].as_str().unwrap())).unwrap();
+        let exe_map = MappedFile::open_maybe_compressed(&dir.join(case["exe"].as_str().unwrap())).unwrap();
         let exe = object::File::parse(exe_map.bytes()).unwrap();
-        let bias = dump.modules[0]
-            .base
-            .wrapping_sub(exe.relative_address_base());
+        let bias = dump.modules[0].base.wrapping_sub(exe.relative_address_base());
         let text = exe.section_by_name(".text").expect(".text");
         let in_go = |pc: u64| pc.wrapping_sub(bias).wrapping_sub(text.address()) < text.size();
         eprintln!(
@@ -754,26 +657,14 @@ mod tests {
         let len = dump.memory.read_u64(version + 8).unwrap();
         let s = dump.memory.slice(ptr, len).expect("buildVersion bytes");
         let want = format!("go{}", case["go_version"].as_str().unwrap());
-        assert!(
-            s.starts_with(want.as_bytes()),
-            "{name}: {:?}",
-            String::from_utf8_lossy(s)
-        );
+        assert!(s.starts_with(want.as_bytes()), "{name}: {:?}", String::from_utf8_lossy(s));
 
         // The heap is there: runtime.allglen counts at least the goroutines the oracle shows.
-        let oracle = case["oracle"]
-            .as_str()
-            .and_then(|o| std::fs::read_to_string(dir.join(o)).ok());
+        let oracle = case["oracle"].as_str().and_then(|o| std::fs::read_to_string(dir.join(o)).ok());
         if let Some(oracle) = oracle {
-            let shown = oracle
-                .lines()
-                .filter(|l| l.starts_with("goroutine "))
-                .count() as u64;
+            let shown = oracle.lines().filter(|l| l.starts_with("goroutine ")).count() as u64;
             let allglen = dump.memory.read_u64(global("runtime.allglen")).unwrap();
-            assert!(
-                shown > 0 && allglen >= shown,
-                "{name}: allglen {allglen}, oracle {shown}"
-            );
+            assert!(shown > 0 && allglen >= shown, "{name}: allglen {allglen}, oracle {shown}");
         }
 
         // Each Go thread's TLS slot (TEB + runtime.tls_g) points to m.tls[0], which holds its
@@ -783,19 +674,12 @@ mod tests {
             .threads
             .iter()
             .filter(|t| {
-                let g = dump
-                    .memory
-                    .read_u64(t.teb + tls_g)
-                    .and_then(|m| dump.memory.read_u64(m));
-                let stack =
-                    g.and_then(|g| Some((dump.memory.read_u64(g)?, dump.memory.read_u64(g + 8)?)));
+                let g = dump.memory.read_u64(t.teb + tls_g).and_then(|m| dump.memory.read_u64(m));
+                let stack = g.and_then(|g| Some((dump.memory.read_u64(g)?, dump.memory.read_u64(g + 8)?)));
                 stack.is_some_and(|(lo, hi)| lo <= t.regs.sp && t.regs.sp < hi)
             })
             .count();
-        eprintln!(
-            "{name}: {on_g_stack} of {} threads have SP on their g's stack",
-            dump.threads.len()
-        );
+        eprintln!("{name}: {on_g_stack} of {} threads have SP on their g's stack", dump.threads.len());
         assert!(on_g_stack > 0, "{name}");
     }
 }

@@ -5,15 +5,15 @@
 //! registers, its loaded modules, and what it was doing when it crashed. Nothing here
 //! knows about Go.
 
-pub mod memory;
-pub mod mapped;
 pub mod elfcore;
+pub mod mapped;
+pub mod memory;
 pub mod minidump;
 
 use std::path::{Path, PathBuf};
 
-pub use memory::{AddressSpace, FileId};
 pub use mapped::MappedFile;
+pub use memory::{AddressSpace, FileId};
 
 use crate::{Error, Result};
 

@@ -93,10 +93,7 @@ impl BuildInfo {
 
     /// The value of a build setting, e.g. `setting("CGO_ENABLED")`.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Whether a GOEXPERIMENT was set (e.g. `has_experiment("nogreenteagc")`).
@@ -108,11 +105,7 @@ impl BuildInfo {
         let mut last_dep: Option<String> = None;
         for line in text.lines() {
             let mut f = line.split('\t');
-            let (tag, a, b) = (
-                f.next().unwrap_or(""),
-                f.next().unwrap_or(""),
-                f.next().unwrap_or(""),
-            );
+            let (tag, a, b) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
             match tag {
                 "path" => self.path = a.to_string(),
                 "mod" => {
@@ -125,8 +118,7 @@ impl BuildInfo {
                 }
                 "=>" => {
                     if let Some(old) = last_dep.take() {
-                        self.replacements
-                            .push((old, (a.to_string(), b.to_string())));
+                        self.replacements.push((old, (a.to_string(), b.to_string())));
                     }
                 }
                 "build" => {
@@ -222,11 +214,7 @@ fn parse_setting(kv: &str) -> Option<(String, String)> {
         let (k, v) = kv.split_once('=')?;
         (k.to_string(), v)
     };
-    let value = if rest.starts_with('"') {
-        unquote(rest)?.0
-    } else {
-        rest.to_string()
-    };
+    let value = if rest.starts_with('"') { unquote(rest)?.0 } else { rest.to_string() };
     Some((key, value))
 }
 
@@ -273,37 +261,19 @@ mod tests {
         assert_eq!(parse_go_version("go1.22.10"), Some((1, 22, 10)));
         assert_eq!(parse_go_version("go1.27.3"), Some((1, 27, 3)));
         assert_eq!(parse_go_version("go1.26rc1"), Some((1, 26, 0)));
-        assert_eq!(
-            parse_go_version("go1.26.10-X:nogreenteagc"),
-            Some((1, 26, 10))
-        );
-        assert_eq!(
-            parse_go_version("go1.25.12 X:greenteagc"),
-            Some((1, 25, 12))
-        );
+        assert_eq!(parse_go_version("go1.26.10-X:nogreenteagc"), Some((1, 26, 10)));
+        assert_eq!(parse_go_version("go1.25.12 X:greenteagc"), Some((1, 25, 12)));
         assert_eq!(parse_go_version("go1.24"), Some((1, 24, 0)));
-        assert_eq!(
-            parse_go_version("devel go1.27-abc123 Mon"),
-            Some((1, 27, 0))
-        );
+        assert_eq!(parse_go_version("devel go1.27-abc123 Mon"), Some((1, 27, 0)));
         assert_eq!(parse_go_version("1.22"), None);
-        assert_eq!(
-            version_experiments("go1.26.10-X:nogreenteagc,foo"),
-            ["nogreenteagc", "foo"]
-        );
-        assert_eq!(
-            version_experiments("go1.25.12 X:greenteagc"),
-            ["greenteagc"]
-        );
+        assert_eq!(version_experiments("go1.26.10-X:nogreenteagc,foo"), ["nogreenteagc", "foo"]);
+        assert_eq!(version_experiments("go1.25.12 X:greenteagc"), ["greenteagc"]);
         assert!(version_experiments("go1.22.1").is_empty());
     }
 
     #[test]
     fn settings_quoting() {
-        assert_eq!(
-            parse_setting("GOOS=linux"),
-            Some(("GOOS".into(), "linux".into()))
-        );
+        assert_eq!(parse_setting("GOOS=linux"), Some(("GOOS".into(), "linux".into())));
         assert_eq!(
             parse_setting("-ldflags=\"-s -w \\\"x\\\"\""),
             Some(("-ldflags".into(), "-s -w \"x\"".into()))
@@ -345,11 +315,7 @@ mod tests {
         for (ver, plat, path) in fixture_exes() {
             let image = Image::open(&path).unwrap();
             let bi = BuildInfo::read(&image).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(
-                bi.go_version.starts_with("go1."),
-                "{ver}/{plat}: {}",
-                bi.go_version
-            );
+            assert!(bi.go_version.starts_with("go1."), "{ver}/{plat}: {}", bi.go_version);
             if let Some(v) = ver.strip_prefix("go") {
                 assert_eq!(bi.go_version, format!("go{v}"), "{}", path.display());
                 let want: Vec<u32> = v.split('.').map(|x| x.parse().unwrap()).collect();
@@ -357,10 +323,7 @@ mod tests {
             }
             assert!(!bi.path.is_empty(), "{ver}/{plat}: no main path");
             let (os, arch) = (bi.setting("GOOS").unwrap(), bi.setting("GOARCH").unwrap());
-            assert!(
-                plat.contains(os) && plat.contains(arch),
-                "{plat} vs {os}/{arch}"
-            );
+            assert!(plat.contains(os) && plat.contains(arch), "{plat} vs {os}/{arch}");
         }
     }
 }

@@ -105,11 +105,7 @@ pub struct Field {
 /// A DWARF section's bytes, kept for the strings that point into it.
 enum Buf {
     Empty,
-    Mapped {
-        file: MappedFile,
-        off: usize,
-        len: usize,
-    },
+    Mapped { file: MappedFile, off: usize, len: usize },
     Owned(Vec<u8>),
 }
 
@@ -170,11 +166,7 @@ impl Dwarf {
             .ok_or_else(|| Error::malformed("DWARF", ".debug_info without .debug_abbrev"))?;
         let str_ = image.decompressed_section(".debug_str")?;
         let line_str = image.decompressed_section(".debug_line_str")?;
-        let slices = [
-            &info[..],
-            str_.as_deref().unwrap_or(&[]),
-            line_str.as_deref().unwrap_or(&[]),
-        ];
+        let slices = [&info[..], str_.as_deref().unwrap_or(&[]), line_str.as_deref().unwrap_or(&[])];
 
         let dwarf: gimli::Dwarf<R<'_>> = gimli::Dwarf::load(|id| -> Result<R<'_>> {
             let data: &[u8] = match id {
@@ -187,8 +179,7 @@ impl Dwarf {
             Ok(EndianSlice::new(data, LittleEndian))
         })?;
         let mut b = Builder::new(slices);
-        b.walk(&dwarf)
-            .map_err(|e| Error::malformed("DWARF .debug_info", e.to_string()))?;
+        b.walk(&dwarf).map_err(|e| Error::malformed("DWARF .debug_info", e.to_string()))?;
 
         let keep = |c: Option<std::borrow::Cow<'_, [u8]>>| match c {
             None => Buf::Empty,
@@ -196,11 +187,9 @@ impl Dwarf {
             Some(std::borrow::Cow::Borrowed(s)) => {
                 let base = image.file.bytes().as_ptr() as usize;
                 match (s.as_ptr() as usize).checked_sub(base) {
-                    Some(off) if off as u64 + s.len() as u64 <= image.file.len() => Buf::Mapped {
-                        file: image.file.clone(),
-                        off,
-                        len: s.len(),
-                    },
+                    Some(off) if off as u64 + s.len() as u64 <= image.file.len() => {
+                        Buf::Mapped { file: image.file.clone(), off, len: s.len() }
+                    }
                     _ => Buf::Owned(s.to_vec()),
                 }
             }
@@ -224,10 +213,8 @@ impl Dwarf {
 
     /// Sort the name tables.
     fn index(&mut self) {
-        let mut by_name: Vec<TypeId> = (1..self.types.len() as u32)
-            .map(TypeId)
-            .filter(|&id| self.ty(id).name.len > 0)
-            .collect();
+        let mut by_name: Vec<TypeId> =
+            (1..self.types.len() as u32).map(TypeId).filter(|&id| self.ty(id).name.len > 0).collect();
         by_name.sort_by(|&a, &b| {
             let (ta, tb) = (self.ty(a), self.ty(b));
             self.str(ta.name)
@@ -248,10 +235,7 @@ impl Dwarf {
     pub fn str(&self, s: Str) -> &str {
         let bytes = self.bufs[s.buf as usize].bytes();
         let (off, len) = (s.off as usize, s.len as usize);
-        bytes
-            .get(off..off + len)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        bytes.get(off..off + len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     /// Number of types (including the placeholder `TypeId(0)`).
@@ -270,9 +254,7 @@ impl Dwarf {
     /// A type by its Go name ("runtime.g", "*runtime.g", "[]*runtime.g", "uint64",
     /// "map[string]int", "hchan<int>"…). For a named struct this is the struct, not its typedef.
     pub fn type_by_name(&self, name: &str) -> Option<TypeId> {
-        let i = self
-            .by_name
-            .partition_point(|&id| self.type_name(id) < name);
+        let i = self.by_name.partition_point(|&id| self.type_name(id) < name);
         let id = *self.by_name.get(i)?;
         (self.type_name(id) == name).then_some(id)
     }
@@ -328,10 +310,7 @@ impl Dwarf {
     /// An integer constant (`runtime._Gwaiting`, `runtime.heapArenaBytes`…).
     pub fn constant(&self, name: &str) -> Option<i64> {
         let i = self.constants.partition_point(|c| self.str(c.0) < name);
-        self.constants
-            .get(i)
-            .filter(|c| self.str(c.0) == name)
-            .map(|c| c.1)
+        self.constants.get(i).filter(|c| self.str(c.0) == name).map(|c| c.1)
     }
 
     /// All integer constants, sorted by name.
@@ -342,10 +321,7 @@ impl Dwarf {
     /// A global variable's link-time address and type (`runtime.allgs`…).
     pub fn global(&self, name: &str) -> Option<(u64, TypeId)> {
         let i = self.globals.partition_point(|g| self.str(g.0) < name);
-        self.globals
-            .get(i)
-            .filter(|g| self.str(g.0) == name)
-            .map(|g| (g.1, g.2))
+        self.globals.get(i).filter(|g| self.str(g.0) == name).map(|g| (g.1, g.2))
     }
 
     /// All global variables (name, link-time address, type), sorted by name.
@@ -447,10 +423,7 @@ impl<'a> Builder<'a> {
             let mut parent = Parent::None;
             while !entries.is_empty() {
                 let depth = entries.next_depth();
-                let die = entries
-                    .next_offset()
-                    .to_debug_info_offset(&unit)
-                    .map_or(0, |o| o.0);
+                let die = entries.next_offset().to_debug_info_offset(&unit).map_or(0, |o| o.0);
                 let Some(abbrev) = entries.read_abbreviation()? else {
                     continue;
                 };
@@ -523,9 +496,7 @@ impl<'a> Builder<'a> {
                                 _ => None,
                             }
                         }
-                        gimli::DwAt(DW_AT_GO_KIND) => {
-                            a.go_kind = attr.udata_value().map(|k| k as u8)
-                        }
+                        gimli::DwAt(DW_AT_GO_KIND) => a.go_kind = attr.udata_value().map(|k| k as u8),
                         gimli::DwAt(DW_AT_GO_KEY) => a.key = reference(&v),
                         gimli::DwAt(DW_AT_GO_ELEM) => a.elem = reference(&v),
                         gimli::DwAt(DW_AT_GO_EMBEDDED_FIELD) => {
@@ -638,14 +609,7 @@ impl<'a> Builder<'a> {
 
     /// Resolve DIE references to ids and compute sizes.
     #[allow(clippy::type_complexity)]
-    fn finish(
-        self,
-    ) -> (
-        Vec<Type>,
-        Vec<Field>,
-        Vec<(Str, i64)>,
-        Vec<(Str, u64, TypeId)>,
-    ) {
+    fn finish(self) -> (Vec<Type>, Vec<Field>, Vec<(Str, i64)>, Vec<(Str, u64, TypeId)>) {
         // DIEs were read in .debug_info order, so their offsets are sorted (id 0 aside).
         let dies: Vec<usize> = self.types.iter().map(|t| t.die).collect();
         let id_of = |die: Option<usize>| -> Option<TypeId> {
@@ -692,16 +656,10 @@ impl<'a> Builder<'a> {
         let fields = self
             .fields
             .into_iter()
-            .map(|f| Field {
-                ty: id_of(f.ty).unwrap_or(TypeId(0)),
-                ..f.field
-            })
+            .map(|f| Field { ty: id_of(f.ty).unwrap_or(TypeId(0)), ..f.field })
             .collect();
-        let globals = self
-            .globals
-            .into_iter()
-            .map(|(n, a, t)| (n, a, id_of(t).unwrap_or(TypeId(0))))
-            .collect();
+        let globals =
+            self.globals.into_iter().map(|(n, a, t)| (n, a, id_of(t).unwrap_or(TypeId(0)))).collect();
         (types, fields, self.constants, globals)
     }
 }
@@ -796,7 +754,8 @@ impl Dwarf {
         let (loc, loclists, addr) = (sect(".debug_loc")?, sect(".debug_loclists")?, sect(".debug_addr")?);
         let (str_, line_str) = (sect(".debug_str")?, sect(".debug_line_str")?);
         // Parsing a unit reads its line program header and ranges too.
-        let (line, ranges, rnglists) = (sect(".debug_line")?, sect(".debug_ranges")?, sect(".debug_rnglists")?);
+        let (line, ranges, rnglists) =
+            (sect(".debug_line")?, sect(".debug_ranges")?, sect(".debug_rnglists")?);
         let d: gimli::Dwarf<R<'_>> = gimli::Dwarf::load(|id| -> Result<R<'_>> {
             let data = match id {
                 SectionId::DebugInfo => info.as_deref(),
@@ -894,13 +853,15 @@ impl LocalsPass {
                         dw::DW_AT_abstract_origin if is_var => v.origin = reference(&val),
                         dw::DW_AT_location if is_var && func.is_some() => {
                             if let AttributeValue::Exprloc(e) = val {
-                                v.pieces.extend(frame_pieces(e.0.slice()).into_iter().map(|(o, s)| (None, o, s)));
+                                v.pieces
+                                    .extend(frame_pieces(e.0.slice()).into_iter().map(|(o, s)| (None, o, s)));
                             } else if let Some(off) = d.attr_locations_offset(&unit, val)? {
                                 let mut it = d.locations(&unit, off)?;
                                 while let Some(le) = it.next()? {
                                     let pcs = Some((le.range.begin, le.range.end));
-                                    v.pieces
-                                        .extend(frame_pieces(le.data.0.slice()).into_iter().map(|(o, s)| (pcs, o, s)));
+                                    v.pieces.extend(
+                                        frame_pieces(le.data.0.slice()).into_iter().map(|(o, s)| (pcs, o, s)),
+                                    );
                                 }
                             }
                         }
@@ -1072,9 +1033,7 @@ mod tests {
     /// program has; linux-amd64 rows, overridden by the platform's differing rows).
     #[test]
     fn layouts_match_reference() {
-        let Ok(text) =
-            std::fs::read_to_string(format!("{REFERENCE}/go-runtime-layouts-appendix.md"))
-        else {
+        let Ok(text) = std::fs::read_to_string(format!("{REFERENCE}/go-runtime-layouts-appendix.md")) else {
             eprintln!("note: no layout appendix: skipping");
             return;
         };
@@ -1106,10 +1065,7 @@ mod tests {
                     let Some(v) = cells.get(c).and_then(|v| v.split(' ').next()) else {
                         continue;
                     };
-                    let Some(v) = v
-                        .strip_prefix("0x")
-                        .and_then(|h| u64::from_str_radix(h, 16).ok())
-                    else {
+                    let Some(v) = v.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()) else {
                         continue;
                     };
                     let key = (ty.clone(), field.to_string());
@@ -1123,27 +1079,17 @@ mod tests {
                     continue;
                 }
                 // The appendix used go1.24.4; go1.24.8+ added m.allpSnapshot (a patch-release fix).
-                if minor == "1.24"
-                    && ty == "runtime.m"
-                    && d.field_offset(&ty, "allpSnapshot").is_some()
-                {
+                if minor == "1.24" && ty == "runtime.m" && d.field_offset(&ty, "allpSnapshot").is_some() {
                     continue;
                 }
-                let got = if field == "*sizeof*" {
-                    d.size_of(&ty)
-                } else {
-                    d.field_offset(&ty, &field)
-                };
+                let got = if field == "*sizeof*" { d.size_of(&ty) } else { d.field_offset(&ty, &field) };
                 if got.is_none() && base && differs.contains(&ty) {
                     continue;
                 }
                 assert_eq!(got, Some(v), "{minor} {plat}: {ty}.{field}");
                 checked += 1;
             }
-            assert!(
-                checked > 300,
-                "{minor} {plat}: only {checked} offsets checked"
-            );
+            assert!(checked > 300, "{minor} {plat}: only {checked} offsets checked");
         }
     }
 
@@ -1151,33 +1097,17 @@ mod tests {
     fn types_globals_and_paths() {
         for (minor, plat, img, d) in with_dwarf() {
             let what = format!("{minor} {plat}");
-            assert_eq!(
-                d.version,
-                if minor.as_str() >= "1.25" { 5 } else { 4 },
-                "{what}"
-            );
+            assert_eq!(d.version, if minor.as_str() >= "1.25" { 5 } else { 4 }, "{what}");
             let g = d.type_by_name("runtime.g").unwrap();
             assert_eq!(d.ty(g).kind, Kind::Struct);
-            assert_eq!(
-                d.field_offset("runtime.g", "sched.sp"),
-                Some(0x38),
-                "{what}"
-            );
+            assert_eq!(d.field_offset("runtime.g", "sched.sp"), Some(0x38), "{what}");
             let goid = d.field_offset("runtime.g", "goid").unwrap();
-            assert_eq!(
-                d.field_offset("runtime.g", "atomicstatus.value"),
-                Some(goid - 8),
-                "{what}"
-            );
+            assert_eq!(d.field_offset("runtime.g", "atomicstatus.value"), Some(goid - 8), "{what}");
             let pg = d.type_by_name("*runtime.g").unwrap();
             assert_eq!((d.ty(pg).kind, d.ty(pg).size), (Kind::Pointer, 8));
             assert_eq!(d.resolve(d.ty(pg).target.unwrap()), g, "{what}");
             let sl = d.ty(d.type_by_name("[]*runtime.g").unwrap());
-            assert_eq!(
-                (sl.kind, sl.size, sl.elem),
-                (Kind::Slice, 24, Some(pg)),
-                "{what}"
-            );
+            assert_eq!((sl.kind, sl.size, sl.elem), (Kind::Slice, 24, Some(pg)), "{what}");
             let s = d.ty(d.type_by_name("string").unwrap());
             assert_eq!((s.kind, s.size), (Kind::String, 16));
             let u = d.ty(d.type_by_name("uint64").unwrap());
@@ -1187,23 +1117,17 @@ mod tests {
             for (i, t) in d.types.iter().enumerate() {
                 let name = d.str(t.name);
                 match t.kind {
-                    Kind::Map => assert!(
-                        t.key.is_some() && t.elem.is_some() && t.size == 8,
-                        "{what}: {name}"
-                    ),
+                    Kind::Map => {
+                        assert!(t.key.is_some() && t.elem.is_some() && t.size == 8, "{what}: {name}")
+                    }
                     Kind::Chan => {
                         let elem = d.type_name(t.elem.unwrap());
-                        let bare = ["chan ", "<-chan ", "chan<- "]
-                            .iter()
-                            .find_map(|p| name.strip_prefix(p));
+                        let bare = ["chan ", "<-chan ", "chan<- "].iter().find_map(|p| name.strip_prefix(p));
                         // Named channel types (`type done chan struct{}`) carry their own name.
                         if let Some(bare) = bare {
                             assert_eq!(bare, elem, "{what}");
                         }
-                        assert!(
-                            d.struct_type(&format!("hchan<{elem}>")).is_some(),
-                            "{what}: {name}"
-                        );
+                        assert!(d.struct_type(&format!("hchan<{elem}>")).is_some(), "{what}: {name}");
                     }
                     Kind::Typedef => assert!(t.target.is_some(), "{what}: {name}"),
                     Kind::Pointer if name.starts_with('*') => {
@@ -1215,42 +1139,22 @@ mod tests {
             }
             let e = d.ty(d.type_by_name("error").unwrap());
             assert_eq!((e.kind, e.size), (Kind::Interface, 16), "{what}");
-            let arr = d.ty(d
-                .type_by_name("runtime.m")
-                .map(|m| d.field(m, "tls").unwrap().ty)
-                .unwrap());
-            assert_eq!(
-                (arr.kind, arr.count, arr.size),
-                (Kind::Array, Some(6), 48),
-                "{what}"
-            );
-            assert!(
-                d.fields.iter().any(|f| f.embedded),
-                "{what}: no embedded fields"
-            );
+            let arr = d.ty(d.type_by_name("runtime.m").map(|m| d.field(m, "tls").unwrap().ty).unwrap());
+            assert_eq!((arr.kind, arr.count, arr.size), (Kind::Array, Some(6), 48), "{what}");
+            assert!(d.fields.iter().any(|f| f.embedded), "{what}: no embedded fields");
             // Globals agree with the symbol table where there is one.
             let (addr, ty) = d.global("runtime.allgs").unwrap();
             assert_eq!(d.type_name(ty), "[]*runtime.g", "{what}");
             if let Some((sym, _)) = img.symbol("runtime.allgs") {
                 assert_eq!(sym, addr, "{what}");
             }
-            let n = d
-                .globals()
-                .filter(|(n, a, _)| img.symbol(n).is_some_and(|s| s.0 == *a))
-                .count();
-            assert!(
-                n * 10 >= d.globals().count() * 9,
-                "{what}: {n} globals match symbols"
-            );
+            let n = d.globals().filter(|(n, a, _)| img.symbol(n).is_some_and(|s| s.0 == *a)).count();
+            assert!(n * 10 >= d.globals().count() * 9, "{what}: {n} globals match symbols");
             // runtime_type is an offset from moduledata.types (runtime.types).
             let rt = d.ty(g).runtime_type.unwrap();
             if let Some((types, _)) = img.symbol("runtime.types") {
                 let size = img.read_u64_at(types + rt);
-                assert_eq!(
-                    size,
-                    Some(d.ty(g).size),
-                    "{what}: abi.Type.Size_ of runtime.g"
-                );
+                assert_eq!(size, Some(d.ty(g).size), "{what}: abi.Type.Size_ of runtime.g");
             }
         }
     }
@@ -1265,30 +1169,14 @@ mod tests {
                 continue;
             }
             assert!(img.section(".zdebug_info").is_some() || img.section(".debug_info").is_some());
-            let Some((_, _, _, l)) = all.iter().find(|x| x.0 == *minor && x.1 == "linux-amd64")
-            else {
+            let Some((_, _, _, l)) = all.iter().find(|x| x.0 == *minor && x.1 == "linux-amd64") else {
                 continue;
             };
-            for f in [
-                "goid",
-                "sched.sp",
-                "sched.pc",
-                "atomicstatus",
-                "waitreason",
-                "m",
-                "startpc",
-            ] {
-                assert_eq!(
-                    d.field_offset("runtime.g", f),
-                    l.field_offset("runtime.g", f),
-                    "{minor} {f}"
-                );
+            for f in ["goid", "sched.sp", "sched.pc", "atomicstatus", "waitreason", "m", "startpc"] {
+                assert_eq!(d.field_offset("runtime.g", f), l.field_offset("runtime.g", f), "{minor} {f}");
             }
             assert_eq!(d.size_of("runtime.g"), l.size_of("runtime.g"));
-            assert_eq!(
-                d.constant("runtime._Gwaiting"),
-                l.constant("runtime._Gwaiting")
-            );
+            assert_eq!(d.constant("runtime._Gwaiting"), l.constant("runtime._Gwaiting"));
         }
     }
 
@@ -1299,10 +1187,7 @@ mod tests {
             return;
         };
         let img = Image::open(&path).unwrap();
-        let Some(sec) = img
-            .section(".debug_info")
-            .or_else(|| img.section(".zdebug_info"))
-        else {
+        let Some(sec) = img.section(".debug_info").or_else(|| img.section(".zdebug_info")) else {
             return;
         };
         let (off, len) = sec.file_range.unwrap();

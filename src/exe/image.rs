@@ -73,8 +73,7 @@ impl Image {
                 "{what} is a Windows minidump, not an executable: pass it as the dump"
             )));
         }
-        let kind = object::FileKind::parse(data)
-            .map_err(|_| Error::UnknownExeFormat(path.to_path_buf()))?;
+        let kind = object::FileKind::parse(data).map_err(|_| Error::UnknownExeFormat(path.to_path_buf()))?;
         let obj = match kind {
             object::FileKind::Elf64 | object::FileKind::Pe64 => object::File::parse(data)
                 .map_err(|e| Error::malformed(&what, format!("cannot parse executable: {e}")))?,
@@ -125,12 +124,7 @@ impl Image {
                 match hdr.e_type(endian) {
                     elf::ET_EXEC => {}
                     elf::ET_DYN => image.relocatable = true,
-                    t => {
-                        return Err(Error::malformed(
-                            &what,
-                            format!("ELF type {t} is not an executable"),
-                        ))
-                    }
+                    t => return Err(Error::malformed(&what, format!("ELF type {t} is not an executable"))),
                 }
                 for ph in elf.elf_program_headers() {
                     if ph.p_type(endian) == elf::PT_LOAD {
@@ -138,21 +132,14 @@ impl Image {
                         image.loadable.push((va, ph.p_filesz(endian), off));
                     }
                 }
-                image.preferred_base = image
-                    .loadable
-                    .iter()
-                    .map(|l| l.0)
-                    .min()
-                    .map_or(0, |v| v & !(PAGE - 1));
+                image.preferred_base =
+                    image.loadable.iter().map(|l| l.0).min().map_or(0, |v| v & !(PAGE - 1));
                 image.go_build_id = image.section(".note.go.buildid").and_then(|s| {
                     let d = image.section_data(s)?;
                     elf_note(d, b"Go", 4).map(|d| String::from_utf8_lossy(trim_nul(d)).into_owned())
                 });
-                image.gnu_build_id = obj
-                    .build_id()
-                    .ok()
-                    .flatten()
-                    .map(|b| b.iter().map(|x| format!("{x:02x}")).collect());
+                image.gnu_build_id =
+                    obj.build_id().ok().flatten().map(|b| b.iter().map(|x| format!("{x:02x}")).collect());
             }
             object::File::Pe64(pe) => {
                 image.format = ExeFormat::Pe;
@@ -168,10 +155,8 @@ impl Image {
                         image.loadable.push((s.addr, len, off));
                     }
                 }
-                image.go_build_id = image
-                    .section(".text")
-                    .and_then(|s| image.section_data(s))
-                    .and_then(pe_go_build_id);
+                image.go_build_id =
+                    image.section(".text").and_then(|s| image.section_data(s)).and_then(pe_go_build_id);
             }
             _ => return Err(Error::UnknownExeFormat(path.to_path_buf())),
         }
@@ -199,9 +184,7 @@ impl Image {
     pub fn section_data(&self, s: &Section) -> Option<&[u8]> {
         let (off, len) = s.file_range?;
         let end = off.checked_add(len)?;
-        self.file
-            .bytes()
-            .get(usize::try_from(off).ok()?..usize::try_from(end).ok()?)
+        self.file.bytes().get(usize::try_from(off).ok()?..usize::try_from(end).ok()?)
     }
 
     /// The contents of a section, decompressed if needed: ELF `SHF_COMPRESSED` sections, and
@@ -209,13 +192,8 @@ impl Image {
     /// PE files. Asking for `.debug_info` also finds `.zdebug_info`. None if there is no such
     /// section or it has no file bytes.
     pub fn decompressed_section(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>> {
-        let zname = name
-            .strip_prefix(".debug_")
-            .map(|rest| format!(".zdebug_{rest}"));
-        let Some(sec) = self
-            .section(name)
-            .or_else(|| zname.as_deref().and_then(|z| self.section(z)))
-        else {
+        let zname = name.strip_prefix(".debug_").map(|rest| format!(".zdebug_{rest}"));
+        let Some(sec) = self.section(name).or_else(|| zname.as_deref().and_then(|z| self.section(z))) else {
             return Ok(None);
         };
         let Some(raw) = self.section_data(sec) else {
@@ -246,10 +224,7 @@ impl Image {
             if let Some((off, flen)) = s.file_range {
                 if addr >= s.addr && end <= s.addr.saturating_add(flen) {
                     let o = usize::try_from(off + (addr - s.addr)).ok()?;
-                    return self
-                        .file
-                        .bytes()
-                        .get(o..o.checked_add(usize::try_from(len).ok()?)?);
+                    return self.file.bytes().get(o..o.checked_add(usize::try_from(len).ok()?)?);
                 }
             }
         }
@@ -257,9 +232,7 @@ impl Image {
     }
 
     pub fn read_u64_at(&self, addr: u64) -> Option<u64> {
-        self.read_at(addr, 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
+        self.read_at(addr, 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
     }
 
     pub fn ptr_size(&self) -> u64 {
@@ -276,35 +249,24 @@ impl Image {
 
     /// The `.text` section as [start, end) in link-time addresses; (0, 0) if there is none.
     pub fn text_range(&self) -> (u64, u64) {
-        self.section(".text")
-            .map_or((0, 0), |s| (s.addr, s.addr.saturating_add(s.size)))
+        self.section(".text").map_or((0, 0), |s| (s.addr, s.addr.saturating_add(s.size)))
     }
 }
 
 fn read_sections(obj: &object::File<'_>, what: &str) -> Result<Vec<Section>> {
     let mut out = Vec::new();
     for s in obj.sections() {
-        let name = s
-            .name()
-            .map_err(|e| Error::malformed(what, format!("bad section name: {e}")))?
-            .to_string();
+        let name =
+            s.name().map_err(|e| Error::malformed(what, format!("bad section name: {e}")))?.to_string();
         let alloc = match s.flags() {
             SectionFlags::Elf { sh_flags } => sh_flags & u64::from(elf::SHF_ALLOC) != 0,
-            SectionFlags::Coff { characteristics } => {
-                characteristics & pe::IMAGE_SCN_MEM_DISCARDABLE == 0
-            }
+            SectionFlags::Coff { characteristics } => characteristics & pe::IMAGE_SCN_MEM_DISCARDABLE == 0,
             _ => false,
         };
         if name.is_empty() && s.size() == 0 {
             continue; // the ELF null section
         }
-        out.push(Section {
-            name,
-            addr: s.address(),
-            size: s.size(),
-            file_range: s.file_range(),
-            alloc,
-        });
+        out.push(Section { name, addr: s.address(), size: s.size(), file_range: s.file_range(), alloc });
     }
     Ok(out)
 }
@@ -384,23 +346,16 @@ fn inflate(z: &[u8], size: u64, name: &str) -> Result<Vec<u8>> {
     }
     // zlib cannot expand more than ~1032:1: a larger size is a corrupt header.
     if size > (z.len() as u64).saturating_mul(1100).saturating_add(64) {
-        return Err(bad(format!(
-            "uncompressed size {size} is implausible for {} bytes",
-            z.len()
-        )));
+        return Err(bad(format!("uncompressed size {size} is implausible for {} bytes", z.len())));
     }
     let mut out = Vec::new();
-    out.try_reserve_exact(size as usize)
-        .map_err(|e| bad(format!("cannot allocate {size} bytes: {e}")))?;
+    out.try_reserve_exact(size as usize).map_err(|e| bad(format!("cannot allocate {size} bytes: {e}")))?;
     flate2::read::ZlibDecoder::new(z)
         .take(size)
         .read_to_end(&mut out)
         .map_err(|e| bad(format!("cannot decompress: {e}")))?;
     if out.len() as u64 != size {
-        return Err(bad(format!(
-            "decompressed to {} bytes, header says {size}",
-            out.len()
-        )));
+        return Err(bad(format!("decompressed to {} bytes, header says {size}", out.len())));
     }
     Ok(out)
 }
@@ -421,20 +376,12 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         let dirs = |p: &Path| -> Vec<PathBuf> {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|r| {
-                    r.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
+                .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
                 .unwrap_or_default();
             v.sort();
             v
         };
-        let fname = |p: &Path| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
+        let fname = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for ver in dirs(&cache) {
             for plat in dirs(&ver) {
                 for scen in dirs(&plat) {
@@ -471,10 +418,7 @@ pub(crate) mod tests {
             assert!(text.0 < text.1, "{ver}/{plat}: no text");
             assert!(img.go_build_id.is_some(), "{ver}/{plat}: no Go build id");
             assert!(!img.loadable().is_empty());
-            assert!(
-                img.entry >= text.0 && img.entry < text.1,
-                "{ver}/{plat}: entry outside text"
-            );
+            assert!(img.entry >= text.0 && img.entry < text.1, "{ver}/{plat}: entry outside text");
             if plat.contains("windows") {
                 assert_eq!((img.format, img.os), (ExeFormat::Pe, Os::Windows));
                 assert!(img.relocatable);
@@ -488,10 +432,7 @@ pub(crate) mod tests {
             }
             // Unstripped Go binaries name their pclntab; both formats resolve it into a section.
             if let Some((a, _)) = img.symbol("runtime.pclntab") {
-                assert!(
-                    img.read_at(a, 8).is_some(),
-                    "{ver}/{plat}: pclntab not readable"
-                );
+                assert!(img.read_at(a, 8).is_some(), "{ver}/{plat}: pclntab not readable");
             }
         }
     }
@@ -506,23 +447,13 @@ pub(crate) mod tests {
     #[test]
     fn garbage_and_truncated() {
         let g = temp_with(b"this is not an executable at all, just text");
-        assert!(matches!(
-            Image::open(g.path()),
-            Err(Error::UnknownExeFormat(_))
-        ));
+        assert!(matches!(Image::open(g.path()), Err(Error::UnknownExeFormat(_))));
         let mut elf = vec![0u8; 40];
         elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
         let t = temp_with(&elf);
-        assert!(matches!(
-            Image::open(t.path()),
-            Err(Error::Malformed { .. })
-        ));
+        assert!(matches!(Image::open(t.path()), Err(Error::Malformed { .. })));
         let m = temp_with(b"MDMP\x93\xa7\0\0");
-        assert!(Image::open(m.path())
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("minidump"));
+        assert!(Image::open(m.path()).err().unwrap().to_string().contains("minidump"));
         let mut core = vec![0u8; 64];
         core[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
         core[16] = 4; // ET_CORE
@@ -543,10 +474,7 @@ pub(crate) mod tests {
     #[test]
     fn notes_and_build_ids() {
         let mut n = Vec::new();
-        for (name, t, desc) in [
-            (&b"GNU\0"[..], 3u32, &b"abcd"[..]),
-            (b"Go\0\0", 4, b"xyz\0"),
-        ] {
+        for (name, t, desc) in [(&b"GNU\0"[..], 3u32, &b"abcd"[..]), (b"Go\0\0", 4, b"xyz\0")] {
             n.extend_from_slice(&4u32.to_le_bytes());
             n.extend_from_slice(&(desc.len() as u32).to_le_bytes());
             n.extend_from_slice(&t.to_le_bytes());
@@ -556,10 +484,7 @@ pub(crate) mod tests {
         assert_eq!(elf_note(&n, b"Go", 4), Some(&b"xyz\0"[..]));
         assert_eq!(elf_note(&n, b"Go", 5), None);
         assert_eq!(elf_note(&n[..20], b"Go", 4), None);
-        assert_eq!(
-            pe_go_build_id(b"\xff Go build ID: \"ab/cd\"\n \xff"),
-            Some("ab/cd".into())
-        );
+        assert_eq!(pe_go_build_id(b"\xff Go build ID: \"ab/cd\"\n \xff"), Some("ab/cd".into()));
         assert_eq!(pe_go_build_id(b"\xff Go build ID: \"unterminated"), None);
         assert!(inflate(b"not zlib", 10, "x").is_err());
     }

@@ -4,10 +4,10 @@
 //! runtime layer applies the load bias (PIE, ASLR) when it pairs the executable with a dump.
 //! Nothing here reads the dump.
 
-pub mod image;
 pub mod buildinfo;
-pub mod pclntab;
 pub mod dwarf;
+pub mod image;
+pub mod pclntab;
 
 use std::path::{Path, PathBuf};
 

@@ -387,15 +387,11 @@ pub struct Pclntab {
 }
 
 fn rd_u32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Reads a uvarint at `*p`, advancing it.
@@ -445,11 +441,7 @@ impl Pclntab {
             .iter()
             .filter_map(|s| {
                 let (off, len) = s.file_range?;
-                (s.addr != 0 && len > 0).then_some(Seg {
-                    addr: s.addr,
-                    len: len.min(s.size),
-                    off,
-                })
+                (s.addr != 0 && len > 0).then_some(Seg { addr: s.addr, len: len.min(s.size), off })
             })
             .collect();
         let hdr = find_header(image, &segs)?;
@@ -461,31 +453,19 @@ impl Pclntab {
         let sub = |name: &str, start: u64, len: u64| -> Result<Tab> {
             let off = hdr.tab.off as u64 + start;
             if start > hdr.tab.len as u64 || len > hdr.tab.len as u64 - start {
-                return Err(bad(format!(
-                    "{name} [{start:#x}+{len:#x}] outside the table"
-                )));
+                return Err(bad(format!("{name} [{start:#x}+{len:#x}] outside the table")));
             }
-            Ok(Tab {
-                off: off as usize,
-                len: len as usize,
-            })
+            Ok(Tab { off: off as usize, len: len as usize })
         };
         let slice_len = |field: u64| image.read_u64_at(md.addr + field + 8).unwrap_or(0);
         let funcnametab = sub("funcnametab", hdr.offs[0], slice_len(md_off::FUNCNAMETAB))?;
-        let cutab = sub(
-            "cutab",
-            hdr.offs[1],
-            slice_len(md_off::CUTAB).saturating_mul(4),
-        )?;
+        let cutab = sub("cutab", hdr.offs[1], slice_len(md_off::CUTAB).saturating_mul(4))?;
         let filetab = sub("filetab", hdr.offs[2], slice_len(md_off::FILETAB))?;
         let pctab = sub("pctab", hdr.offs[3], slice_len(md_off::PCTAB))?;
         let pclntable = sub("pclntable", hdr.offs[4], slice_len(md_off::PCLNTABLE))?;
         let ftab_len = slice_len(md_off::FTAB);
         if ftab_len != hdr.nfunc as u64 + 1 || (hdr.nfunc + 1) * 8 > pclntable.len {
-            return Err(bad(format!(
-                "ftab has {ftab_len} entries for {} functions",
-                hdr.nfunc
-            )));
+            return Err(bad(format!("ftab has {ftab_len} entries for {} functions", hdr.nfunc)));
         }
         if md.textsectmap.is_empty() || md.minpc > md.maxpc {
             return Err(bad("moduledata text range is inconsistent"));
@@ -497,10 +477,7 @@ impl Pclntab {
             .iter()
             .find(|s| md.findfunctab >= s.addr && md.findfunctab - s.addr < s.len)
             .filter(|s| md.findfunctab - s.addr + ff_len <= s.len)
-            .map(|s| Tab {
-                off: (s.off + md.findfunctab - s.addr) as usize,
-                len: ff_len as usize,
-            })
+            .map(|s| Tab { off: (s.off + md.findfunctab - s.addr) as usize, len: ff_len as usize })
             .filter(|t| t.off + t.len <= bytes.len());
         let funcids = match minor {
             0..=21 => FUNCIDS_121,
@@ -570,16 +547,11 @@ impl Pclntab {
         let o = funcoff as usize;
         let npcdata = rd_u32(b, o + F_NPCDATA)? as usize;
         let nfuncdata = *b.get(o + F_NFUNCDATA)? as usize;
-        let end = o
-            .checked_add(FUNC_SIZE)?
-            .checked_add(npcdata.checked_add(nfuncdata)?.checked_mul(4)?)?;
+        let end = o.checked_add(FUNC_SIZE)?.checked_add(npcdata.checked_add(nfuncdata)?.checked_mul(4)?)?;
         if end > b.len() {
             return None;
         }
-        Some(Func {
-            off: funcoff,
-            entry: self.text_addr(rd_u32(b, o)?),
-        })
+        Some(Func { off: funcoff, entry: self.text_addr(rd_u32(b, o)?) })
     }
 
     /// Link-time address of a text offset (`moduledata.textAddr`).
@@ -606,8 +578,8 @@ impl Pclntab {
                 if s.baseaddr > pc {
                     return None;
                 }
-                let end = s.baseaddr.saturating_add(s.end.saturating_sub(s.vaddr))
-                    + (i == ts.len() - 1) as u64;
+                let end =
+                    s.baseaddr.saturating_add(s.end.saturating_sub(s.vaddr)) + (i == ts.len() - 1) as u64;
                 if pc < end {
                     return u32::try_from((pc - s.baseaddr).wrapping_add(s.vaddr)).ok();
                 }
@@ -623,9 +595,7 @@ impl Pclntab {
             return None;
         }
         let pcoff = self.text_off(pc)?;
-        let idx = self
-            .find_idx_fast(pc, pcoff)
-            .or_else(|| self.find_idx_search(pcoff))?;
+        let idx = self.find_idx_fast(pc, pcoff).or_else(|| self.find_idx_search(pcoff))?;
         self.func_at(self.ftab(idx)?.1)
     }
 
@@ -673,9 +643,7 @@ impl Pclntab {
         let idx = self.by_name.get_or_init(|| {
             let mut v: Vec<u32> = (0..self.nfunc as u32).collect();
             v.sort_by_cached_key(|&i| {
-                self.ftab(i as usize)
-                    .and_then(|e| self.func_at(e.1))
-                    .map(|f| self.name(f))
+                self.ftab(i as usize).and_then(|e| self.func_at(e.1)).map(|f| self.name(f))
             });
             v
         });
@@ -691,10 +659,7 @@ impl Pclntab {
     }
 
     fn fu8(&self, f: Func, field: usize) -> u8 {
-        self.tab(self.pclntable)
-            .get(f.off as usize + field)
-            .copied()
-            .unwrap_or(0)
+        self.tab(self.pclntable).get(f.off as usize + field).copied().unwrap_or(0)
     }
 
     /// A name in funcnametab ("?" if the offset or the bytes are bad).
@@ -715,10 +680,7 @@ impl Pclntab {
     /// The FuncID's name in this Go version: "normal", "goexit", "mcall", "wrapper", … (the
     /// `abi.FuncID_` suffix); "unknown" for a value out of range.
     pub fn func_id_name(&self, f: Func) -> &'static str {
-        self.funcids
-            .get(self.func_id(f) as usize)
-            .copied()
-            .unwrap_or("unknown")
+        self.funcids.get(self.func_id(f) as usize).copied().unwrap_or("unknown")
     }
 
     /// FuncFlag bits: 1 TopFrame, 2 SPWrite, 4 Asm.
@@ -748,9 +710,8 @@ impl Pclntab {
             return None;
         }
         let tag = (self.id as u64) << 32 | off as u64;
-        let slot = (targetpc ^ (off as u64).wrapping_mul(0x9e37_79b9))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> 50;
+        let slot =
+            (targetpc ^ (off as u64).wrapping_mul(0x9e37_79b9)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50;
         PCVALUE_CACHE.with(|c| {
             let c = &c[slot as usize % PCVALUE_CACHE_SIZE];
             let e = c.get();
@@ -758,11 +719,7 @@ impl Pclntab {
                 return e.val;
             }
             let val = self.pcvalue_decode(f, off, targetpc);
-            c.set(CacheEntry {
-                tag,
-                pc: targetpc,
-                val,
-            });
+            c.set(CacheEntry { tag, pc: targetpc, val });
             val
         })
     }
@@ -829,10 +786,8 @@ impl Pclntab {
             return None;
         }
         let npcdata = self.fu32(f, F_NPCDATA) as usize;
-        let off = rd_u32(
-            self.tab(self.pclntable),
-            f.off as usize + FUNC_SIZE + (npcdata + idx as usize) * 4,
-        )?;
+        let off =
+            rd_u32(self.tab(self.pclntable), f.off as usize + FUNC_SIZE + (npcdata + idx as usize) * 4)?;
         (off != u32::MAX).then(|| self.md.gofunc.wrapping_add(off as u64))
     }
 
@@ -847,18 +802,12 @@ impl Pclntab {
         if fileoff == u32::MAX {
             return None;
         }
-        Some((
-            cstr(self.tab(self.filetab), fileoff as usize)?,
-            u32::try_from(line).ok()?,
-        ))
+        Some((cstr(self.tab(self.filetab), fileoff as usize)?, u32::try_from(line).ok()?))
     }
 
     /// Bytes at a link-time address, from the file.
     fn read_addr(&self, addr: u64, len: u64) -> Option<&[u8]> {
-        let s = self
-            .segs
-            .iter()
-            .find(|s| addr >= s.addr && addr - s.addr < s.len)?;
+        let s = self.segs.iter().find(|s| addr >= s.addr && addr - s.addr < s.len)?;
         if addr - s.addr + len > s.len {
             return None;
         }
@@ -890,10 +839,7 @@ impl Pclntab {
         let mut at = tracepc;
         let tree = self.funcdata(f, FUNCDATA_INL_TREE);
         while let (Some(tree), true) = (tree, out.len() < MAX_INLINE_DEPTH) {
-            let Some(idx) = self
-                .pcdata(f, PCDATA_INL_TREE_INDEX, at)
-                .filter(|&i| i >= 0)
-            else {
+            let Some(idx) = self.pcdata(f, PCDATA_INL_TREE_INDEX, at).filter(|&i| i >= 0) else {
                 break;
             };
             let Some(call) = self.read_addr(tree.wrapping_add(idx as u64 * 16), 16) else {
@@ -913,9 +859,7 @@ impl Pclntab {
 
 /// Check a candidate pcHeader at file offset `off`, with `avail` bytes after it.
 fn check_header(bytes: &[u8], addr: u64, off: usize, avail: usize) -> Result<Header> {
-    let h = bytes
-        .get(off..off + avail.min(bytes.len().saturating_sub(off)))
-        .unwrap_or(&[]);
+    let h = bytes.get(off..off + avail.min(bytes.len().saturating_sub(off))).unwrap_or(&[]);
     let magic = rd_u32(h, 0).ok_or_else(|| bad("truncated pcHeader"))?;
     if magic != MAGIC_GO120 {
         return Err(Error::Unsupported(format!(
@@ -927,48 +871,29 @@ fn check_header(bytes: &[u8], addr: u64, off: usize, avail: usize) -> Result<Hea
     }
     let (min_lc, ptr_size) = (h[6], h[7]);
     if h[4] != 0 || h[5] != 0 || !matches!(min_lc, 1 | 4) || ptr_size != 8 {
-        return Err(bad(format!(
-            "pcHeader has quantum {min_lc} and pointer size {ptr_size}"
-        )));
+        return Err(bad(format!("pcHeader has quantum {min_lc} and pointer size {ptr_size}")));
     }
     let nfunc = rd_u64(h, 8).unwrap_or(0);
     let mut offs = [0u64; 5];
     for (i, o) in offs.iter_mut().enumerate() {
         *o = rd_u64(h, 0x20 + i * 8).unwrap_or(u64::MAX);
     }
-    if nfunc == 0
-        || nfunc > 1 << 24
-        || offs
-            .iter()
-            .any(|&o| o < PCHEADER_SIZE as u64 || o >= h.len() as u64)
+    if nfunc == 0 || nfunc > 1 << 24 || offs.iter().any(|&o| o < PCHEADER_SIZE as u64 || o >= h.len() as u64)
     {
-        return Err(bad(format!(
-            "pcHeader with {nfunc} functions and offsets {offs:x?} is not plausible"
-        )));
+        return Err(bad(format!("pcHeader with {nfunc} functions and offsets {offs:x?} is not plausible")));
     }
     if rd_u32(h, offs[4] as usize) != Some(0) {
         return Err(bad("ftab[0].entryoff is not 0"));
     }
-    Ok(Header {
-        addr,
-        tab: Tab { off, len: h.len() },
-        min_lc,
-        nfunc: nfunc as usize,
-        offs,
-    })
+    Ok(Header { addr, tab: Tab { off, len: h.len() }, min_lc, nfunc: nfunc as usize, offs })
 }
 
 /// Find the pcHeader: `.gopclntab`, `runtime.pclntab`, or a scan of the initialised sections.
 fn find_header(image: &Image, segs: &[Seg]) -> Result<Header> {
     let bytes = image.file.bytes();
     let at = |addr: u64| -> Option<(usize, usize)> {
-        let s = segs
-            .iter()
-            .find(|s| addr >= s.addr && addr - s.addr < s.len)?;
-        Some((
-            (s.off + addr - s.addr) as usize,
-            (s.len - (addr - s.addr)) as usize,
-        ))
+        let s = segs.iter().find(|s| addr >= s.addr && addr - s.addr < s.len)?;
+        Some(((s.off + addr - s.addr) as usize, (s.len - (addr - s.addr)) as usize))
     };
     if let Some(s) = image.section(".gopclntab") {
         if let Some((off, len)) = s.file_range {
@@ -993,9 +918,7 @@ fn find_header(image: &Image, segs: &[Seg]) -> Result<Header> {
             }
             let magic = u32::from_le_bytes([w[0], 0xff, 0xff, 0xff]);
             if magic == MAGIC_GO120 {
-                if let Ok(h) =
-                    check_header(bytes, s.addr + i as u64, s.off as usize + i, data.len() - i)
-                {
+                if let Ok(h) = check_header(bytes, s.addr + i as u64, s.off as usize + i, data.len() - i) {
                     return Ok(h);
                 }
             } else if OLD_MAGICS.contains(&magic) {
@@ -1028,11 +951,7 @@ fn find_moduledata(image: &Image, hdr: &Header, minor: u32) -> Result<ModuleData
     cands.retain(|&a| is_md(a));
     if cands.is_empty() {
         // Scan the data sections (ELF .noptrdata/.data; PE .data) for the two words.
-        let mut secs: Vec<_> = image
-            .sections
-            .iter()
-            .filter(|s| s.file_range.is_some())
-            .collect();
+        let mut secs: Vec<_> = image.sections.iter().filter(|s| s.file_range.is_some()).collect();
         secs.sort_by_key(|s| !matches!(s.name.as_str(), ".noptrdata" | ".data"));
         let mut pat = [0u8; 16];
         pat[..8].copy_from_slice(&hdr.addr.to_le_bytes());
@@ -1061,9 +980,7 @@ fn find_moduledata(image: &Image, hdr: &Header, minor: u32) -> Result<ModuleData
             return Ok(md);
         }
     }
-    Err(bad(format!(
-        "moduledata at {addr:#x} does not match any known layout"
-    )))
+    Err(bad(format!("moduledata at {addr:#x} does not match any known layout")))
 }
 
 /// Read moduledata at `addr` with layout `l`; None if it is inconsistent with that layout.
@@ -1173,24 +1090,14 @@ mod tests {
         assert!(t.nfunc() > 100, "{what}: {} funcs", t.nfunc());
         assert_eq!(t.funcs().count(), t.nfunc(), "{what}");
         let md = t.moduledata();
-        assert!(
-            md.text <= md.minpc && md.minpc < md.maxpc && md.maxpc <= md.etext,
-            "{what}: {md:?}"
-        );
-        assert!(
-            md.types < md.etypes && md.noptrdata <= md.data && md.bss <= md.ebss,
-            "{what}"
-        );
+        assert!(md.text <= md.minpc && md.minpc < md.maxpc && md.maxpc <= md.etext, "{what}: {md:?}");
+        assert!(md.types < md.etypes && md.noptrdata <= md.data && md.bss <= md.ebss, "{what}");
         assert!(md.hasmain, "{what}");
         let mut prev = 0;
         for f in t.funcs() {
             assert!(f.entry > prev || prev == 0, "{what}: funcs out of order");
             prev = f.entry;
-            assert!(
-                !t.name(f).is_empty(),
-                "{what}: empty name at {:#x}",
-                f.entry
-            );
+            assert!(!t.name(f).is_empty(), "{what}: empty name at {:#x}", f.entry);
             assert_eq!(t.find_func(f.entry), Some(f), "{what}: {}", t.name(f));
             if t.fu32(f, F_PCSP) != 0 {
                 assert_eq!(t.pcsp(f, f.entry), Some(0), "{what}: {}", t.name(f));
@@ -1198,40 +1105,20 @@ mod tests {
         }
         for pc in sample_pcs(t) {
             let off = t.text_off(pc).unwrap();
-            assert!(
-                t.find_idx_fast(pc, off).is_some(),
-                "{what}: findfunctab fails at {pc:#x}"
-            );
-            assert_eq!(
-                t.find_idx_fast(pc, off),
-                t.find_idx_search(off),
-                "{what}: {pc:#x}"
-            );
+            assert!(t.find_idx_fast(pc, off).is_some(), "{what}: findfunctab fails at {pc:#x}");
+            assert_eq!(t.find_idx_fast(pc, off), t.find_idx_search(off), "{what}: {pc:#x}");
         }
         assert!(t.find_func(md.minpc - 1).is_none() && t.find_func(md.maxpc).is_none());
-        let main = t
-            .func_by_name("main.main")
-            .unwrap_or_else(|| panic!("{what}: no main.main"));
+        let main = t.func_by_name("main.main").unwrap_or_else(|| panic!("{what}: no main.main"));
         let (file, line) = t.file_line(main, main.entry).unwrap();
-        assert!(
-            file.ends_with(".go") && line > 0,
-            "{what}: main.main at {file}:{line}"
-        );
+        assert!(file.ends_with(".go") && line > 0, "{what}: main.main at {file}:{line}");
         assert_eq!(t.func_id_name(main), "normal");
         let goexit = t.func_by_name("runtime.goexit").unwrap();
         assert_eq!(t.func_id_name(goexit), "goexit", "{what}");
-        assert_eq!(
-            t.func_id_name(t.func_by_name("runtime.mcall").unwrap()),
-            "mcall",
-            "{what}"
-        );
+        assert_eq!(t.func_id_name(t.func_by_name("runtime.mcall").unwrap()), "mcall", "{what}");
         assert!(t.func_by_name("runtime.nosuchfunction").is_none());
         let fr = t.frames(main.entry, true);
-        assert_eq!(
-            fr.last().map(|f| f.function.as_str()),
-            Some("main.main"),
-            "{what}"
-        );
+        assert_eq!(fr.last().map(|f| f.function.as_str()), Some("main.main"), "{what}");
     }
 
     /// moduledata agrees with the linker's symbols, where the image has them.
@@ -1270,10 +1157,7 @@ mod tests {
             }
         }
         if img.symbol("runtime.firstmoduledata").is_some() {
-            assert!(
-                n >= 15,
-                "{what}: only {n} moduledata fields checked against symbols"
-            );
+            assert!(n >= 15, "{what}: only {n} moduledata fields checked against symbols");
         }
     }
 
@@ -1289,17 +1173,11 @@ mod tests {
         let mut old = h.clone();
         old[0] = 0xfb;
         let e = check_header(&old, 0x1000, 0, old.len()).err().unwrap();
-        assert!(
-            matches!(&e, Error::Unsupported(m) if m.contains("0xfffffffb")),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::Unsupported(m) if m.contains("0xfffffffb")), "{e}");
         let err = |mutate: &dyn Fn(&mut Vec<u8>)| {
             let mut b = h.clone();
             mutate(&mut b);
-            matches!(
-                check_header(&b, 0x1000, 0, b.len()),
-                Err(Error::Malformed { .. })
-            )
+            matches!(check_header(&b, 0x1000, 0, b.len()), Err(Error::Malformed { .. }))
         };
         assert!(err(&|b| b.truncate(0x30)));
         assert!(err(&|b| b[6] = 2)); // quantum
@@ -1314,17 +1192,11 @@ mod tests {
     /// return something or None, never panic.
     #[test]
     fn corrupt_tables_do_not_panic() {
-        let Some((_, _, path)) = fixture_exes()
-            .into_iter()
-            .find(|e| e.2.extension().is_none())
-        else {
+        let Some((_, _, path)) = fixture_exes().into_iter().find(|e| e.2.extension().is_none()) else {
             return;
         };
         let img = Image::open(&path).unwrap();
-        let sec = img
-            .section(".gopclntab")
-            .or_else(|| img.section(".rdata"))
-            .unwrap();
+        let sec = img.section(".gopclntab").or_else(|| img.section(".rdata")).unwrap();
         let (off, len) = sec.file_range.unwrap();
         let mut bytes = img.file.bytes().to_vec();
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -1348,12 +1220,7 @@ mod tests {
         for pc in (md.minpc..md.maxpc).step_by(3) {
             n += t.frames(pc, false).len();
             if let Some((f, _)) = t.frame_size(pc) {
-                let _ = (
-                    t.pcdata(f, 1, pc),
-                    t.funcdata(f, 0),
-                    t.file_line(f, pc),
-                    t.func_id_name(f),
-                );
+                let _ = (t.pcdata(f, 1, pc), t.funcdata(f, 0), t.file_line(f, pc), t.func_id_name(f));
             }
         }
         let _ = t.func_by_name("main.main");
@@ -1369,22 +1236,15 @@ mod tests {
             .map(PathBuf::from)
             .or_else(|| {
                 go_tool("go1.27.3").and_then(|_| {
-                    let out = Command::new("/opt/go-venv/1.27.3/bin/go")
-                        .args(["env", "GOROOT"])
-                        .output()
-                        .ok()?;
+                    let out =
+                        Command::new("/opt/go-venv/1.27.3/bin/go").args(["env", "GOROOT"]).output().ok()?;
                     Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()).join("bin/go"))
                 })
             })
             .expect("set GOMORTEM_BENCH_EXE");
         let t0 = std::time::Instant::now();
         let t = open(&exe);
-        eprintln!(
-            "{}: {} funcs, open {:?}",
-            exe.display(),
-            t.nfunc(),
-            t0.elapsed()
-        );
+        eprintln!("{}: {} funcs, open {:?}", exe.display(), t.nfunc(), t0.elapsed());
         let md = t.moduledata();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let random: Vec<u64> = (0..1_000_000)
@@ -1405,9 +1265,7 @@ mod tests {
             };
             time("find_func", &|pc| t.find_func(pc).is_some() as usize);
             time("frame_size", &|pc| t.frame_size(pc).is_some() as usize);
-            time("file_line", &|pc| {
-                t.find_func(pc).and_then(|f| t.file_line(f, pc)).is_some() as usize
-            });
+            time("file_line", &|pc| t.find_func(pc).and_then(|f| t.file_line(f, pc)).is_some() as usize);
             time("frames", &|pc| t.frames(pc, false).len());
         }
     }
@@ -1431,14 +1289,7 @@ mod tests {
                 // Data addresses may shift (build settings differ), text does not.
                 let md = |t: &Pclntab| {
                     let m = t.moduledata();
-                    (
-                        m.minpc,
-                        m.maxpc,
-                        m.text,
-                        m.etext,
-                        m.textsectmap.clone(),
-                        m.hasmain,
-                    )
+                    (m.minpc, m.maxpc, m.text, m.etext, m.textsectmap.clone(), m.hasmain)
                 };
                 assert_eq!(md(&t), md(&u), "{what} {variant}");
                 for pc in pcs.iter().step_by(7) {
@@ -1455,10 +1306,7 @@ mod tests {
     fn fixtures_match_addr2line() {
         for (ver, plat, path) in fixture_exes() {
             let Some(go) = go_tool(&ver) else {
-                eprintln!(
-                    "note: no Go toolchain for {ver}: skipping addr2line on {}",
-                    path.display()
-                );
+                eprintln!("note: no Go toolchain for {ver}: skipping addr2line on {}", path.display());
                 continue;
             };
             if path.extension().is_some_and(|e| e == "xz") {
@@ -1476,8 +1324,7 @@ mod tests {
                 .spawn()
                 .unwrap();
             let mut stdin = child.stdin.take().unwrap();
-            let writer =
-                std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
             let out = child.wait_with_output().unwrap();
             writer.join().unwrap().unwrap();
             let text = String::from_utf8(out.stdout).unwrap();
@@ -1489,14 +1336,8 @@ mod tests {
                     continue; // No line table: the runtime says "?", addr2line decodes garbage.
                 }
                 // addr2line prints ":-1" for a function without line table.
-                let got_loc = t
-                    .file_line(f, *pc)
-                    .map_or(":-1".to_string(), |(f, l)| format!("{f}:{l}"));
-                assert_eq!(
-                    (t.name(f), got_loc.as_str()),
-                    (want[0], want[1]),
-                    "{ver}/{plat} at {pc:#x}"
-                );
+                let got_loc = t.file_line(f, *pc).map_or(":-1".to_string(), |(f, l)| format!("{f}:{l}"));
+                assert_eq!((t.name(f), got_loc.as_str()), (want[0], want[1]), "{ver}/{plat} at {pc:#x}");
             }
             eprintln!("{ver}/{plat}: {} pcs agree with addr2line", pcs.len());
         }
@@ -1577,27 +1418,17 @@ func main() {
     fn frames_match_runtime_callers_frames() {
         let vers: Vec<PathBuf> = std::fs::read_dir("/opt/go-venv")
             .map(|r| {
-                r.filter_map(|e| e.ok())
-                    .map(|e| e.path().join("bin/go"))
-                    .filter(|p| p.is_file())
-                    .collect()
+                r.filter_map(|e| e.ok()).map(|e| e.path().join("bin/go")).filter(|p| p.is_file()).collect()
             })
             .unwrap_or_default();
         if vers.is_empty() {
             eprintln!("note: no Go toolchains under /opt/go-venv: skipping");
             return;
         }
-        let qemu = Command::new("qemu-aarch64")
-            .arg("--version")
-            .output()
-            .is_ok();
+        let qemu = Command::new("qemu-aarch64").arg("--version").output().is_ok();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("main.go"), CALLERS_GO).unwrap();
-        std::fs::write(
-            dir.path().join("go.mod"),
-            "module example.com/callers\ngo 1.21\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("go.mod"), "module example.com/callers\ngo 1.21\n").unwrap();
         for go in vers {
             for arch in ["amd64", "arm64"] {
                 if arch == "arm64" && !qemu {
@@ -1609,11 +1440,7 @@ func main() {
                     .arg(&exe)
                     .arg(".")
                     .current_dir(dir.path())
-                    .envs([
-                        ("GOTOOLCHAIN", "local"),
-                        ("GOFLAGS", "-mod=mod"),
-                        ("GOPROXY", "off"),
-                    ])
+                    .envs([("GOTOOLCHAIN", "local"), ("GOFLAGS", "-mod=mod"), ("GOPROXY", "off")])
                     .envs([("GOOS", "linux"), ("GOARCH", arch), ("CGO_ENABLED", "0")])
                     .status()
                     .unwrap();
@@ -1628,8 +1455,7 @@ func main() {
                     .lines()
                     .map(|l| {
                         let c: Vec<&str> = l.split('\t').collect();
-                        let hex =
-                            |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+                        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
                         let frame = SourceFrame {
                             function: c[1].to_string(),
                             file: c[2].to_string(),
@@ -1648,12 +1474,7 @@ func main() {
                 while i < want.len() {
                     // The runtime reports the pc of the call (return address - 1).
                     let got = t.frames(want[i].0 + 1, false);
-                    assert!(
-                        !got.is_empty(),
-                        "{} {arch}: no frames at {:#x}",
-                        go.display(),
-                        want[i].0
-                    );
+                    assert!(!got.is_empty(), "{} {arch}: no frames at {:#x}", go.display(), want[i].0);
                     for (k, g) in got.iter().enumerate() {
                         let w = &want.get(i + k).expect("more frames than the runtime").1;
                         let g2 = SourceFrame {

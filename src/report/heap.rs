@@ -58,7 +58,11 @@ pub fn heap(a: &HeapAnalysis, top: usize) -> HeapDoc {
         untyped_bytes: a.typing.stats.untyped_bytes,
         untyped_reachable_objects: untyped.map_or(0, |r| r.reachable_objects),
         untyped_reachable_bytes: untyped.map_or(0, |r| r.reachable_bytes),
-        runtime: a.heap.runtime_stats.as_ref().map(|r| RuntimeCounts { heap_objects: r.heap_objects, heap_alloc: r.heap_alloc }),
+        runtime: a
+            .heap
+            .runtime_stats
+            .as_ref()
+            .map(|r| RuntimeCounts { heap_objects: r.heap_objects, heap_alloc: r.heap_alloc }),
         roots: a.roots.roots.len(),
         edges: a.graph.edge_count(),
     };
@@ -125,7 +129,13 @@ pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
             },
         })
         .collect();
-    Ok(TopDoc { schema_version: SCHEMA_VERSION, command: "top", reachable_bytes: a.reach.bytes, retainers, warnings: a.warnings.clone() })
+    Ok(TopDoc {
+        schema_version: SCHEMA_VERSION,
+        command: "top",
+        reachable_bytes: a.reach.bytes,
+        retainers,
+        warnings: a.warnings.clone(),
+    })
 }
 
 #[derive(Serialize)]
@@ -143,9 +153,9 @@ pub struct PathDoc {
 
 /// Resolve an address (anywhere inside an object) to the object holding it.
 pub fn object_at(a: &HeapAnalysis, addr: u64) -> Result<u32> {
-    a.heap.find_object(addr).ok_or_else(|| {
-        Error::Other(format!("{addr:#x} is not inside an allocated heap object"))
-    })
+    a.heap
+        .find_object(addr)
+        .ok_or_else(|| Error::Other(format!("{addr:#x} is not inside an allocated heap object")))
 }
 
 pub fn path(a: &HeapAnalysis, addr: u64) -> Result<PathDoc> {
@@ -187,11 +197,33 @@ pub fn heap_text(d: &HeapDoc) -> String {
             if same { ": equal" } else { "" }
         );
     }
-    let _ = writeln!(o, "reachable:  {:>12} objects  {:>12}  ({:.1}% of allocated bytes, from {} roots)", s.reachable_objects, bytes(s.reachable_bytes), pct(s.reachable_bytes, s.allocated_bytes), s.roots);
-    let _ = writeln!(o, "untyped:    {:>12} objects  {:>12}  ({:.1}% of reachable bytes untyped)", s.untyped_objects, bytes(s.untyped_bytes), pct(s.untyped_reachable_bytes, s.reachable_bytes));
-    let _ = writeln!(o, "\n{:>10} {:>12} {:>10} {:>12}  type", "objects", "bytes", "reachable", "reach bytes");
+    let _ = writeln!(
+        o,
+        "reachable:  {:>12} objects  {:>12}  ({:.1}% of allocated bytes, from {} roots)",
+        s.reachable_objects,
+        bytes(s.reachable_bytes),
+        pct(s.reachable_bytes, s.allocated_bytes),
+        s.roots
+    );
+    let _ = writeln!(
+        o,
+        "untyped:    {:>12} objects  {:>12}  ({:.1}% of reachable bytes untyped)",
+        s.untyped_objects,
+        bytes(s.untyped_bytes),
+        pct(s.untyped_reachable_bytes, s.reachable_bytes)
+    );
+    let _ =
+        writeln!(o, "\n{:>10} {:>12} {:>10} {:>12}  type", "objects", "bytes", "reachable", "reach bytes");
     for r in &d.types {
-        let _ = writeln!(o, "{:>10} {:>12} {:>10} {:>12}  {}", r.objects, bytes(r.bytes), r.reachable_objects, bytes(r.reachable_bytes), r.type_name);
+        let _ = writeln!(
+            o,
+            "{:>10} {:>12} {:>10} {:>12}  {}",
+            r.objects,
+            bytes(r.bytes),
+            r.reachable_objects,
+            bytes(r.reachable_bytes),
+            r.type_name
+        );
     }
     for w in &d.warnings {
         let _ = writeln!(o, "warning: {w}");
@@ -201,9 +233,20 @@ pub fn heap_text(d: &HeapDoc) -> String {
 
 pub fn top_text(d: &TopDoc) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{} reachable; the biggest retainers (what each alone keeps alive):\n", bytes(d.reachable_bytes));
+    let _ = writeln!(
+        o,
+        "{} reachable; the biggest retainers (what each alone keeps alive):\n",
+        bytes(d.reachable_bytes)
+    );
     for r in &d.retainers {
-        let _ = writeln!(o, "{:>12} {:>9} objects  {} {}", bytes(r.retained_bytes), r.retained_objects, r.type_name, r.address);
+        let _ = writeln!(
+            o,
+            "{:>12} {:>9} objects  {} {}",
+            bytes(r.retained_bytes),
+            r.retained_objects,
+            r.type_name,
+            r.address
+        );
         for (i, step) in r.path.iter().enumerate() {
             let _ = writeln!(o, "{}{}", if i == 0 { "    root: " } else { "          " }, step);
         }

@@ -32,7 +32,13 @@ struct FrameJ<'a> {
 
 fn frames(fs: &[Frame]) -> Vec<FrameJ<'_>> {
     fs.iter()
-        .map(|f| FrameJ { function: &f.function, file: &f.file, line: f.line, pc: Hex(f.pc), inlined: f.inlined })
+        .map(|f| FrameJ {
+            function: &f.function,
+            file: &f.file,
+            line: f.line,
+            pc: Hex(f.pc),
+            inlined: f.inlined,
+        })
         .collect()
 }
 

@@ -18,14 +18,33 @@ pub struct GoroutineOptions {
 pub fn overview(o: &Overview) -> String {
     let mut s = String::new();
     let d = &o.dump;
-    let _ = writeln!(s, "dump:        {} ({:?}{})", d.path, d.kind, d.producer.as_ref().map(|p| format!(", written by {p}")).unwrap_or_default());
+    let _ = writeln!(
+        s,
+        "dump:        {} ({:?}{})",
+        d.path,
+        d.kind,
+        d.producer.as_ref().map(|p| format!(", written by {p}")).unwrap_or_default()
+    );
     let _ = writeln!(s, "process:     pid {} on {}/{}", d.pid, d.os, d.arch);
     let _ = writeln!(s, "executable:  {}", d.executable);
-    let _ = writeln!(s, "memory:      {} in {} regions{}", bytes(d.bytes), d.regions, if d.full_memory { "" } else { " (no full memory: no heap)" });
+    let _ = writeln!(
+        s,
+        "memory:      {} in {} regions{}",
+        bytes(d.bytes),
+        d.regions,
+        if d.full_memory { "" } else { " (no full memory: no heap)" }
+    );
     let g = &o.go;
-    let exp = if g.experiments.is_empty() { String::new() } else { format!(" (GOEXPERIMENT={})", g.experiments.join(",")) };
+    let exp = if g.experiments.is_empty() {
+        String::new()
+    } else {
+        format!(" (GOEXPERIMENT={})", g.experiments.join(","))
+    };
     let _ = writeln!(s, "go:          {}{}{}", g.version, exp, if g.has_dwarf { "" } else { ", no DWARF" });
-    let module = g.main_module.as_ref().map(|(p, v)| if *p == g.path { format!(" {v}") } else { format!(" ({p} {v})") });
+    let module =
+        g.main_module
+            .as_ref()
+            .map(|(p, v)| if *p == g.path { format!(" {v}") } else { format!(" ({p} {v})") });
     let _ = writeln!(s, "main:        {}{}", g.path, module.unwrap_or_default());
     for (k, v) in &g.settings {
         let _ = writeln!(s, "  build      {k}={v}");
@@ -70,7 +89,11 @@ pub(crate) fn bytes(n: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
 }
 
 /// `1-5, 7, 9-12`, cut after `max` ranges: `1-5, 7, … (+1234 more)`.
@@ -149,7 +172,17 @@ pub fn goroutines(doc: &GoroutinesDoc, opt: GoroutineOptions) -> String {
     if opt.all {
         let _ = writeln!(s, "{} goroutines{}\n", n_shown, hidden_note(hidden));
         for g in doc.goroutines.iter().filter(|g| shown(g)) {
-            let mut head = format!("goroutine {} [{}]", g.id, state(g.status.name(), g.wait_reason.as_deref(), g.wait_minutes, g.wait_minutes, g.locked_to_thread));
+            let mut head = format!(
+                "goroutine {} [{}]",
+                g.id,
+                state(
+                    g.status.name(),
+                    g.wait_reason.as_deref(),
+                    g.wait_minutes,
+                    g.wait_minutes,
+                    g.locked_to_thread
+                )
+            );
             if let Some(t) = g.thread_id {
                 let _ = write!(head, " on thread {t}");
             }
@@ -169,9 +202,19 @@ pub fn goroutines(doc: &GoroutinesDoc, opt: GoroutineOptions) -> String {
         let groups: Vec<_> = doc.groups.iter().filter(|gr| opt.runtime || !gr.runtime_internal).collect();
         let _ = writeln!(s, "{} goroutines in {} groups{}\n", n_shown, groups.len(), hidden_note(hidden));
         for gr in groups {
-            let st = state(gr.status.name(), gr.wait_reason.as_deref(), gr.min_wait_minutes, gr.max_wait_minutes, gr.locked_to_thread);
+            let st = state(
+                gr.status.name(),
+                gr.wait_reason.as_deref(),
+                gr.min_wait_minutes,
+                gr.max_wait_minutes,
+                gr.locked_to_thread,
+            );
             let noun = if gr.count == 1 { "goroutine" } else { "goroutines" };
-            let ids = if gr.count <= 1 { format!("goroutine {}", gr.ids[0]) } else { format!("ids {}", id_ranges(&gr.ids, 12)) };
+            let ids = if gr.count <= 1 {
+                format!("goroutine {}", gr.ids[0])
+            } else {
+                format!("ids {}", id_ranges(&gr.ids, 12))
+            };
             let _ = writeln!(s, "{} {noun} [{st}]: {ids}", gr.count);
             write_frames(&mut s, &gr.frames, opt.runtime);
             write_created_by(&mut s, gr.created_by.as_ref(), None);

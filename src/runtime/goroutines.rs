@@ -166,7 +166,9 @@ impl Process {
             stack: (rd(l.g.stack_lo)?, rd(l.g.stack_hi)?),
             sleep_until: match (l.g_sleep_when, l.g_timer, l.timer_when) {
                 (Some(off), _, _) => rd(off).unwrap_or(0) as i64,
-                (None, Some(t), Some(w)) => rd(t).filter(|p| *p != 0).and_then(|p| m.read_u64(p + w)).unwrap_or(0) as i64,
+                (None, Some(t), Some(w)) => {
+                    rd(t).filter(|p| *p != 0).and_then(|p| m.read_u64(p + w)).unwrap_or(0) as i64
+                }
                 _ => 0,
             },
         })
@@ -401,8 +403,8 @@ impl Process {
             let exact = pf.trap || link == pf.func.entry;
             for sf in tab.frames(link, exact) {
                 // elideWrapperCalling: a wrapper that called a panic function stays visible.
-                let wrapper = sf.func_id == "wrapper"
-                    && !matches!(callee, "gopanic" | "sigpanic" | "panicwrap");
+                let wrapper =
+                    sf.func_id == "wrapper" && !matches!(callee, "gopanic" | "sigpanic" | "panicwrap");
                 callee = sf.func_id;
                 out.push(Frame {
                     wrapper,
@@ -424,11 +426,7 @@ impl Process {
         let link = gopc.wrapping_sub(self.bias);
         let tracepc = if link > f.entry { link - self.exe.pclntab.min_lc() as u64 } else { link };
         let (file, line) = self.exe.pclntab.file_line(f, tracepc)?;
-        Some(Location {
-            function: names::for_print(self.func_name(f)),
-            file: file.to_string(),
-            line,
-        })
+        Some(Location { function: names::for_print(self.func_name(f)), file: file.to_string(), line })
     }
 
     /// pprof labels: a slice of {key, value} string pairs (Go 1.24+), or a map[string]string
@@ -443,8 +441,7 @@ impl Process {
             .find_map(|p| d.field_offset("runtime/pprof.labelMap", p));
         let mut out = Vec::new();
         if let Some(off) = slice_off {
-            let (Some(data), Some(len)) =
-                (self.mem.read_u64(ptr + off), self.mem.read_u64(ptr + off + 8))
+            let (Some(data), Some(len)) = (self.mem.read_u64(ptr + off), self.mem.read_u64(ptr + off + 8))
             else {
                 return out;
             };
@@ -476,7 +473,8 @@ impl Process {
         ) else {
             return out;
         };
-        let (Some(b), Some(buckets)) = (self.mem.read_u8(hmap + b_off), self.mem.read_u64(hmap + buckets_off))
+        let (Some(b), Some(buckets)) =
+            (self.mem.read_u8(hmap + b_off), self.mem.read_u64(hmap + buckets_off))
         else {
             return out;
         };
@@ -504,6 +502,8 @@ impl Process {
 /// The runtime's `isSystemGoroutine`, from the goroutine's start function: runtime functions
 /// other than `runtime.main` (the finalizer and cleanup goroutines count as system ones).
 fn is_system_start(name: &str) -> bool {
-    name.starts_with("runtime.") && name != "runtime.main" && !name.starts_with("runtime.corostart")
+    name.starts_with("runtime.")
+        && name != "runtime.main"
+        && !name.starts_with("runtime.corostart")
         && name != "runtime.handleAsyncEvent"
 }

@@ -5,15 +5,15 @@
 //! loads the runtime's layouts. [`goroutines`] and [`threads`] read the runtime's own
 //! structures through it; [`unwind`] walks stacks post-mortem.
 
-pub mod version;
-pub mod layout;
-pub mod threads;
 pub mod goroutines;
-pub mod unwind;
-pub mod names;
 pub mod heap;
+pub mod layout;
+pub mod names;
 pub mod roots;
+pub mod threads;
 pub mod types;
+pub mod unwind;
+pub mod version;
 
 use std::path::Path;
 
@@ -101,11 +101,7 @@ impl Process {
     }
 
     pub fn read_u64(&self, addr: u64, what: &str) -> Result<u64> {
-        self.mem.read_u64(addr).ok_or_else(|| Error::MissingMemory {
-            addr,
-            len: 8,
-            what: what.to_string(),
-        })
+        self.mem.read_u64(addr).ok_or_else(|| Error::MissingMemory { addr, len: 8, what: what.to_string() })
     }
 
     /// Read a Go string header `{ptr, len}` at `addr`; None if unreadable or absurd.
@@ -209,11 +205,7 @@ fn load_bias(dump: &Dump, exe: &Executable) -> Result<u64> {
             }
         }
         Os::Windows => {
-            let name = exe
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
+            let name = exe.path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
             let base_of = |m: &crate::dump::Module| {
                 let mname = m.path.rsplit(['\\', '/']).next().unwrap_or("").to_lowercase();
                 (mname == name).then_some(m.base)
@@ -267,8 +259,7 @@ fn verify_pairing(dump: &Dump, exe: &Executable, bias: u64, warnings: &mut Vec<S
     }
     if compared == 0 {
         warnings.push(
-            "could not verify that the executable matches the dump: the dump holds none of its code"
-                .into(),
+            "could not verify that the executable matches the dump: the dump holds none of its code".into(),
         );
     }
     Ok(())

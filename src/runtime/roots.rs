@@ -29,8 +29,7 @@ use super::Process;
 use crate::dump::Arch;
 use crate::exe::dwarf::{FrameLocals, Kind, TypeId};
 use crate::exe::pclntab::{
-    FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS,
-    PCDATA_STACK_MAP_INDEX,
+    FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, FUNCDATA_STACK_OBJECTS, PCDATA_STACK_MAP_INDEX,
 };
 use crate::Result;
 
@@ -61,10 +60,7 @@ pub enum RootKind {
 
 impl RootKind {
     fn on_stack(self) -> bool {
-        matches!(
-            self,
-            RootKind::Local | RootKind::StackObject | RootKind::Conservative
-        )
+        matches!(self, RootKind::Local | RootKind::StackObject | RootKind::Conservative)
     }
 }
 
@@ -130,10 +126,7 @@ impl Roots {
     fn append(&mut self, mut other: Roots) {
         let base = self.roots.len() as u32;
         self.roots.append(&mut other.roots);
-        self.edges.extend(other.edges.into_iter().map(|e| RootEdge {
-            root: e.root + base,
-            ..e
-        }));
+        self.edges.extend(other.edges.into_iter().map(|e| RootEdge { root: e.root + base, ..e }));
         self.warnings.append(&mut other.warnings);
     }
 
@@ -150,9 +143,7 @@ impl Roots {
                 self.roots.push(r);
             }
         }
-        self.edges
-            .iter_mut()
-            .for_each(|e| e.root = map[e.root as usize]);
+        self.edges.iter_mut().for_each(|e| e.root = map[e.root as usize]);
     }
 }
 
@@ -210,11 +201,7 @@ struct Acc<'h> {
 
 impl<'h> Acc<'h> {
     fn new(heap: &'h Heap) -> Self {
-        Acc {
-            heap,
-            out: Roots::default(),
-            keys: HashMap::new(),
-        }
+        Acc { heap, out: Roots::default(), keys: HashMap::new() }
     }
 
     /// The root for `key`, made by `make` the first time.
@@ -235,11 +222,7 @@ impl<'h> Acc<'h> {
     fn edge(&mut self, root: u32, offset: u64, value: u64) -> bool {
         match self.heap.find_object(value) {
             Some(object) => {
-                self.out.edges.push(RootEdge {
-                    root,
-                    object,
-                    offset,
-                });
+                self.out.edges.push(RootEdge { root, object, offset });
                 true
             }
             None => false,
@@ -274,9 +257,7 @@ const FRAME_KEY_BASE: usize = 1 << 20;
 
 impl StackScan<'_, '_> {
     fn func_name(&self, fi: usize) -> &str {
-        self.frames
-            .get(fi)
-            .map_or("?", |f| self.p.func_name(f.func))
+        self.frames.get(fi).map_or("?", |f| self.p.func_name(f.func))
     }
 
     /// The link-time pc to look locals up at (the call, not the return address).
@@ -293,9 +274,7 @@ impl StackScan<'_, '_> {
     fn frame_root(&mut self, fi: usize, addr: u64, kind: RootKind) -> (u32, u64) {
         let fr = self.frames[fi];
         let cfa_off = addr.wrapping_sub(fr.fp) as i64;
-        let found = self
-            .locals
-            .and_then(|l| l.find(self.lookup_pc(&fr), cfa_off));
+        let found = self.locals.and_then(|l| l.find(self.lookup_pc(&fr), cfa_off));
         let goid = self.goid;
         let func = self.func_name(fi).to_string();
         match found {
@@ -303,14 +282,8 @@ impl StackScan<'_, '_> {
                 let base = fr.fp.wrapping_add(start as u64);
                 let whole = local.pieces.iter().all(|p| p.cfa_off == start);
                 let d = self.p.exe.dwarf.as_ref();
-                let size = local
-                    .pieces
-                    .iter()
-                    .find(|p| p.cfa_off == start)
-                    .map_or(8, |p| p.size);
-                let ty = local
-                    .ty
-                    .filter(|t| whole && d.is_some_and(|d| d.ty(*t).size == size));
+                let size = local.pieces.iter().find(|p| p.cfa_off == start).map_or(8, |p| p.size);
+                let ty = local.ty.filter(|t| whole && d.is_some_and(|d| d.ty(*t).size == size));
                 let key = (fi, format!("{}@{start}", local.name));
                 let name = format!("goroutine {goid} {func} {}", local.name);
                 let r = self.acc.root(key, || Root {
@@ -358,21 +331,14 @@ impl StackScan<'_, '_> {
     /// A stack map (`runtime.stackmap{n, nbit int32; bytedata}`) bitmap `idx`: (nbit, bits).
     fn stack_map(&self, fi: usize, which: u8, idx: i32) -> Option<(u64, &[u8])> {
         let p = self.p;
-        let sm = p
-            .exe
-            .pclntab
-            .funcdata(self.frames[fi].func, which)?
-            .wrapping_add(p.bias);
+        let sm = p.exe.pclntab.funcdata(self.frames[fi].func, which)?.wrapping_add(p.bias);
         let n = p.mem.read_u32(sm)? as i32;
         let nbit = p.mem.read_u32(sm + 4)? as i32;
         if nbit <= 0 || idx < 0 || idx >= n {
             return None;
         }
         let stride = (nbit as u64).div_ceil(8);
-        Some((
-            nbit as u64,
-            p.mem.slice(sm + 8 + idx as u64 * stride, stride)?,
-        ))
+        Some((nbit as u64, p.mem.slice(sm + 8 + idx as u64 * stride, stride)?))
     }
 
     fn scan_frames(&mut self) {
@@ -393,9 +359,7 @@ impl StackScan<'_, '_> {
             let interrupted = fi == 0 && fr.trap && name != "runtime.sigpanic";
             if conservative_next || injected || interrupted {
                 conservative_next = injected;
-                let words = (fr.sp..varp)
-                    .step_by(8)
-                    .chain((argp..argp + args).step_by(8));
+                let words = (fr.sp..varp).step_by(8).chain((argp..argp + args).step_by(8));
                 for a in words.collect::<Vec<_>>() {
                     self.frame_word(fi, a, RootKind::Conservative);
                 }
@@ -413,9 +377,7 @@ impl StackScan<'_, '_> {
                 continue;
             }
             let idx = if cont != fr.func.entry {
-                tab.pcdata(fr.func, PCDATA_STACK_MAP_INDEX, cont - 1)
-                    .unwrap_or(-1)
-                    .max(0)
+                tab.pcdata(fr.func, PCDATA_STACK_MAP_INDEX, cont - 1).unwrap_or(-1).max(0)
             } else {
                 0
             };
@@ -423,20 +385,16 @@ impl StackScan<'_, '_> {
             if varp - fr.sp > minsize {
                 if let Some((nbit, bits)) = self.stack_map(fi, FUNCDATA_LOCALS_POINTER_MAPS, idx) {
                     let base = varp - nbit * 8;
-                    let live: Vec<u64> = (0..nbit)
-                        .filter(|b| bits[(b / 8) as usize] >> (b % 8) & 1 == 1)
-                        .collect();
-                    live.into_iter()
-                        .for_each(|b| self.frame_word(fi, base + b * 8, RootKind::Local));
+                    let live: Vec<u64> =
+                        (0..nbit).filter(|b| bits[(b / 8) as usize] >> (b % 8) & 1 == 1).collect();
+                    live.into_iter().for_each(|b| self.frame_word(fi, base + b * 8, RootKind::Local));
                 }
             }
             if args > 0 {
                 if let Some((nbit, bits)) = self.stack_map(fi, FUNCDATA_ARGS_POINTER_MAPS, idx) {
-                    let live: Vec<u64> = (0..nbit)
-                        .filter(|b| bits[(b / 8) as usize] >> (b % 8) & 1 == 1)
-                        .collect();
-                    live.into_iter()
-                        .for_each(|b| self.frame_word(fi, argp + b * 8, RootKind::Local));
+                    let live: Vec<u64> =
+                        (0..nbit).filter(|b| bits[(b / 8) as usize] >> (b % 8) & 1 == 1).collect();
+                    live.into_iter().for_each(|b| self.frame_word(fi, argp + b * 8, RootKind::Local));
                 }
             }
             self.frame_objects(fi, varp, argp);
@@ -514,16 +472,8 @@ impl StackScan<'_, '_> {
                         .filter(|(_, start)| fr.fp.wrapping_add(*start as u64) == addr);
                     let func = self.func_name(fi);
                     let (name, ty, unnamed) = match named {
-                        Some((l, _)) => (
-                            format!("goroutine {} {func} {}", self.goid, l.name),
-                            l.ty,
-                            false,
-                        ),
-                        None => (
-                            format!("goroutine {} {func} (stack object)", self.goid),
-                            None,
-                            true,
-                        ),
+                        Some((l, _)) => (format!("goroutine {} {func} {}", self.goid, l.name), l.ty, false),
+                        None => (format!("goroutine {} {func} (stack object)", self.goid), None, true),
                     };
                     let goid = self.goid;
                     let r = self.acc.root(key, || Root {
@@ -550,17 +500,10 @@ impl Process {
         self.global_roots(&mut acc);
         out.append(acc.out);
 
-        let locals = match self
-            .exe
-            .dwarf
-            .as_ref()
-            .map(|d| d.frame_locals(&self.exe.image))
-        {
+        let locals = match self.exe.dwarf.as_ref().map(|d| d.frame_locals(&self.exe.image)) {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
-                out.warnings.push(format!(
-                    "DWARF locals unreadable, frames named by offset: {e}"
-                ));
+                out.warnings.push(format!("DWARF locals unreadable, frames named by offset: {e}"));
                 None
             }
             None => None,
@@ -576,9 +519,7 @@ impl Process {
         let gs = self.goroutine_frames()?;
         let stacks: Vec<Roots> = gs
             .par_iter()
-            .map(|(goid, g, _, u)| {
-                self.stack_roots(heap, locals.as_ref(), rl, *goid, *g, &u.frames)
-            })
+            .map(|(goid, g, _, u)| self.stack_roots(heap, locals.as_ref(), rl, *goid, *g, &u.frames))
             .collect();
         stacks.into_iter().for_each(|s| out.append(s));
 
@@ -588,9 +529,7 @@ impl Process {
                 .par_chunks(4096)
                 .map(|spans| {
                     let mut acc = Acc::new(heap);
-                    spans
-                        .iter()
-                        .for_each(|s| self.span_specials(rl, s, &mut acc));
+                    spans.iter().for_each(|s| self.span_specials(rl, s, &mut acc));
                     acc.out
                 })
                 .collect();
@@ -613,31 +552,21 @@ impl Process {
             (RootKind::Bss, md.bss, md.ebss, md.layout.gcbssmask),
         ];
         for (kind, start, end, mask_off) in sections {
-            let what = if kind == RootKind::Data {
-                "data"
-            } else {
-                "bss"
-            };
-            let (n, bytes) = match (
-                self.mem.read_u32(md_addr + mask_off),
-                self.mem.read_u64(md_addr + mask_off + 8),
-            ) {
-                (Some(n), Some(b)) => (n as i32, b),
-                _ => {
-                    acc.out
-                        .warnings
-                        .push(format!("the {what} GC mask is not in the dump"));
-                    continue;
-                }
-            };
+            let what = if kind == RootKind::Data { "data" } else { "bss" };
+            let (n, bytes) =
+                match (self.mem.read_u32(md_addr + mask_off), self.mem.read_u64(md_addr + mask_off + 8)) {
+                    (Some(n), Some(b)) => (n as i32, b),
+                    _ => {
+                        acc.out.warnings.push(format!("the {what} GC mask is not in the dump"));
+                        continue;
+                    }
+                };
             let words = end.saturating_sub(start) / 8;
             let Some(bits) = (n >= 0 && n as u64 <= words + 64)
                 .then(|| self.mem.slice(bytes, (n as u64).div_ceil(8)))
                 .flatten()
             else {
-                acc.out.warnings.push(format!(
-                    "the {what} GC mask ({n} bits at {bytes:#x}) is unreadable"
-                ));
+                acc.out.warnings.push(format!("the {what} GC mask ({n} bits at {bytes:#x}) is unreadable"));
                 continue;
             };
             for w in (0..n as u64).filter(|w| bits[(w / 8) as usize] >> (w % 8) & 1 == 1) {
@@ -691,15 +620,10 @@ impl Process {
             }
         }
         for (name, a, size) in self.exe.image.symbols().filter(|s| s.1 >= lo && s.1 < hi) {
-            let e = by_addr
-                .entry(a)
-                .or_insert_with(|| (size, name.to_string(), None));
+            let e = by_addr.entry(a).or_insert_with(|| (size, name.to_string(), None));
             e.0 = e.0.max(size);
         }
-        let mut v: Vec<_> = by_addr
-            .into_iter()
-            .map(|(a, (s, n, t))| (a, s, n, t))
-            .collect();
+        let mut v: Vec<_> = by_addr.into_iter().map(|(a, (s, n, t))| (a, s, n, t)).collect();
         v.sort_by_key(|g| g.0);
         v
     }
@@ -748,12 +672,7 @@ impl Process {
                 s.acc.edge(r, 0, v);
             }
         };
-        one(
-            &mut s,
-            g + l.g.sched + l.gobuf.ctxt,
-            RootKind::Context,
-            "context (g.sched.ctxt)",
-        );
+        one(&mut s, g + l.g.sched + l.gobuf.ctxt, RootKind::Context, "context (g.sched.ctxt)");
         if let Some(rl) = rl {
             let mut d = self.mem.read_u64(g + rl.g_defer).unwrap_or(0);
             for _ in 0..100_000 {
@@ -828,13 +747,12 @@ impl Process {
                 });
                 if let Some(o) = obj {
                     let mut ptrs = Vec::new();
-                    if let PointerInfo::Unknown(why) = acc
-                        .heap
-                        .for_each_pointer(m, o, |off, v| ptrs.push((off, v)))
+                    if let PointerInfo::Unknown(why) =
+                        acc.heap.for_each_pointer(m, o, |off, v| ptrs.push((off, v)))
                     {
-                        acc.out.warnings.push(format!(
-                            "finalized object {user:#x}: pointers unknown ({why:?})"
-                        ));
+                        acc.out
+                            .warnings
+                            .push(format!("finalized object {user:#x}: pointers unknown ({why:?})"));
                     }
                     ptrs.into_iter().for_each(|(off, v)| {
                         acc.edge(r, off, v);
@@ -851,23 +769,11 @@ impl Process {
                 if let Some(f) = rl.cleanup_fn {
                     let arg = rl.cleanup_arg.map(|a| a.wrapping_sub(f));
                     let words: Vec<u64> = std::iter::once(0).chain(arg).collect();
-                    single(
-                        acc,
-                        format!("cleanup for {user:#x}"),
-                        RootKind::Cleanup,
-                        sp + f,
-                        &words,
-                    );
+                    single(acc, format!("cleanup for {user:#x}"), RootKind::Cleanup, sp + f, &words);
                 }
             } else if Some(kind) == rl.kind_weak_handle {
                 if let Some(h) = rl.weak_handle {
-                    single(
-                        acc,
-                        format!("weak handle for {user:#x}"),
-                        RootKind::WeakHandle,
-                        sp + h,
-                        &[0],
-                    );
+                    single(acc, format!("weak handle for {user:#x}"), RootKind::WeakHandle, sp + h, &[0]);
                 }
             }
             sp = m.read_u64(sp + rl.special_next).unwrap_or(0);
@@ -950,25 +856,17 @@ mod tests {
         let name = d.display().to_string();
         let out = std::fs::read_to_string(d.join("stdout")).unwrap();
         let val = |k: &str| -> Option<u64> {
-            out.lines()
-                .find_map(|l| u64::from_str_radix(l.strip_prefix(&format!("{k}=0x"))?, 16).ok())
+            out.lines().find_map(|l| u64::from_str_radix(l.strip_prefix(&format!("{k}=0x"))?, 16).ok())
         };
         let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
         let h = p.heap().unwrap();
         let t0 = std::time::Instant::now();
         let roots = p.roots(&h).unwrap();
         let took = t0.elapsed();
-        let obj = |k: &str| {
-            h.find_object(val(k).unwrap())
-                .unwrap_or_else(|| panic!("{name}: {k} not in heap"))
-        };
+        let obj =
+            |k: &str| h.find_object(val(k).unwrap()).unwrap_or_else(|| panic!("{name}: {k} not in heap"));
         let paths_to = |o: u32| -> Vec<String> {
-            roots
-                .edges
-                .iter()
-                .filter(|e| e.object == o)
-                .map(|e| roots.path(&p, e))
-                .collect()
+            roots.edges.iter().filter(|e| e.object == o).map(|e| roots.path(&p, e)).collect()
         };
         let by_kind = |k: RootKind| roots.roots.iter().filter(|r| r.kind == k).count();
         eprintln!(
@@ -985,32 +883,15 @@ mod tests {
         // Globals, named down to the field.
         for i in 0..4 {
             let paths = paths_to(obj(&format!("handler{i}")));
-            assert!(
-                paths.contains(&format!("main.cfg.handlers[{i}]")),
-                "{name}: handler{i}: {paths:?}"
-            );
+            assert!(paths.contains(&format!("main.cfg.handlers[{i}]")), "{name}: handler{i}: {paths:?}");
         }
-        assert!(
-            paths_to(obj("keep")).contains(&"main.keepPtr".to_string()),
-            "{name}"
-        );
-        assert!(
-            roots
-                .roots
-                .iter()
-                .any(|r| r.name == "main.cache" && r.kind == RootKind::Bss),
-            "{name}"
-        );
+        assert!(paths_to(obj("keep")).contains(&"main.keepPtr".to_string()), "{name}");
+        assert!(roots.roots.iter().any(|r| r.name == "main.cache" && r.kind == RootKind::Bss), "{name}");
         // A local slice kept live, by its name; a stack object's elements.
         let wb = paths_to(obj("workerbuf"));
         // (1.27 names the pointer of a decomposed slice `buf.ptr` itself.)
-        let named_buf =
-            |s: &String| s.ends_with(" main.worker buf") || s.ends_with(" main.worker buf.ptr");
-        assert!(
-            wb.iter()
-                .any(|s| s.starts_with("goroutine ") && named_buf(s)),
-            "{name}: {wb:?}"
-        );
+        let named_buf = |s: &String| s.ends_with(" main.worker buf") || s.ends_with(" main.worker buf.ptr");
+        assert!(wb.iter().any(|s| s.starts_with("goroutine ") && named_buf(s)), "{name}: {wb:?}");
         for i in 0..3 {
             let paths = paths_to(obj(&format!("stackobj{i}")));
             let kinds: Vec<RootKind> = roots
@@ -1020,24 +901,13 @@ mod tests {
                 .map(|e| roots.roots[e.root as usize].kind)
                 .collect();
             eprintln!("{name}: stackobj{i}: {paths:?} {kinds:?}");
-            assert!(
-                paths.iter().any(|s| s.contains("main.stackobj arr")),
-                "{name}: stackobj{i}: {paths:?}"
-            );
+            assert!(paths.iter().any(|s| s.contains("main.stackobj arr")), "{name}: stackobj{i}: {paths:?}");
         }
         // What the finalized object points to is a root, through its finalizer.
         let fc = obj("finchild");
-        let fin = roots
-            .edges
-            .iter()
-            .find(|e| e.object == fc)
-            .map(|e| &roots.roots[e.root as usize]);
+        let fin = roots.edges.iter().find(|e| e.object == fc).map(|e| &roots.roots[e.root as usize]);
         assert_eq!(fin.map(|r| r.kind), Some(RootKind::Finalizer), "{name}");
-        assert!(
-            fin.unwrap().name.ends_with("(main.F)"),
-            "{name}: {}",
-            fin.unwrap().name
-        );
+        assert!(fin.unwrap().name.ends_with("(main.F)"), "{name}: {}", fin.unwrap().name);
         // Everything the program knows is live is reached.
         let seen = mark(&p, &h, &roots);
         let mut live = vec!["cache_k007", "workerbuf", "finchild", "keep"];
@@ -1059,16 +929,9 @@ mod tests {
             eprintln!("note: GOMORTEM_ROOTS_DUMPS not set: skipping");
             return;
         };
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.path()).collect();
         dirs.sort();
-        for d in dirs
-            .iter()
-            .filter(|d| d.join("stdout").is_file() && d.join("dump").is_file())
-        {
+        for d in dirs.iter().filter(|d| d.join("stdout").is_file() && d.join("dump").is_file()) {
             check_program_dump(d);
         }
     }
@@ -1087,16 +950,10 @@ mod tests {
             let p = Process::open(&file("dump"), Some(&file("exe"))).unwrap();
             let h = p.heap().unwrap();
             let roots = p.roots(&h).unwrap();
-            let cache_root = roots
-                .roots
-                .iter()
-                .position(|r| r.name == "main.sessionCache");
+            let cache_root = roots.roots.iter().position(|r| r.name == "main.sessionCache");
             assert!(cache_root.is_some(), "{name}: no main.sessionCache root");
             let seen = mark(&p, &h, &roots);
-            let marked: u64 = (0..h.len())
-                .filter(|&o| seen[o as usize])
-                .map(|o| h.size(o))
-                .sum();
+            let marked: u64 = (0..h.len()).filter(|&o| seen[o as usize]).map(|o| h.size(o)).sum();
             eprintln!(
                 "{name}: {} roots, {} edges; marked {marked} of {} bytes",
                 roots.roots.len(),

@@ -174,34 +174,14 @@ pub struct MapInfo {
 #[derive(Clone, Debug)]
 pub enum Detail {
     None,
-    Pointer {
-        elem: u64,
-    },
-    Slice {
-        elem: u64,
-    },
-    Array {
-        elem: u64,
-        len: u64,
-    },
-    Chan {
-        elem: u64,
-        dir: ChanDir,
-    },
+    Pointer { elem: u64 },
+    Slice { elem: u64 },
+    Array { elem: u64, len: u64 },
+    Chan { elem: u64, dir: ChanDir },
     Map(MapInfo),
-    Struct {
-        pkg_path: String,
-        fields: Vec<Field>,
-    },
-    Interface {
-        pkg_path: String,
-        methods: Vec<IMethod>,
-    },
-    Func {
-        ins: Vec<u64>,
-        outs: Vec<u64>,
-        variadic: bool,
-    },
+    Struct { pkg_path: String, fields: Vec<Field> },
+    Interface { pkg_path: String, methods: Vec<IMethod> },
+    Func { ins: Vec<u64>, outs: Vec<u64>, variadic: bool },
 }
 
 /// How the runtime stores a type's pointer mask.
@@ -252,9 +232,7 @@ impl Type {
     /// The element type: of pointers, slices, arrays, chans and maps.
     pub fn elem(&self) -> Option<u64> {
         match &self.detail {
-            Detail::Pointer { elem } | Detail::Slice { elem } | Detail::Array { elem, .. } => {
-                Some(*elem)
-            }
+            Detail::Pointer { elem } | Detail::Slice { elem } | Detail::Array { elem, .. } => Some(*elem),
             Detail::Chan { elem, .. } => Some(*elem),
             Detail::Map(m) => Some(m.elem),
             _ => None,
@@ -272,18 +250,11 @@ pub struct PtrMask {
 
 impl PtrMask {
     fn zeroed(nwords: u64) -> PtrMask {
-        PtrMask {
-            nwords,
-            bits: vec![0; nwords.div_ceil(8) as usize],
-        }
+        PtrMask { nwords, bits: vec![0; nwords.div_ceil(8) as usize] }
     }
 
     pub fn is_ptr(&self, word: u64) -> bool {
-        word < self.nwords
-            && self
-                .bits
-                .get((word / 8) as usize)
-                .is_some_and(|b| b >> (word % 8) & 1 != 0)
+        word < self.nwords && self.bits.get((word / 8) as usize).is_some_and(|b| b >> (word % 8) & 1 != 0)
     }
 
     fn set(&mut self, word: u64) {
@@ -342,12 +313,7 @@ impl Process {
     /// The type descriptors of this process.
     pub fn types(&self) -> Result<TypeTable<'_>> {
         let l = self.layouts.abi.as_ref().ok_or_else(|| {
-            Error::Unsupported(
-                self.layouts
-                    .abi_missing
-                    .clone()
-                    .unwrap_or_else(|| "no type layouts".into()),
-            )
+            Error::Unsupported(self.layouts.abi_missing.clone().unwrap_or_else(|| "no type layouts".into()))
         })?;
         let md = self.exe.pclntab.moduledata();
         Ok(TypeTable {
@@ -363,11 +329,7 @@ impl Process {
 }
 
 fn missing(addr: u64, len: u64, what: &str) -> Error {
-    Error::MissingMemory {
-        addr,
-        len,
-        what: what.to_string(),
-    }
+    Error::MissingMemory { addr, len, what: what.to_string() }
 }
 
 impl<'p> TypeTable<'p> {
@@ -433,19 +395,13 @@ impl<'p> TypeTable<'p> {
 
     fn decode(&self, addr: u64) -> Result<Type> {
         if addr == 0 || !addr.is_multiple_of(8) {
-            return Err(Error::malformed(
-                format!("type descriptor {addr:#x}"),
-                "misaligned or nil",
-            ));
+            return Err(Error::malformed(format!("type descriptor {addr:#x}"), "misaligned or nil"));
         }
         let l = self.l;
         let what = "type descriptor";
         let raw_kind = self.u8(addr.wrapping_add(l.kind), what)?;
         let kind = Kind::from_u8(raw_kind & l.kind_mask).ok_or_else(|| {
-            Error::malformed(
-                format!("type descriptor {addr:#x}"),
-                format!("bad kind {raw_kind:#x}"),
-            )
+            Error::malformed(format!("type descriptor {addr:#x}"), format!("bad kind {raw_kind:#x}"))
         })?;
         let tflag = self.u8(addr.wrapping_add(l.tflag), what)?;
         let size = self.u64(addr.wrapping_add(l.size), what)?;
@@ -480,8 +436,7 @@ impl<'p> TypeTable<'p> {
             }
         }
         let ptr_to_this = if in_module {
-            self.resolve_off(self.u32(addr.wrapping_add(l.ptr_to_this), what)?)
-                .unwrap_or(0)
+            self.resolve_off(self.u32(addr.wrapping_add(l.ptr_to_this), what)?).unwrap_or(0)
         } else {
             0
         };
@@ -527,28 +482,11 @@ impl<'p> TypeTable<'p> {
         let what = "type descriptor";
         let ptr = |off: u64| self.u64(addr.wrapping_add(off), what);
         Ok(match kind {
-            Kind::Pointer => (
-                Detail::Pointer {
-                    elem: ptr(l.ptr_elem)?,
-                },
-                l.ptr_type_size,
-                0,
-            ),
-            Kind::Slice => (
-                Detail::Slice {
-                    elem: ptr(l.slice_elem)?,
-                },
-                l.slice_type_size,
-                0,
-            ),
-            Kind::Array => (
-                Detail::Array {
-                    elem: ptr(l.array_elem)?,
-                    len: ptr(l.array_len)?,
-                },
-                l.array_type_size,
-                0,
-            ),
+            Kind::Pointer => (Detail::Pointer { elem: ptr(l.ptr_elem)? }, l.ptr_type_size, 0),
+            Kind::Slice => (Detail::Slice { elem: ptr(l.slice_elem)? }, l.slice_type_size, 0),
+            Kind::Array => {
+                (Detail::Array { elem: ptr(l.array_elem)?, len: ptr(l.array_len)? }, l.array_type_size, 0)
+            }
             Kind::Chan => {
                 let dir = match ptr(l.chan_dir)? {
                     1 => ChanDir::Recv,
@@ -561,14 +499,7 @@ impl<'p> TypeTable<'p> {
                         ))
                     }
                 };
-                (
-                    Detail::Chan {
-                        elem: ptr(l.chan_elem)?,
-                        dir,
-                    },
-                    l.chan_type_size,
-                    0,
-                )
+                (Detail::Chan { elem: ptr(l.chan_elem)?, dir }, l.chan_type_size, 0)
             }
             Kind::Map => (Detail::Map(self.map_info(addr)?), l.map.type_size, 0),
             Kind::Struct => {
@@ -577,8 +508,7 @@ impl<'p> TypeTable<'p> {
                 let mut fields = Vec::with_capacity(n as usize);
                 for i in 0..n {
                     let f = data.wrapping_add(i * l.field_size);
-                    let name =
-                        self.read_name(self.u64(f.wrapping_add(l.field_name), "struct field")?)?;
+                    let name = self.read_name(self.u64(f.wrapping_add(l.field_name), "struct field")?)?;
                     fields.push(Field {
                         name: name.name,
                         ty: self.u64(f.wrapping_add(l.field_typ), "struct field")?,
@@ -587,11 +517,7 @@ impl<'p> TypeTable<'p> {
                         tag: name.tag,
                     });
                 }
-                (
-                    Detail::Struct { pkg_path, fields },
-                    l.struct_type_size,
-                    n * l.field_size,
-                )
+                (Detail::Struct { pkg_path, fields }, l.struct_type_size, n * l.field_size)
             }
             Kind::Interface => {
                 let pkg_path = self.name_at(ptr(l.iface_pkg_path)?)?;
@@ -605,18 +531,10 @@ impl<'p> TypeTable<'p> {
                         Some(a) => self.read_name(a)?.name,
                         None => String::new(),
                     };
-                    let ty = self
-                        .resolve_off(self.u32(m.wrapping_add(l.imethod_typ), "interface method")?);
-                    methods.push(IMethod {
-                        name,
-                        ty: ty.unwrap_or(0),
-                    });
+                    let ty = self.resolve_off(self.u32(m.wrapping_add(l.imethod_typ), "interface method")?);
+                    methods.push(IMethod { name, ty: ty.unwrap_or(0) });
                 }
-                (
-                    Detail::Interface { pkg_path, methods },
-                    l.iface_type_size,
-                    n * l.imethod_size,
-                )
+                (Detail::Interface { pkg_path, methods }, l.iface_type_size, n * l.imethod_size)
             }
             Kind::Func => {
                 let nin = self.u16(addr.wrapping_add(l.func_in_count), what)? as u64;
@@ -626,15 +544,9 @@ impl<'p> TypeTable<'p> {
                 if tflag & l.tflag_uncommon != 0 {
                     params += l.uncommon_size;
                 }
-                let all: Vec<u64> = (0..nin + nout)
-                    .map(|i| ptr(params + 8 * i))
-                    .collect::<Result<_>>()?;
+                let all: Vec<u64> = (0..nin + nout).map(|i| ptr(params + 8 * i)).collect::<Result<_>>()?;
                 let (ins, outs) = all.split_at(nin as usize);
-                let d = Detail::Func {
-                    ins: ins.to_vec(),
-                    outs: outs.to_vec(),
-                    variadic: out & 0x8000 != 0,
-                };
+                let d = Detail::Func { ins: ins.to_vec(), outs: outs.to_vec(), variadic: out & 0x8000 != 0 };
                 (d, l.func_type_size, (nin + nout) * 8)
             }
             _ => (Detail::None, l.type_size, 0),
@@ -654,8 +566,7 @@ impl<'p> TypeTable<'p> {
             if let (Some(ko), Some(ks), Some(eo), Some(es)) =
                 (m.keys_off, m.key_stride, m.elems_off, m.elem_stride)
             {
-                (keys_off, key_stride, elems_off, elem_stride) =
-                    (ptr(ko)?, ptr(ks)?, ptr(eo)?, ptr(es)?);
+                (keys_off, key_stride, elems_off, elem_stride) = (ptr(ko)?, ptr(ks)?, ptr(eo)?, ptr(es)?);
             } else {
                 let (Some(ss), Some(eo)) = (m.slot_size, m.elem_off) else {
                     return Err(Error::Unsupported(
@@ -669,9 +580,7 @@ impl<'p> TypeTable<'p> {
         } else {
             group_size = self.u16(addr.wrapping_add(m.group_size), what)? as u64;
             let (Some(ks), Some(vs)) = (m.key_size, m.value_size) else {
-                return Err(Error::Unsupported(
-                    "bucket map type without KeySize/ValueSize".into(),
-                ));
+                return Err(Error::Unsupported("bucket map type without KeySize/ValueSize".into()));
             };
             let ksz = self.u8(addr.wrapping_add(ks), what)? as u64;
             let vsz = self.u8(addr.wrapping_add(vs), what)? as u64;
@@ -698,21 +607,14 @@ impl<'p> TypeTable<'p> {
         let data = self.u64(a, "slice header")?;
         let len = self.u64(a.wrapping_add(8), "slice header")?;
         if len > MAX_LIST {
-            return Err(Error::malformed(
-                format!("slice header at {a:#x}"),
-                format!("length {len}"),
-            ));
+            return Err(Error::malformed(format!("slice header at {a:#x}"), format!("length {len}")));
         }
         Ok((data, len))
     }
 
     /// The text of an `abi.Name` pointer (empty for nil).
     fn name_at(&self, a: u64) -> Result<String> {
-        Ok(if a == 0 {
-            String::new()
-        } else {
-            self.read_name(a)?.name
-        })
+        Ok(if a == 0 { String::new() } else { self.read_name(a)?.name })
     }
 
     /// Decode an `abi.Name`: flags byte, uvarint length, bytes, [uvarint tag length, tag].
@@ -726,19 +628,12 @@ impl<'p> TypeTable<'p> {
             let (n2, len2) = self.uvarint(t)?;
             tag = self.text(t.wrapping_add(n2), len2)?;
         }
-        Ok(Name {
-            name,
-            tag,
-            embedded: flags & 8 != 0,
-        })
+        Ok(Name { name, tag, embedded: flags & 8 != 0 })
     }
 
     fn text(&self, a: u64, len: u64) -> Result<String> {
         if len > MAX_NAME {
-            return Err(Error::malformed(
-                format!("type name at {a:#x}"),
-                format!("length {len}"),
-            ));
+            return Err(Error::malformed(format!("type name at {a:#x}"), format!("length {len}")));
         }
         Ok(String::from_utf8_lossy(&self.bytes(a, len, "type name")?).into_owned())
     }
@@ -771,10 +666,7 @@ impl<'p> TypeTable<'p> {
     fn compute_mask(&self, t: &Type) -> Result<PtrMask> {
         let nwords = t.ptr_bytes / 8;
         if nwords > MAX_MASK_WORDS {
-            return Err(Error::malformed(
-                format!("type {:#x}", t.addr),
-                "too large for a pointer mask",
-            ));
+            return Err(Error::malformed(format!("type {:#x}", t.addr), "too large for a pointer mask"));
         }
         match t.gc {
             _ if nwords == 0 => Ok(PtrMask::zeroed(0)),
@@ -797,10 +689,7 @@ impl<'p> TypeTable<'p> {
             return Ok(());
         }
         if depth > MAX_DEPTH {
-            return Err(Error::malformed(
-                format!("type {:#x}", t.addr),
-                "types nested too deep",
-            ));
+            return Err(Error::malformed(format!("type {:#x}", t.addr), "types nested too deep"));
         }
         if t.gc != GcData::OnDemand {
             let own = self.ptr_mask(t)?;
@@ -840,9 +729,7 @@ impl<'p> TypeTable<'p> {
     /// Run a GC program (runtime/mbitmap.go `runGCProg`): literal bits, and repeats of the last
     /// n bits c times. The program follows a 4-byte length at `GCData`.
     fn run_gc_program(&self, t: &Type) -> Result<PtrMask> {
-        let bad = |msg: &str| {
-            Error::malformed(format!("GC program of type {:#x}", t.addr), msg.to_string())
-        };
+        let bad = |msg: &str| Error::malformed(format!("GC program of type {:#x}", t.addr), msg.to_string());
         let len = self.u32(t.gcdata, "GC program")? as u64;
         if len > MAX_LIST * 16 {
             return Err(bad("too long"));
@@ -920,12 +807,8 @@ impl<'p> TypeTable<'p> {
             return Ok(None);
         }
         let p = self.u64(t.gcdata, "GC mask slot")?;
-        let in_progress = self
-            .p
-            .exe
-            .image
-            .symbol("runtime.inProgress")
-            .map(|(a, _)| a.wrapping_add(self.p.bias));
+        let in_progress =
+            self.p.exe.image.symbol("runtime.inProgress").map(|(a, _)| a.wrapping_add(self.p.bias));
         if p == 0 || Some(p) == in_progress {
             return Ok(None);
         }
@@ -975,10 +858,7 @@ impl<'p> TypeTable<'p> {
                 out.push(self.itab(self.u64(links.wrapping_add(8 * i), "itablinks")?)?);
             }
         } else if let (Some(off), Some(size)) = (md.itaboffset, md.itabsize) {
-            let (mut a, end) = (
-                self.types.wrapping_add(off),
-                self.types.wrapping_add(off + size),
-            );
+            let (mut a, end) = (self.types.wrapping_add(off), self.types.wrapping_add(off + size));
             while a < end {
                 let it = self.itab(a)?;
                 let fun0 = self.u64(a.wrapping_add(self.l.itab_fun), "itab")?;
@@ -1045,10 +925,7 @@ impl<'p> TypeTable<'p> {
     /// The runtime type (descriptor address) of a DWARF type, typedefs followed.
     pub fn runtime_type(&self, id: TypeId) -> Option<u64> {
         let d = self.p.exe.dwarf.as_ref()?;
-        let off = d
-            .ty(id)
-            .runtime_type
-            .or_else(|| d.ty(d.resolve(id)).runtime_type)?;
+        let off = d.ty(id).runtime_type.or_else(|| d.ty(d.resolve(id)).runtime_type)?;
         Some(self.types.wrapping_add(off))
     }
 }
@@ -1080,20 +957,14 @@ mod tests {
         );
         let mut out = Vec::new();
         fn walk(d: &Path, depth: u32, out: &mut Vec<PathBuf>) {
-            if d.join("types.json").is_file() && d.join("dump").is_file() && d.join("exe").is_file()
-            {
+            if d.join("types.json").is_file() && d.join("dump").is_file() && d.join("exe").is_file() {
                 out.push(d.to_path_buf());
             }
             if depth == 0 {
                 return;
             }
             let mut subs: Vec<PathBuf> = std::fs::read_dir(d)
-                .map(|r| {
-                    r.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
+                .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
                 .unwrap_or_default();
             subs.sort();
             for s in subs {
@@ -1107,9 +978,7 @@ mod tests {
     }
 
     fn mask_string(m: &PtrMask) -> String {
-        (0..m.nwords)
-            .map(|w| if m.is_ptr(w) { '1' } else { '0' })
-            .collect()
+        (0..m.nwords).map(|w| if m.is_ptr(w) { '1' } else { '0' }).collect()
     }
 
     #[test]
@@ -1141,12 +1010,7 @@ mod tests {
             assert_eq!(t.size, e["size"].as_u64().unwrap(), "{want}: size");
             assert_eq!(t.kind.name(), e["kind"].as_str().unwrap(), "{want}: kind");
             let m = tt.ptr_mask(&t).unwrap();
-            assert_eq!(
-                mask_string(&m),
-                e["mask"].as_str().unwrap(),
-                "{want}: mask ({:?})",
-                t.gc
-            );
+            assert_eq!(mask_string(&m), e["mask"].as_str().unwrap(), "{want}: mask ({:?})", t.gc);
             if let Some(rm) = tt.runtime_built_mask(&t).unwrap() {
                 assert_eq!(rm, *m, "{want}: runtime-built mask");
                 built += 1;
@@ -1168,14 +1032,11 @@ mod tests {
             // Element and field types decode too.
             match &t.detail {
                 _ if t.named => {}
-                Detail::Struct { fields, .. } => fields
-                    .iter()
-                    .for_each(|f| assert!(!tt.name(f.ty).starts_with('<'))),
+                Detail::Struct { fields, .. } => {
+                    fields.iter().for_each(|f| assert!(!tt.name(f.ty).starts_with('<')))
+                }
                 Detail::Map(mi) => {
-                    assert!(
-                        want.starts_with(&format!("map[{}]", tt.name(mi.key))),
-                        "{want}"
-                    );
+                    assert!(want.starts_with(&format!("map[{}]", tt.name(mi.key))), "{want}");
                     assert!(want.ends_with(&tt.name(mi.elem)), "{want}");
                 }
                 _ => {
@@ -1189,14 +1050,12 @@ mod tests {
         for e in table.iter().filter(|e| e.get("var").is_some()) {
             let a = addr(e);
             match e["var"].as_str().unwrap() {
-                "gErr" | "gStr" => assert_eq!(
-                    tt.iface_type(a).unwrap().unwrap().name,
-                    e["name"].as_str().unwrap()
-                ),
-                "gAny" | "gAnyInt" => assert_eq!(
-                    tt.eface_type(a).unwrap().unwrap().name,
-                    e["name"].as_str().unwrap()
-                ),
+                "gErr" | "gStr" => {
+                    assert_eq!(tt.iface_type(a).unwrap().unwrap().name, e["name"].as_str().unwrap())
+                }
+                "gAny" | "gAnyInt" => {
+                    assert_eq!(tt.eface_type(a).unwrap().unwrap().name, e["name"].as_str().unwrap())
+                }
                 v => {
                     let fv = p.read_u64(a, "func value").unwrap();
                     let (_, f) = tt.funcval_target(fv).unwrap().unwrap();
@@ -1217,21 +1076,13 @@ mod tests {
                 assert_eq!(rm, *m, "{}: runtime-built mask", t.name);
                 vs_built += 1;
             }
-            let Some(id) = tt
-                .dwarf_type(a)
-                .filter(|&id| dw.ty(dw.resolve(id)).size == t.size)
-            else {
+            let Some(id) = tt.dwarf_type(a).filter(|&id| dw.ty(dw.resolve(id)).size == t.size) else {
                 continue;
             };
             let mut words = vec![false; (t.size / 8) as usize];
             dwarf_ptrs(dw, id, 0, &mut words);
             let want: String = words.iter().map(|&b| if b { '1' } else { '0' }).collect();
-            assert_eq!(
-                mask_string(&m),
-                want.trim_end_matches('0'),
-                "{}: mask vs DWARF",
-                t.name
-            );
+            assert_eq!(mask_string(&m), want.trim_end_matches('0'), "{}: mask vs DWARF", t.name);
             vs_dwarf += 1;
         }
         let itabs = tt.itabs().unwrap();
@@ -1239,9 +1090,7 @@ mod tests {
             assert_eq!(tt.get(it.inter).unwrap().kind, Kind::Interface);
             tt.get(it.ty).unwrap();
         }
-        assert!(itabs
-            .iter()
-            .any(|it| tt.name(it.ty) == "*main.myErr" && tt.name(it.inter) == "error"));
+        assert!(itabs.iter().any(|it| tt.name(it.ty) == "*main.myErr" && tt.name(it.inter) == "error"));
         eprintln!(
             "{}: {n} types ok ({by_gc:?}, {built} runtime-built masks equal), {dwarf} DWARF-mapped, \
              {} linked types ({vs_dwarf} masks equal DWARF's, {vs_built} the runtime's), {} itabs",
@@ -1295,10 +1144,7 @@ mod tests {
         }
         dw.type_name(id).ends_with("sys.NotInHeap")
             || match t.kind {
-                K::Struct => dw
-                    .fields(id)
-                    .iter()
-                    .any(|f| not_in_heap(dw, f.ty, depth + 1)),
+                K::Struct => dw.fields(id).iter().any(|f| not_in_heap(dw, f.ty, depth + 1)),
                 K::Array => t.target.is_some_and(|e| not_in_heap(dw, e, depth + 1)),
                 _ => false,
             }

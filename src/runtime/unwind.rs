@@ -86,10 +86,7 @@ impl Process {
                 break;
             }
             if sp < stack.0 || sp > stack.1 {
-                out.error = Some(format!(
-                    "sp {sp:#x} left the stack [{:#x}, {:#x})",
-                    stack.0, stack.1
-                ));
+                out.error = Some(format!("sp {sp:#x} left the stack [{:#x}, {:#x})", stack.0, stack.1));
                 break;
             }
             let Some(f) = self.func(pc) else {

@@ -75,7 +75,12 @@ fn okey(f: &oracle::Frame) -> (String, String, u32) {
 /// Inner and outer frames the runtime keeps when it elides the middle of a long stack.
 const INNER: usize = 50;
 
-fn frames_match(ours: &[(String, String, u32)], want: &[(String, String, u32)], elided: bool, extra_inner_ok: bool) -> bool {
+fn frames_match(
+    ours: &[(String, String, u32)],
+    want: &[(String, String, u32)],
+    elided: bool,
+    extra_inner_ok: bool,
+) -> bool {
     if !elided {
         if ours == want {
             return true;
@@ -100,9 +105,11 @@ pub fn check(case: &Case) -> CaseResult {
     let want = oracle::parse(&text);
     let live = case.is_live();
     let printer = case.meta["oracle_goroutine"].as_u64();
-    let crash_gid = p.dump.crash.as_ref().and_then(|c| {
-        gs.iter().find(|g| g.thread_id == Some(c.thread_id)).map(|g| g.id)
-    });
+    let crash_gid = p
+        .dump
+        .crash
+        .as_ref()
+        .and_then(|c| gs.iter().find(|g| g.thread_id == Some(c.thread_id)).map(|g| g.id));
     let mut diffs = Vec::new();
     let mut compared = 0;
     for w in want.iter().filter(|w| w.id != 0) {
@@ -119,7 +126,10 @@ pub fn check(case: &Case) -> CaseResult {
             diffs.push(format!("goroutine {}: status {st:?}, traceback says {:?}", w.id, w.status));
         }
         if g.wait_minutes != w.minutes {
-            diffs.push(format!("goroutine {}: {} minutes, traceback says {}", w.id, g.wait_minutes, w.minutes));
+            diffs.push(format!(
+                "goroutine {}: {} minutes, traceback says {}",
+                w.id, g.wait_minutes, w.minutes
+            ));
         }
         if !w.labels.is_empty() {
             let mut theirs = w.labels.clone();
@@ -131,16 +141,12 @@ pub fn check(case: &Case) -> CaseResult {
         if w.stack_unavailable {
             continue;
         }
-        let ours: Vec<_> = g
-            .frames
-            .iter()
-            .filter(|f| !live || f.shown_by_default())
-            .map(key)
-            .collect();
+        let ours: Vec<_> = g.frames.iter().filter(|f| !live || f.shown_by_default()).map(key).collect();
         let theirs: Vec<_> = w.frames.iter().map(okey).collect();
         let extra_ok = Some(g.id) == crash_gid;
         if !frames_match(&ours, &theirs, w.elided, extra_ok) {
-            let first = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+            let first =
+                ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
             diffs.push(format!(
                 "goroutine {} [{}]: frames differ at #{first}: ours {:?}, traceback {:?} ({} vs {} frames)",
                 w.id,
@@ -153,7 +159,10 @@ pub fn check(case: &Case) -> CaseResult {
         }
         if let (Some((f, _, fr)), Some(c)) = (&w.created_by, &g.created_by) {
             if *f != c.function || fr.file != c.file || fr.line != c.line {
-                diffs.push(format!("goroutine {}: created by {}:{}:{}, traceback {f} {}:{}", w.id, c.function, c.file, c.line, fr.file, fr.line));
+                diffs.push(format!(
+                    "goroutine {}: created by {}:{}:{}, traceback {f} {}:{}",
+                    w.id, c.function, c.file, c.line, fr.file, fr.line
+                ));
             }
         }
     }
@@ -164,7 +173,9 @@ pub fn check(case: &Case) -> CaseResult {
         for id in facts["goroutines"]["labeled"]["ids"].as_array().into_iter().flatten() {
             let id = id.as_u64().unwrap_or(0);
             match gs.iter().find(|g| g.id == id) {
-                Some(g) if g.labels.is_empty() => diffs.push(format!("goroutine {id}: labeled by the program, no labels found")),
+                Some(g) if g.labels.is_empty() => {
+                    diffs.push(format!("goroutine {id}: labeled by the program, no labels found"))
+                }
                 None => diffs.push(format!("goroutine {id}: labeled by the program, not found")),
                 _ => {}
             }
@@ -174,7 +185,11 @@ pub fn check(case: &Case) -> CaseResult {
     for g in &gs {
         let listed = !live || !g.runtime_internal;
         if listed && !want.iter().any(|w| w.id == g.id) && Some(g.id) != printer {
-            diffs.push(format!("goroutine {} ({:?}): found, but not in the traceback", g.id, header_status(g)));
+            diffs.push(format!(
+                "goroutine {} ({:?}): found, but not in the traceback",
+                g.id,
+                header_status(g)
+            ));
         }
     }
     Ok((compared, diffs))
@@ -214,7 +229,11 @@ pub fn report(results: &[(String, CaseResult)], known: &[(String, String)]) -> R
         };
         if problems.is_empty() {
             ok += 1;
-            let _ = writeln!(text, "ok      {name}{}", if is_known.is_some() { " (listed as a known failure: remove it)" } else { "" });
+            let _ = writeln!(
+                text,
+                "ok      {name}{}",
+                if is_known.is_some() { " (listed as a known failure: remove it)" } else { "" }
+            );
         } else if let Some((_, why)) = is_known {
             known_n += 1;
             let _ = writeln!(text, "known   {name}: {why} ({} differences)", problems.len());

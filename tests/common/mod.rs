@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod oracle;
 pub mod compare;
+pub mod oracle;

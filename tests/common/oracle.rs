@@ -83,24 +83,15 @@ pub fn parse(text: &str) -> Vec<Goroutine> {
                     g.created_by = Some((
                         function.to_string(),
                         parent,
-                        Frame {
-                            function: function.to_string(),
-                            file,
-                            line,
-                        },
+                        Frame { function: function.to_string(), file, line },
                     ));
                 }
                 i += usize::from(next_loc.is_some());
-            } else if let (Some(loc), false, Some(open)) =
-                (next_loc, line.starts_with('\t'), line.rfind('('))
+            } else if let (Some(loc), false, Some(open)) = (next_loc, line.starts_with('\t'), line.rfind('('))
             {
                 if line.ends_with(')') && !in_ancestor {
                     let (file, l) = parse_location(loc);
-                    g.frames.push(Frame {
-                        function: line[..open].to_string(),
-                        file,
-                        line: l,
-                    });
+                    g.frames.push(Frame { function: line[..open].to_string(), file, line: l });
                 }
                 i += 1;
             }
@@ -135,11 +126,7 @@ fn merge(first: &mut Goroutine, again: Goroutine) {
 
 /// "\t/path/file.go:123 +0x1d fp=0x… sp=0x… pc=0x…" without the tab → (file, line).
 fn parse_location(loc: &str) -> (String, u32) {
-    let end = [" +0x", " fp="]
-        .iter()
-        .filter_map(|m| loc.find(m))
-        .min()
-        .unwrap_or(loc.len());
+    let end = [" +0x", " fp="].iter().filter_map(|m| loc.find(m)).min().unwrap_or(loc.len());
     match loc[..end].rsplit_once(':') {
         Some((file, line)) => (file.to_string(), line.trim().parse().unwrap_or(0)),
         None => (loc[..end].to_string(), 0),
@@ -148,26 +135,18 @@ fn parse_location(loc: &str) -> (String, u32) {
 
 fn parse_header(line: &str) -> Option<Goroutine> {
     let rest = line.strip_prefix("goroutine ")?.strip_suffix(':')?;
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     let id: u64 = rest[..digits].parse().ok()?;
     let rest = &rest[digits..];
     let open = rest.find('[')?;
-    let m = rest[..open]
-        .split_whitespace()
-        .find_map(|t| t.strip_prefix("m="))
-        .and_then(|v| v.parse().ok());
+    let m = rest[..open].split_whitespace().find_map(|t| t.strip_prefix("m=")).and_then(|v| v.parse().ok());
     let inside = &rest[open + 1..];
     // 1.26 prints labels inside the brackets, 1.27 after them.
     let (attrs, labels) = match inside.find(" labels:{") {
         Some(k) => (&inside[..k], parse_labels(&inside[k + " labels:".len()..])),
         None => {
             let close = inside.find(']')?;
-            (
-                &inside[..close],
-                parse_labels(inside[close + 1..].trim_start()),
-            )
+            (&inside[..close], parse_labels(inside[close + 1..].trim_start()))
         }
     };
     let mut parts = attrs.split(", ");
@@ -218,9 +197,7 @@ fn label_token(s: &str, stop: char) -> Option<(String, &str)> {
             match c {
                 '"' => {
                     let after = q[k + 1..].trim_start();
-                    let after = after
-                        .strip_prefix(stop)
-                        .or_else(|| after.strip_prefix('}'))?;
+                    let after = after.strip_prefix(stop).or_else(|| after.strip_prefix('}'))?;
                     return Some((v, after));
                 }
                 '\\' => match chars.next()?.1 {
