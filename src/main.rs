@@ -73,6 +73,17 @@ enum Command {
         #[arg(value_parser = parse_addr)]
         addr: u64,
     },
+    /// Decode one heap object: its type and fields, to a given depth.
+    Object {
+        #[command(flatten)]
+        target: Target,
+        /// An address inside the object (hex with 0x, or decimal).
+        #[arg(value_parser = parse_addr)]
+        addr: u64,
+        /// How deep to decode nested structs and arrays.
+        #[arg(long, default_value_t = 2)]
+        depth: u32,
+    },
 }
 
 fn parse_addr(s: &str) -> Result<u64, String> {
@@ -107,6 +118,16 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {
                 rh::top_text(&doc)
+            };
+            Ok((out, incomplete(&p)))
+        }
+        Command::Object { target, addr, depth } => {
+            let p = Process::open(&target.dump, target.exe.as_deref())?;
+            let doc = report::object::object(&HeapAnalysis::run(&p)?, addr, depth)?;
+            let out = if target.json {
+                rh::json(stdout(), &doc).map(|_| String::new())?
+            } else {
+                report::object::object_text(&doc)
             };
             Ok((out, incomplete(&p)))
         }

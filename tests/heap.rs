@@ -97,3 +97,22 @@ fn path_leads_from_a_root() {
     assert_eq!(d["path"], obj["path"], "path and top agree");
     assert_eq!(d["object"].as_str(), Some(addr));
 }
+
+#[test]
+fn object_decodes_fields() {
+    let case = &leaky_cases()[0];
+    let top = run_json(case, &["top", "--top", "20"]);
+    let obj = top["retainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"].as_array().is_some_and(|p| p.len() > 2))
+        .expect("a heap object reached through another object");
+    // The object one step above it on its path: a typed object with a pointer field to it.
+    let step = obj["path"].as_array().unwrap()[1].as_str().unwrap();
+    let parent = step.rsplit("@ ").next().unwrap();
+    let d = run_json(case, &["object", parent, "--depth", "3"]);
+    assert_eq!(d["object"].as_str(), Some(parent));
+    assert!(!d["values"].as_array().unwrap().is_empty(), "{d}");
+    assert_eq!(d["reachable"], true);
+}

@@ -3,6 +3,7 @@
 
 pub mod heap;
 pub mod json;
+pub mod object;
 pub mod text;
 
 use serde::Serialize;
