@@ -176,3 +176,52 @@ fn core_given_as_executable() {
     let dump = case.file("dump");
     expect_error(&["overview", dump.to_str().unwrap(), "--exe", dump.to_str().unwrap()], "core");
 }
+
+/// Random bytes written over a real core's notes and memory: every command finishes, with a
+/// result or a clear error, never a panic. (A run over 120 s counts as a hang.)
+#[test]
+fn corrupted_memory() {
+    let case = linux_amd64_case();
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(unpacked(&case.file("dump"), dir.path(), "full")).unwrap();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    for seed in 1..=6u64 {
+        let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut bytes = full.clone();
+        for _ in 0..5000 {
+            let i = 4096 + (next() % (bytes.len() as u64 - 4096)) as usize;
+            bytes[i] = next() as u8;
+        }
+        let cut = dir.path().join("corrupt");
+        std::fs::write(&cut, &bytes).unwrap();
+        for cmd in ["goroutines", "heap", "top"] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_gomortem"))
+                .args([cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let start = std::time::Instant::now();
+            let status = loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    break s;
+                }
+                if start.elapsed().as_secs() > 120 {
+                    child.kill().ok();
+                    panic!("seed {seed} {cmd}: hangs");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            assert!(!err.contains("panicked"), "seed {seed} {cmd}: {err}");
+            assert!(matches!(status.code(), Some(0..=2)), "seed {seed} {cmd}: {status:?} {err}");
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub struct AddressSpace {
     files: Vec<MappedFile>,
     /// Sorted by `va`, non-overlapping.
     regions: Vec<Region>,
+    /// Bytes backed, as of the last [`Self::finish`].
+    total: u64,
 }
 
 impl AddressSpace {
@@ -75,6 +77,7 @@ impl AddressSpace {
             }
             out.push(r);
         }
+        self.total = out.iter().map(|r| r.len).sum();
         self.regions = out;
     }
 
@@ -181,7 +184,7 @@ impl AddressSpace {
 
     /// Number of regions and total bytes backed.
     pub fn stats(&self) -> (usize, u64) {
-        (self.regions.len(), self.regions.iter().map(|r| r.len).sum())
+        (self.regions.len(), self.total)
     }
 
     /// Iterate over the mapped ranges `(va, len)`.

@@ -448,9 +448,14 @@ impl Process {
             objects: 0,
             rank_base: 0,
         };
-        // A span whose geometry is absurd is skipped rather than trusted.
+        // A span whose geometry is absurd is skipped rather than trusted: objects that do not
+        // fit it, or more memory than the whole dump holds (a corrupted npages).
         let span_bytes = npages.checked_mul(l.page_size)?;
-        if s.elemsize == 0 || (s.nelems as u64).checked_mul(s.elemsize)? > span_bytes {
+        if s.elemsize == 0
+            || (s.nelems as u64).checked_mul(s.elemsize)? > span_bytes
+            || span_bytes > self.mem.stats().1
+            || s.base.checked_add(span_bytes).is_none()
+        {
             return Some(raw);
         }
         raw.alloc_bits = u64_at(l.span_alloc_bits)?;
