@@ -33,3 +33,25 @@ fn walk(d: &Path, depth: u32, out: &mut Vec<(PathBuf, serde_json::Value)>) {
         }
     }
 }
+
+/// Dumps of an ad-hoc test program under `$var` (skipped with a note when unset): every
+/// `$var/*/` holding `exe`, `dump` and the program's `stdout`, sorted.
+pub(crate) fn env_dumps(var: &str) -> Vec<(PathBuf, String)> {
+    let Some(root) = std::env::var_os(var) else {
+        eprintln!("note: {var} not set: skipping");
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(root).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.into_iter()
+        .filter_map(|d| Some((d.clone(), std::fs::read_to_string(d.join("stdout")).ok()?)))
+        .collect()
+}
+
+/// The number printed as `key=N` in a test program's output.
+pub(crate) fn printed(out: &str, key: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}="))?.parse().ok())
+        .unwrap_or_else(|| panic!("the program printed no {key}="))
+}

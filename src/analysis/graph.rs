@@ -590,18 +590,10 @@ mod tests {
     /// Dumps of the structure program (see the report): `$GOMORTEM_GRAPH_DUMPS/*/{exe,dump,stdout}`.
     #[test]
     fn structure_dumps() {
-        let Some(root) = std::env::var_os("GOMORTEM_GRAPH_DUMPS") else {
-            eprintln!("note: GOMORTEM_GRAPH_DUMPS not set: skipping");
-            return;
-        };
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.path()).collect();
-        dirs.sort();
-        for d in dirs.iter().filter(|d| d.join("stdout").is_file()) {
+        for (d, out) in crate::testutil::env_dumps("GOMORTEM_GRAPH_DUMPS") {
+            let d = &d;
             let name = d.display().to_string();
-            let out = std::fs::read_to_string(d.join("stdout")).unwrap();
-            let val = |k: &str| -> u64 {
-                out.lines().find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok()).unwrap()
-            };
+            let val = |k: &str| crate::testutil::printed(&out, k);
             let a = analyse(&d.join("dump"), &d.join("exe"));
             // The list and the tree are held by their globals alone.
             let (lb, lc) = root_retained(&a, "main.list");

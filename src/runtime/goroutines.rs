@@ -228,8 +228,13 @@ impl Process {
     /// Estimate the runtime's `nanotime()` at the moment of the dump, for wait durations.
     /// The dump holds no clock; the runtime's latest monotonic stamps are lower bounds of it.
     pub fn estimate_now(&self) -> Option<Now> {
-        let raws: Vec<RawG> = self.allgs().ok()?.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
-        self.estimate_now_from(&raws, &self.wait_reasons())
+        self.now
+            .get_or_init(|| {
+                let raws: Vec<RawG> =
+                    self.allgs().ok()?.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
+                self.estimate_now_from(&raws, &self.wait_reasons())
+            })
+            .clone()
     }
 
     fn estimate_now_from(&self, raws: &[RawG], reasons: &[String]) -> Option<Now> {
@@ -286,7 +291,7 @@ impl Process {
         let ms = self.ms()?;
         let reasons = self.wait_reasons();
         let raws: Vec<RawG> = addrs.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
-        let now = self.estimate_now_from(&raws, &reasons);
+        let now = self.now.get_or_init(|| self.estimate_now_from(&raws, &reasons)).clone();
         let mut gs: Vec<Goroutine> = raws
             .par_iter()
             .filter_map(|r| {

@@ -954,18 +954,10 @@ mod tests {
     /// Dumps of the heapprog program (see the report): `$GOMORTEM_HEAP_DUMPS/*/{exe,dump,stdout}`.
     #[test]
     fn heapprog_dumps() {
-        let Some(root) = std::env::var_os("GOMORTEM_HEAP_DUMPS") else {
-            eprintln!("note: GOMORTEM_HEAP_DUMPS not set: skipping");
-            return;
-        };
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.path()).collect();
-        dirs.sort();
-        for d in dirs.iter().filter(|d| d.join("stdout").is_file()) {
+        for (d, out) in crate::testutil::env_dumps("GOMORTEM_HEAP_DUMPS") {
+            let d = &d;
             let name = d.display().to_string();
-            let out = std::fs::read_to_string(d.join("stdout")).unwrap();
-            let val = |k: &str| -> u64 {
-                out.lines().find_map(|l| l.strip_prefix(&format!("{k}="))?.parse().ok()).unwrap()
-            };
+            let val = |k: &str| crate::testutil::printed(&out, k);
             let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
             let h = check_consistent(&p, &name);
             // Everything allocated after ReadMemStats is in the mcaches.

@@ -52,6 +52,8 @@ pub struct Process {
     pub globals: Globals,
     /// Soft errors: what was skipped and why (includes the dump's and the executable's).
     pub warnings: Vec<String>,
+    /// The estimate of "now" for wait durations, computed once.
+    now: std::sync::OnceLock<Option<goroutines::Now>>,
 }
 
 impl Process {
@@ -97,7 +99,7 @@ impl Process {
         };
         let layouts = Layouts::load(dwarf)?;
         let globals = find_globals(&exe, bias)?;
-        Ok(Process { dump, exe, mem, bias, layouts, globals, warnings })
+        Ok(Process { dump, exe, mem, bias, layouts, globals, warnings, now: std::sync::OnceLock::new() })
     }
 
     pub fn read_u64(&self, addr: u64, what: &str) -> Result<u64> {
