@@ -3,11 +3,19 @@
 //!
 //!   cargo bench --bench throughput              # all
 //!   GOMORTEM_BENCH_GOROUTINES=20000 cargo bench # another size
+//!   GOMORTEM_BENCH_HEAP=1000000,2500000,5000000 GOMORTEM_BENCH_GOROUTINES= cargo bench --bench throughput
+//!
+//! The heap benchmark prints one table: per phase of `heap` + `top` (as `HeapAnalysis::run` and
+//! the reports run them) the median wall time, then the anonymous resident memory (`RssAnon`,
+//! sampled every 10 ms: what the process holds beyond the mapped dump) each phase adds to the
+//! peak, the overall peak, and `VmHWM` (mapped dump pages included).
 //!
 //! Needs a Go toolchain (`just setup`), and `ulimit -c unlimited` permitted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Instant;
 
 use gomortem::analysis::group;
@@ -113,52 +121,268 @@ fn bench_goroutines(n: usize) {
     );
 }
 
-/// Peak resident memory of this process so far (VmHWM), in bytes.
-fn peak_rss() -> u64 {
+/// A field of /proc/self/status, in bytes (`VmHWM:` the peak resident set, `RssAnon:` the
+/// resident anonymous memory, i.e. not the mapped dump).
+fn status_bytes(key: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
 
-fn bench_heap(entries: usize, goroutines: usize) {
-    let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { return };
-    let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
-    let t = Instant::now();
-    let p = Process::open(&dump, Some(&exe)).expect("open");
-    let open = t.elapsed().as_secs_f64();
-    let a = gomortem::analysis::HeapAnalysis::run(&p).expect("heap analysis");
-    let analysis = t.elapsed().as_secs_f64();
+/// CPU time of this process so far (all threads, user and system), from /proc/self/stat, in
+/// seconds (10 ms resolution): a measure of work that other jobs on the machine do not skew.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
+/// Samples `RssAnon` every 10 ms in a background thread, keeping the peak.
+struct AnonPeak {
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AnonPeak {
+    fn start() -> AnonPeak {
+        let peak = Arc::new(AtomicU64::new(status_bytes("RssAnon:")));
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Relaxed) {
+                    peak.fetch_max(status_bytes("RssAnon:"), Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            })
+        };
+        AnonPeak { peak, done, thread: Some(thread) }
+    }
+
+    /// The peak so far (also sampled now).
+    fn get(&self) -> u64 {
+        self.peak.fetch_max(status_bytes("RssAnon:"), Relaxed);
+        self.peak.load(Relaxed)
+    }
+}
+
+impl Drop for AnonPeak {
+    fn drop(&mut self) {
+        self.done.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Phases of `heap` + `top`, in order.
+const PHASES: [&str; 10] =
+    ["open", "heap", "types", "roots", "graph", "reach", "typing", "histogram", "dominators", "top"];
+
+/// One run of `heap` + `top` on a bigheap dump, phase by phase as `HeapAnalysis::run` and the
+/// reports do them.
+struct HeapRun {
+    objects: u64,
+    edges: u64,
+    /// Seconds per phase of [`PHASES`].
+    phases: [f64; PHASES.len()],
+    /// CPU seconds (all threads, user and system) per phase.
+    cpu: [f64; PHASES.len()],
+    /// Peak anonymous RSS at the end of each phase, in bytes (the first: before opening).
+    anon_after: [u64; PHASES.len() + 1],
+    hwm: u64,
+}
+
+/// Times and memory of the phases, one after the other.
+struct Laps {
+    anon: AnonPeak,
+    phases: [f64; PHASES.len()],
+    cpu: [f64; PHASES.len()],
+    anon_after: [u64; PHASES.len() + 1],
+    k: usize,
+    t: Instant,
+    c: f64,
+}
+
+impl Laps {
+    /// The phase `k` ends.
+    fn lap(&mut self) {
+        self.phases[self.k] = self.t.elapsed().as_secs_f64();
+        self.cpu[self.k] = cpu_seconds() - self.c;
+        self.anon_after[self.k + 1] = self.anon.get();
+        self.k += 1;
+        self.restart();
+    }
+
+    /// The next phase starts now.
+    fn restart(&mut self) {
+        self.t = Instant::now();
+        self.c = cpu_seconds();
+    }
+}
+
+fn heap_run(exe: &Path, dump: &Path) -> HeapRun {
+    use gomortem::analysis::dominators::{Dominators, Node};
+    use gomortem::analysis::graph::{ObjectGraph, Reachability, RootEdges};
+    use gomortem::analysis::typing::ObjectTypes;
+    use gomortem::analysis::HeapAnalysis;
+
+    let mut l = Laps {
+        anon: AnonPeak::start(),
+        phases: [0.0; PHASES.len()],
+        cpu: [0.0; PHASES.len()],
+        anon_after: [0; PHASES.len() + 1],
+        k: 0,
+        t: Instant::now(),
+        c: cpu_seconds(),
+    };
+    l.anon_after[0] = l.anon.get();
+    let p = Process::open(dump, Some(exe)).expect("open");
+    l.lap();
+    let heap = p.heap().expect("heap");
+    l.lap();
+    let types = p.types().expect("types");
+    l.lap();
+    let roots = p.roots(&heap).expect("roots");
+    let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
+    l.lap();
+    let graph = ObjectGraph::build(&p, &heap);
+    l.lap();
+    let reach = Reachability::compute(&graph, &heap, &root_edges);
+    l.lap();
+    let typing = ObjectTypes::infer(&p, &heap, &types, &roots);
+    l.lap();
+    // The reports take a `HeapAnalysis`: made again by `run` (not timed), the pieces above
+    // dropped first. Its peak is counted, as part of the histogram's.
+    drop((heap, types, roots, root_edges, graph, reach, typing));
+    let a = HeapAnalysis::run(&p).expect("heap analysis");
+    l.restart();
     let doc = gomortem::report::heap::heap(&a, 30);
-    let hist = t.elapsed().as_secs_f64();
-    let top = gomortem::report::heap::top(&a, 10).expect("top");
-    let total = t.elapsed().as_secs_f64();
-    std::hint::black_box((&doc, &top));
-    println!(
-        "heap+top    bigheap-{entries}: {} objects, {} edges, dump {:.1} GB: {:.2} s wall (open {:.2}, heap+roots+graph+reach+typing {:.2}, histogram {:.2}, dominators+top {:.2}); peak RSS {:.0} MB (mapped dump pages included), {:.0} objects/s",
-        a.heap.totals.objects,
-        a.graph.edge_count(),
-        size as f64 / 1e9,
-        total,
-        open,
-        analysis - open,
-        hist - analysis,
-        total - hist,
-        peak_rss() as f64 / 1e6,
-        a.heap.totals.objects as f64 / total
+    std::hint::black_box(&doc);
+    l.lap();
+    // As `HeapAnalysis::dominators` does, reusing the search of the roots.
+    let dom = Dominators::from_reach(&a.graph, &a.heap, &a.root_edges, &a.reach).expect("dominators");
+    l.lap();
+    // What `report::heap::top` does past the dominators: name and path each retainer.
+    let top: Vec<_> = dom
+        .top_retainers(10)
+        .into_iter()
+        .map(|r| match r.node {
+            Node::Object(o) => (a.type_name(o), a.path_to(o).unwrap_or_default()),
+            _ => (String::new(), Vec::new()),
+        })
+        .collect();
+    std::hint::black_box(&top);
+    l.lap();
+    HeapRun {
+        objects: a.heap.totals.objects,
+        edges: a.graph.edge_count(),
+        phases: l.phases,
+        cpu: l.cpu,
+        anon_after: l.anon_after,
+        hwm: status_bytes("VmHWM:"),
+    }
+}
+
+/// `heap` + `top` on bigheap dumps of each size (`goroutines` parked goroutines), as one table:
+/// the median of `runs` runs per phase, and the peak anonymous RSS (what the process holds
+/// beyond the mapped dump).
+fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
+    let mut cols = Vec::new();
+    for &entries in sizes {
+        let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { continue };
+        let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+        let rs: Vec<HeapRun> = (0..runs).map(|_| heap_run(&exe, &dump)).collect();
+        cols.push((entries, size, rs));
+    }
+    if cols.is_empty() {
+        return;
+    }
+    let mb = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut out = format!(
+        "heap + top on bigheap-N-{goroutines}, median of {runs} run(s), {} threads\n",
+        rayon::current_num_threads()
     );
+    out += &format!("{:<24}", "N");
+    for (n, _, _) in &cols {
+        out += &format!("{:>16}", n);
+    }
+    out += "\n";
+    let row = |out: &mut String, name: &str, f: &dyn Fn(&[HeapRun]) -> String| {
+        *out += &format!("{name:<24}");
+        for (_, _, rs) in &cols {
+            *out += &format!("{:>16}", f(rs));
+        }
+        *out += "\n";
+    };
+    out += &format!("{:<24}", "dump (GB)");
+    for (_, size, _) in &cols {
+        out += &format!("{:>16.2}", *size as f64 / 1e9);
+    }
+    out += "\n";
+    row(&mut out, "objects", &|rs| rs[0].objects.to_string());
+    row(&mut out, "edges", &|rs| rs[0].edges.to_string());
+    for (i, name) in PHASES.iter().enumerate() {
+        row(&mut out, &format!("{name} (s)"), &|rs| {
+            format!("{:.3}", median(rs.iter().map(|r| r.phases[i]).collect()))
+        });
+    }
+    for (i, name) in PHASES.iter().enumerate() {
+        row(&mut out, &format!("{name} (cpu s)"), &|rs| {
+            format!("{:.2}", median(rs.iter().map(|r| r.cpu[i]).collect()))
+        });
+    }
+    let total = |r: &HeapRun| r.phases.iter().sum::<f64>();
+    let sub = |r: &HeapRun, names: &[&str]| {
+        PHASES.iter().zip(r.phases).filter(|(n, _)| names.contains(n)).map(|(_, t)| t).sum::<f64>()
+    };
+    row(&mut out, "total (s)", &|rs| format!("{:.3}", median(rs.iter().map(total).collect())));
+    row(&mut out, "graph..top w/o typing", &|rs| {
+        format!(
+            "{:.3}",
+            median(rs.iter().map(|r| sub(r, &["graph", "reach", "dominators", "top"])).collect())
+        )
+    });
+    row(&mut out, "objects/s (M)", &|rs| {
+        format!("{:.2}", median(rs.iter().map(|r| r.objects as f64 / total(r) / 1e6).collect()))
+    });
+    // Anonymous memory each phase added to the peak so far, then the overall peak.
+    for (i, name) in PHASES.iter().enumerate() {
+        row(&mut out, &format!("anon peak +{name} (MB)"), &|rs| {
+            format!(
+                "{:.0}",
+                median(rs.iter().map(|r| mb(r.anon_after[i + 1].saturating_sub(r.anon_after[i]))).collect())
+            )
+        });
+    }
+    row(&mut out, "anon peak (MB)", &|rs| {
+        format!(
+            "{:.0}",
+            median(
+                rs.iter().map(|r| mb(r.anon_after[PHASES.len()].saturating_sub(r.anon_after[0]))).collect()
+            )
+        )
+    });
+    row(&mut out, "VmHWM (MB, with dump)", &|rs| {
+        format!("{:.0}", median(rs.iter().map(|r| mb(r.hwm)).collect()))
+    });
+    print!("{out}");
 }
 
 fn main() {
-    // GOMORTEM_BENCH_HEAP=ENTRIES[,ENTRIES…] (default 5,000,000): heap + top on bigheap dumps.
+    // GOMORTEM_BENCH_HEAP=ENTRIES[,ENTRIES…] (default 5,000,000): heap + top on bigheap dumps,
+    // GOMORTEM_BENCH_RUNS times each (default 3).
     let heap_sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_HEAP") {
         Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
         Err(_) => vec![5_000_000],
     };
-    for n in heap_sizes {
-        bench_heap(n, 100_000);
-    }
+    let runs = std::env::var("GOMORTEM_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    bench_heap(&heap_sizes, 100_000, runs);
     let sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_GOROUTINES") {
         Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
         Err(_) => vec![100_000],

@@ -65,21 +65,27 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
-    /// How an object is kept alive: the shortest path from a root to it.
+    /// How an object is kept alive: the shortest path from a root to it, each step named
+    /// (`.next`, `[17]`, `["key"]`, a closure's capture); with -n, several distinct ones.
     Path {
         #[command(flatten)]
         target: Target,
         /// An address inside the object (hex with 0x, or decimal).
         #[arg(value_parser = parse_addr)]
         addr: u64,
+        /// Show up to N distinct paths: the shortest from each root that reaches the object,
+        /// then through each other object that points to it.
+        #[arg(long = "paths", short = 'n', value_name = "N", default_value_t = 1)]
+        paths: usize,
     },
-    /// Decode one heap object: its type and fields, to a given depth.
+    /// Decode one heap object or global variable: its type and fields, to a given depth;
+    /// map entries, channel buffers, closure captures and strings included.
     Object {
         #[command(flatten)]
         target: Target,
-        /// An address inside the object (hex with 0x, or decimal).
-        #[arg(value_parser = parse_addr)]
-        addr: u64,
+        /// An address inside a heap object or a global (hex with 0x, or decimal), or the name of
+        /// a global variable (`main.cache`).
+        addr: String,
         /// How deep to decode nested structs and arrays.
         #[arg(long, default_value_t = 2)]
         depth: u32,
@@ -123,7 +129,11 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
         }
         Command::Object { target, addr, depth } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = report::object::object(&HeapAnalysis::run(&p)?, addr, depth)?;
+            let what = match parse_addr(&addr) {
+                Ok(a) => report::object::Target::Address(a),
+                Err(_) => report::object::Target::Global(addr),
+            };
+            let doc = report::object::object(&HeapAnalysis::run(&p)?, &what, depth)?;
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {
@@ -131,9 +141,9 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
             };
             Ok((out, incomplete(&p)))
         }
-        Command::Path { target, addr } => {
+        Command::Path { target, addr, paths } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::path(&HeapAnalysis::run(&p)?, addr)?;
+            let doc = rh::path(&HeapAnalysis::run(&p)?, addr, paths)?;
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {

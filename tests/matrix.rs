@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::compare;
+use common::{compare, facts};
 use rayon::prelude::*;
 
 #[test]
@@ -26,8 +26,10 @@ fn matrix_matches_runtime_traceback() {
 }
 
 /// Every cached case's heap: the walk equals the runtime's own counters (what ReadMemStats
-/// would have returned at the moment of the dump), reachable never exceeds allocated, and
-/// `top` finds retainers.
+/// would have returned at the moment of the dump) and the memstats the program printed just
+/// before the dump (exactly; but for what `panicking` and `oom` allocate after them, exactly
+/// too: docs/testing.md), reachable never exceeds allocated, `top` finds retainers, and the
+/// global map's retainer retains what the program measured it holds (within 1%).
 #[test]
 fn matrix_heap_matches_runtime_counters() {
     if std::env::var_os("GOMORTEM_MATRIX").is_none() {
@@ -37,10 +39,10 @@ fn matrix_heap_matches_runtime_counters() {
     let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
     let cases = compare::cases(&root);
     assert!(!cases.is_empty(), "no fixture cases under {}", root.display());
-    let problems: Vec<String> = cases
-        .iter()
-        .filter_map(|c| {
-            let check = || -> Result<(), String> {
+    let results: Vec<(String, Result<Option<facts::MapRetained>, String>)> = cases
+        .par_iter()
+        .map(|c| {
+            let check = || -> Result<Option<facts::MapRetained>, String> {
                 let p = gomortem::runtime::Process::open(&c.file("dump"), Some(&c.file("exe")))
                     .map_err(|e| e.to_string())?;
                 let a = gomortem::analysis::HeapAnalysis::run(&p).map_err(|e| e.to_string())?;
@@ -52,21 +54,48 @@ fn matrix_heap_matches_runtime_counters() {
                         t.objects, t.bytes, rs.heap_objects, rs.heap_alloc
                     ));
                 }
+                let f = facts::load(c)?;
+                facts::check_memstats(c, &a, &f)?;
                 if a.reach.bytes > t.bytes || a.reach.objects > t.objects {
                     return Err("reachable exceeds allocated".into());
                 }
-                let top = gomortem::report::heap::top(&a, 5).map_err(|e| e.to_string())?;
+                let top = gomortem::report::heap::top(&a, 20).map_err(|e| e.to_string())?;
                 if top.retainers.is_empty() {
                     return Err("no retainers".into());
                 }
-                Ok(())
+                let retainers = serde_json::to_value(&top.retainers).map_err(|e| e.to_string())?;
+                facts::check_global_map(&f, retainers.as_array().map_or(&[], |v| v))
             };
-            check().err().map(|e| format!("{}: {e}", c.name()))
+            (c.name(), check())
         })
         .collect();
-    eprintln!("heap: {} cases, {} problems", cases.len(), problems.len());
-    for p in &problems {
-        eprintln!("FAILED  {p}");
+    let mut problems = 0;
+    let (mut maps, mut exact_maps) = (0, 0);
+    for (name, r) in &results {
+        match r {
+            Ok(m) => {
+                if let Some(m) = m {
+                    maps += 1;
+                    exact_maps += m.exact() as usize;
+                    if !m.exact() {
+                        eprintln!(
+                            "map     {name}: {} retains {} bytes {} objects, measured {} bytes {} objects",
+                            m.var, m.ours.0, m.ours.1, m.facts.0, m.facts.1
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                problems += 1;
+                eprintln!("FAILED  {name}: {e}");
+            }
+        }
     }
-    assert!(problems.is_empty());
+    eprintln!(
+        "heap: {} cases, {problems} problems; walk = printed memstats (+ documented) in {}; global map \
+         retained within 1% in {maps}, exactly in {exact_maps}",
+        cases.len(),
+        cases.len() - problems
+    );
+    assert!(problems == 0);
 }

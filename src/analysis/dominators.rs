@@ -5,16 +5,31 @@
 //! to `o` goes through `d`; what `d` retains is `d` and every object it dominates (what would
 //! be freed if `d` were). A root's retained set is what it alone keeps alive.
 //!
-//! Algorithm: semidominators by Lengauer–Tarjan (simple version: path compression, no
-//! balancing), then immediate dominators by the nearest-common-ancestor walk of Semi-NCA
-//! (Georgiadis), which needs no buckets. Everything is iterative: a 1M-long chain is fine.
-//! Retained sizes are summed in reverse DFS preorder (an idom precedes its children).
+//! Algorithm. The breadth-first search of [`Reachability`] tells which reachable objects have
+//! more than one predecessor. One iterative depth-first search from the super-root then splits
+//! the nodes: a node with one predecessor whose whole subtree has one predecessor a node (most
+//! of a heap: strings, byte slices, the payloads of structures) is *pendant*: its dominator is
+//! its predecessor, and what it retains is summed as the search leaves it; it is never
+//! numbered. The other nodes are numbered in preorder, a node when it turns out not to be
+//! pendant (its ancestors first), and the predecessors of those with several are recorded in
+//! compressed rows sized by a parallel count. On the numbered nodes alone: semidominators by
+//! Lengauer–Tarjan (path compression, no balancing), immediate dominators by the
+//! nearest-common-ancestor walk of Semi-NCA (Georgiadis); a node with one predecessor has it
+//! as semidominator and dominator. Retained sizes are summed in reverse preorder. Everything is
+//! iterative, in `u32` arrays: a 1M-long chain is fine.
 
-use crate::analysis::graph::{ObjectGraph, RootEdges};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+use rayon::prelude::*;
+
+use crate::analysis::graph::{as_atomic, prefetch, ObjectGraph, Reachability, RootEdges};
 use crate::runtime::heap::Heap;
 use crate::{Error, Result};
 
 const NONE: u32 = u32::MAX;
+/// Retained bytes from this value up are kept in [`Retained::big`].
+const BIG: u32 = u32::MAX;
 
 /// A node of the dominator tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -46,181 +61,550 @@ pub struct Dominators {
     /// Per node (objects, then root nodes, then the super-root): immediate dominator node,
     /// NONE if unreachable (the super-root is its own).
     idom: Vec<u32>,
-    retained_bytes: Vec<u64>,
+    retained: Retained,
     retained_count: Vec<u32>,
     /// Nodes reached from the super-root (itself included).
     pub reached: u32,
 }
 
-/// The graph with the root nodes and the super-root added.
-struct Augmented<'a> {
-    g: &'a ObjectGraph,
-    roots: &'a [RootEdges],
-    n: u32,
-    sup: u32,
+/// Retained bytes per node: 4 bytes a node, the few sums of 4 GiB or more aside.
+struct Retained {
+    bytes: Vec<u32>,
+    big: HashMap<u32, u64>,
 }
 
-impl Augmented<'_> {
-    /// The `k`-th successor of node `u`.
+impl Retained {
     #[inline]
-    fn succ(&self, u: u32, k: usize) -> Option<u32> {
-        if u < self.n {
-            self.g.targets(u).get(k).copied()
-        } else if u < self.sup {
-            // Objects out of range are skipped by the caller's check.
-            self.roots[(u - self.n) as usize].objects.get(k).copied()
-        } else {
-            (k < self.roots.len()).then(|| self.n + k as u32)
+    fn get(&self, id: u32) -> u64 {
+        match self.bytes[id as usize] {
+            BIG => self.big.get(&id).copied().unwrap_or(0),
+            b => b as u64,
         }
     }
 
-    fn for_each_succ(&self, u: u32, mut f: impl FnMut(u32)) {
-        if u < self.n {
-            self.g.targets(u).iter().for_each(|&v| f(v));
-        } else if u < self.sup {
-            self.roots[(u - self.n) as usize].objects.iter().filter(|&&v| v < self.n).for_each(|&v| f(v));
+    #[inline]
+    fn set(&mut self, id: u32, v: u64) {
+        if v >= BIG as u64 {
+            self.bytes[id as usize] = BIG;
+            self.big.insert(id, v);
         } else {
-            (self.n..self.sup).for_each(f);
+            self.bytes[id as usize] = v as u32;
         }
     }
+
+    /// Add what `from` retains to `to`.
+    #[inline]
+    fn add(&mut self, to: u32, from: u32) {
+        let b = self.get(from);
+        if b != 0 {
+            self.set(to, self.get(to) + b);
+        }
+    }
+}
+
+/// The set bits of a word, lowest first.
+struct BitIter(u64);
+
+impl Iterator for BitIter {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        (self.0 != 0).then(|| {
+            let b = self.0.trailing_zeros();
+            self.0 &= self.0 - 1;
+            b
+        })
+    }
+}
+
+/// Runs `op` on each item pushed, in order, after `a`, `b` and `c` saw it 24, 16 and 8 items
+/// before (to prefetch what `op` touches, in steps when an address needs what the step before
+/// loaded).
+struct Pipeline<T, A, B, C, O> {
+    ring: [T; 32],
+    i: usize,
+    a: A,
+    b: B,
+    c: C,
+    op: O,
+}
+
+impl<T: Copy + Default, A: Fn(T), B: Fn(T), C: Fn(T), O: FnMut(T)> Pipeline<T, A, B, C, O> {
+    const D: usize = 8;
+
+    fn new(a: A, b: B, c: C, op: O) -> Self {
+        Pipeline { ring: [T::default(); 32], i: 0, a, b, c, op }
+    }
+
+    #[inline]
+    fn push(&mut self, x: T) {
+        let (i, d) = (self.i, Self::D);
+        (self.a)(x);
+        self.ring[i % 32] = x;
+        if i >= d {
+            (self.b)(self.ring[(i - d) % 32]);
+        }
+        if i >= 2 * d {
+            (self.c)(self.ring[(i - 2 * d) % 32]);
+        }
+        if i >= 3 * d {
+            (self.op)(self.ring[(i - 3 * d) % 32]);
+        }
+        self.i += 1;
+    }
+
+    fn finish(mut self) {
+        let (i, d) = (self.i, Self::D);
+        for j in i.saturating_sub(3 * d)..i {
+            let x = self.ring[j % 32];
+            if j + d >= i {
+                (self.b)(x);
+            }
+            if j + 2 * d >= i {
+                (self.c)(x);
+            }
+            (self.op)(x);
+        }
+    }
+}
+
+/// [`Pipeline`] over an iterator.
+fn pipeline<T: Copy + Default>(
+    items: impl Iterator<Item = T>,
+    a: impl Fn(T),
+    b: impl Fn(T),
+    c: impl Fn(T),
+    op: impl FnMut(T),
+) {
+    let mut p = Pipeline::new(a, b, c, op);
+    items.for_each(|x| p.push(x));
+    p.finish();
+}
+
+/// A node on the depth-first search's stack.
+struct Frame<'a> {
+    succ: &'a [u32],
+    /// Next successor to look at.
+    k: u32,
+    node: u32,
+    /// Preorder number; NONE while the node may be pendant.
+    dfs: u32,
+    /// What the node retains so far: itself and its pendant successors.
+    bytes: u64,
+    count: u32,
+}
+
+/// Number the unnumbered nodes at the top of the stack, the deepest last (each is the parent
+/// of the next), keeping each number in `dfs` meanwhile; the top's number.
+fn number(stack: &mut [Frame], vertex: &mut Vec<u32>, parent: &mut Vec<u32>, dfs: &mut [u32]) -> u32 {
+    let top = stack.len() - 1;
+    if stack[top].dfs == NONE {
+        let mut i = top;
+        while i > 0 && stack[i - 1].dfs == NONE {
+            i -= 1;
+        }
+        for j in i..=top {
+            // The bottom frame is a root node, a child of the super-root (number 0).
+            parent.push(if j == 0 { 0 } else { stack[j - 1].dfs });
+            stack[j].dfs = vertex.len() as u32;
+            dfs[stack[j].node as usize] = stack[j].dfs;
+            vertex.push(stack[j].node);
+        }
+    }
+    stack[top].dfs
 }
 
 impl Dominators {
-    /// Dominators of a heap's object graph; `roots` should hold one entry per root.
+    /// Dominators of a heap's object graph; `roots` should hold one entry per root. Searches
+    /// the graph from the roots first: [`Self::from_reach`] reuses a search.
     pub fn from_heap(g: &ObjectGraph, heap: &Heap, roots: &[RootEdges]) -> Result<Dominators> {
         Self::compute(g, roots, |o| heap.size(o))
     }
 
+    /// Dominators of a heap's object graph, given its reachability from these `roots`.
+    pub fn from_reach(
+        g: &ObjectGraph,
+        heap: &Heap,
+        roots: &[RootEdges],
+        reach: &Reachability,
+    ) -> Result<Dominators> {
+        Self::compute_reached(g, roots, reach, |o| heap.size(o))
+    }
+
     /// Dominators over `g` with the given roots, objects weighing `size(obj)` bytes.
-    pub fn compute(g: &ObjectGraph, roots: &[RootEdges], size: impl Fn(u32) -> u64) -> Result<Dominators> {
+    pub fn compute(
+        g: &ObjectGraph,
+        roots: &[RootEdges],
+        size: impl Fn(u32) -> u64 + Sync,
+    ) -> Result<Dominators> {
+        let reach = Reachability::compute_with(g, roots, &size);
+        Self::compute_reached(g, roots, &reach, size)
+    }
+
+    /// As [`Self::compute`], given the reachability of `g` from these `roots`.
+    pub fn compute_reached(
+        g: &ObjectGraph,
+        roots: &[RootEdges],
+        reach: &Reachability,
+        size: impl Fn(u32) -> u64 + Sync,
+    ) -> Result<Dominators> {
         let n = g.len();
         let total = n as u64 + roots.len() as u64 + 1;
         if total >= NONE as u64 {
             return Err(Error::Unsupported(format!("{total} nodes in the object graph: too many")));
         }
         let sup = total as u32 - 1;
-        let a = Augmented { g, roots, n, sup };
+        let mismatch = || Error::Other("dominators: reachability of other roots or of another graph".into());
+        let (marked, many) = reach.bitsets();
+        let in_range = roots.iter().flat_map(|r| &r.objects).filter(|&&o| o < n).count() as u64;
+        if marked.len() != (n as usize).div_ceil(64) || reach.root_edge_count() != in_range {
+            return Err(mismatch());
+        }
+        let is_many = |v: u32| many[(v / 64) as usize] >> (v % 64) & 1 == 1;
+        // Rank of an object among those with several predecessors.
+        let mut rank_base = Vec::with_capacity(many.len());
+        let mut multi = 0u32;
+        for &w in many {
+            rank_base.push(multi);
+            multi += w.count_ones();
+        }
+        let rank = |v: u32| {
+            let (i, b) = ((v / 64) as usize, v % 64);
+            (rank_base[i] + (many[i] & ((1u64 << b) - 1)).count_ones()) as usize
+        };
 
-        // Iterative DFS from the super-root: preorder numbers and DFS-tree parents.
-        let mut dfs_of = vec![NONE; total as usize];
-        let mut vertex: Vec<u32> = Vec::new();
-        let mut parent: Vec<u32> = Vec::new();
-        let mut stack: Vec<(u32, u32)> = vec![(sup, 0)];
-        dfs_of[sup as usize] = 0;
-        vertex.push(sup);
-        parent.push(0);
-        while let Some(top) = stack.last_mut() {
-            let (u, k) = *top;
-            match a.succ(u, k as usize) {
-                None => {
-                    stack.pop();
+        let __t = std::cell::Cell::new(std::time::Instant::now()); let __tr = std::env::var_os("A_TRACE").is_some();
+        let __cpu = || { let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default(); let r = s.rsplit_once(')').map_or("", |(_, r)| r); r.split_whitespace().skip(11).take(2).filter_map(|x| x.parse::<u64>().ok()).sum::<u64>() as f64 / 100.0 };
+        let __c = std::cell::Cell::new(__cpu());
+        let lap = |w: &str| { if __tr { eprintln!("  dom {w} {:?} cpu {:.2}", __t.get().elapsed(), __cpu() - __c.get()); } __t.set(std::time::Instant::now()); __c.set(__cpu()); };
+        // Every edge from a reachable object or a root to an object with several predecessors,
+        // as (source, target), in parallel, through a prefetching pipeline.
+        let multi_edges = |stages: [&(dyn Fn(u32, u32) + Sync); 3], op: &(dyn Fn(u32, u32) + Sync)| {
+            let [a, b, c] = stages;
+            let new = || Pipeline::new(|(u, v)| a(u, v), |(u, v)| b(u, v), |(u, v)| c(u, v), |(u, v)| op(u, v));
+            marked.par_chunks(64).enumerate().for_each(|(ci, words)| {
+                let mut p = new();
+                for (wi, &w) in words.iter().enumerate() {
+                    let base = ((ci * 64 + wi) * 64) as u32;
+                    for b in BitIter(w) {
+                        let u = base + b;
+                        for &v in g.targets(u) {
+                            if is_many(v) {
+                                p.push((u, v));
+                            }
+                        }
+                    }
                 }
-                Some(v) => {
-                    top.1 += 1;
-                    if (v < n || u == sup) && dfs_of[v as usize] == NONE {
-                        dfs_of[v as usize] = vertex.len() as u32;
-                        parent.push(dfs_of[u as usize]);
+                p.finish();
+            });
+            let mut p = new();
+            for (i, r) in roots.iter().enumerate() {
+                for &o in r.objects.iter().filter(|&&o| o < n && is_many(o)) {
+                    p.push((n + i as u32, o));
+                }
+            }
+            p.finish();
+        };
+        let nothing = |_: u32, _: u32| {};
+        // How many predecessors each of those objects has.
+        let mut preds_of = vec![0u32; multi as usize];
+        {
+            let cnt = as_atomic(&mut preds_of);
+            multi_edges([&nothing, &nothing, &|_, v| prefetch(&cnt[rank(v)])], &|_, v| {
+                cnt[rank(v)].fetch_add(1, Relaxed);
+            });
+        }
+        lap("count");
+        // What each node weighs by itself: reachable objects their size, roots nothing.
+        let mut retained = Retained { bytes: vec![0; total as usize], big: HashMap::new() };
+        let mut count = vec![0u32; total as usize];
+        let big: Vec<(u32, u64)> = retained.bytes[..n as usize]
+            .par_chunks_mut(64)
+            .zip(count[..n as usize].par_chunks_mut(64))
+            .zip(marked.par_iter())
+            .enumerate()
+            .flat_map_iter(|(i, ((b, c), &w))| {
+                let mut big = Vec::new();
+                let mut w = w;
+                while w != 0 {
+                    let k = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    let s = size((i * 64 + k) as u32);
+                    c[k] = 1;
+                    b[k] = s.min(BIG as u64) as u32;
+                    if s >= BIG as u64 {
+                        big.push(((i * 64 + k) as u32, s));
+                    }
+                }
+                big
+            })
+            .collect();
+        retained.big.extend(big);
+
+        lap("own");
+        // An object with one predecessor, an object, is dominated by it: its search parent. If it
+        // points nowhere (most objects: strings, byte slices), it is pendant, and added to its
+        // dominator here, in parallel; the search below never visits it.
+        let mut idom = vec![NONE; total as usize];
+        let parents = reach.parents();
+        let deferred: Vec<(u32, u32)> = {
+            let bytes = as_atomic(&mut retained.bytes);
+            let counts = as_atomic(&mut count);
+            const STEP: usize = 64 * 64;
+            idom[..n as usize]
+                .par_chunks_mut(STEP)
+                .zip(marked.par_chunks(64).zip(many.par_chunks(64)))
+                .enumerate()
+                .flat_map_iter(|(ci, (d, (mw, nw)))| {
+                    let (mut sinks, mut deferred) = (Vec::new(), Vec::new());
+                    for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
+                        for b in BitIter(w & !nw) {
+                            let k = wi * 64 + b as usize;
+                            let v = (ci * STEP + k) as u32;
+                            let p = parents[v as usize];
+                            if p >= n {
+                                continue; // under a root: the search does it
+                            }
+                            d[k] = p;
+                            if !g.has_targets(v) {
+                                sinks.push((p, v));
+                            }
+                        }
+                    }
+                    let warm = |(p, _): (u32, u32)| {
+                        prefetch(&bytes[p as usize]);
+                        prefetch(&counts[p as usize]);
+                    };
+                    pipeline(sinks.into_iter(), |_| {}, |_| {}, warm, |(p, v)| {
+                        counts[p as usize].fetch_add(1, Relaxed);
+                        let b = bytes[v as usize].load(Relaxed);
+                        let add = |x: u32| x.checked_add(b).filter(|&y| y < BIG);
+                        if b == BIG || bytes[p as usize].fetch_update(Relaxed, Relaxed, add).is_err() {
+                            deferred.push((p, v));
+                        }
+                    });
+                    deferred
+                })
+                .collect()
+        };
+        for (p, v) in deferred {
+            retained.add(p, v);
+        }
+
+        lap("passB");
+        // Depth-first search from the super-root (number 0), a root node at a time, over the
+        // nodes that have edges; each frame sums what it retains through pendant nodes. A
+        // numbered node's `idom` holds its number until the end.
+        idom[sup as usize] = sup;
+        let mut vertex: Vec<u32> = vec![sup];
+        let mut parent: Vec<u32> = vec![0];
+        // Per 64 objects: those with several predecessors, those with edges, those visited
+        // (of the first), side by side for one cache miss.
+        let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.len()];
+        bits.par_iter_mut().enumerate().for_each(|(i, b)| {
+            let base = i as u32 * 64;
+            let edges = (0..64).filter(|&k| base + k < n && g.has_targets(base + k));
+            *b = [many[i], edges.fold(0, |w, k| w | 1 << k), 0, 0];
+        });
+        let mut stack: Vec<Frame> = Vec::new();
+        for (i, r) in roots.iter().enumerate() {
+            let node = n + i as u32;
+            stack.push(Frame { succ: &r.objects, k: 0, node, dfs: NONE, bytes: 0, count: 0 });
+            while let Some(top) = stack.last_mut() {
+                let k = top.k as usize;
+                let Some(&v) = top.succ.get(k) else {
+                    let Some(f) = stack.pop() else { break };
+                    let (b, c) = (retained.get(f.node) + f.bytes, count[f.node as usize] + f.count);
+                    retained.set(f.node, b);
+                    count[f.node as usize] = c;
+                    if f.dfs == NONE {
+                        // Pendant: retained by its one predecessor.
+                        if let Some(p) = stack.last_mut() {
+                            p.bytes += b;
+                            p.count += c;
+                        }
+                    }
+                    continue;
+                };
+                top.k += 1;
+                if let Some(&w) = top.succ.get(k + 4).filter(|&&w| w < n) {
+                    g.prefetch_row(w);
+                    prefetch(&bits[(w / 64) as usize]);
+                }
+                if let Some(&w) = top.succ.get(k + 2).filter(|&&w| w < n) {
+                    g.prefetch_targets(w);
+                }
+                if v >= n {
+                    continue; // a root's object out of range
+                }
+                let (u, under_root) = (top.node, top.node >= n);
+                let (wi, bit) = ((v / 64) as usize, 1u64 << (v % 64));
+                let [many_w, edges_w, visited_w, _] = bits[wi];
+                if many_w & bit != 0 {
+                    if visited_w & bit == 0 {
+                        bits[wi][2] |= bit;
+                        let du = number(&mut stack, &mut vertex, &mut parent, &mut idom);
+                        let dfs = vertex.len() as u32;
+                        idom[v as usize] = dfs;
                         vertex.push(v);
-                        stack.push((v, 0));
+                        parent.push(du);
+                        prefetch(&retained.bytes[v as usize]);
+                        prefetch(&count[v as usize]);
+                        stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs, bytes: 0, count: 0 });
+                    } else {
+                        number(&mut stack, &mut vertex, &mut parent, &mut idom);
+                    }
+                } else if edges_w & bit != 0 {
+                    // Its one predecessor is its dominator (set above for objects).
+                    if under_root {
+                        idom[v as usize] = u;
+                    }
+                    prefetch(&retained.bytes[v as usize]);
+                    prefetch(&count[v as usize]);
+                    stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
+                } else if under_root {
+                    // Pendant, pointing nowhere.
+                    idom[v as usize] = u;
+                    let (b, c) = (retained.get(v), count[v as usize]);
+                    if let Some(top) = stack.last_mut() {
+                        top.bytes += b;
+                        top.count += c;
                     }
                 }
             }
         }
-        drop(stack);
-        let m = vertex.len();
-
-        // Predecessors in DFS numbering, in compressed rows.
-        let mut pred_off = vec![0u32; m + 1];
-        for &u in &vertex {
-            a.for_each_succ(u, |v| pred_off[dfs_of[v as usize] as usize + 1] += 1);
-        }
-        for i in 0..m {
-            pred_off[i + 1] = pred_off[i]
-                .checked_add(pred_off[i + 1])
-                .ok_or_else(|| Error::Unsupported("more than 4G edges in the object graph".into()))?;
-        }
-        let mut preds = vec![0u32; pred_off[m] as usize];
-        {
-            let mut fill: Vec<u32> = pred_off[..m].to_vec();
-            for (d, &u) in vertex.iter().enumerate() {
-                a.for_each_succ(u, |v| {
-                    let t = dfs_of[v as usize] as usize;
-                    preds[fill[t] as usize] = d as u32;
-                    fill[t] += 1;
-                });
+        drop((stack, bits));
+        // Pendant root nodes are the super-root's.
+        let (b, c) = (n..sup)
+            .filter(|&r| idom[r as usize] == NONE)
+            .fold((0u64, 0u32), |(b, c), r| (b + retained.get(r), c + count[r as usize]));
+        for r in n..sup {
+            if idom[r as usize] == NONE {
+                idom[r as usize] = sup;
             }
         }
-        drop(dfs_of);
+        retained.set(sup, b);
+        count[sup as usize] = c;
 
-        // Semidominators, in reverse preorder. A node is linked into the forest once
-        // processed, i.e. iff its number is above the current one.
-        let mut semi: Vec<u32> = (0..m as u32).collect();
-        let mut label: Vec<u32> = (0..m as u32).collect();
+        lap("dfs");
+        // The predecessors of the numbered nodes in rows, by number, filled in parallel, each row
+        // downwards from its end `off[w + 1]`, so that row w ends as `off[w + 1]..off[w + 2]`.
+        let m = vertex.len();
+        let mut off = vec![0u32; m + 2];
+        off[1..=m].par_iter_mut().zip(vertex.par_iter()).for_each(|(o, &v)| {
+            if v < n && is_many(v) {
+                *o = preds_of[rank(v)];
+            }
+        });
+        drop(preds_of);
+        let mut sum = 0u64;
+        for o in &mut off[1..=m] {
+            sum += *o as u64;
+            *o = u32::try_from(sum)
+                .map_err(|_| Error::Unsupported("more than 4G edges in the object graph".into()))?;
+        }
+        off[m + 1] = sum as u32;
+        let mut preds = vec![0u32; sum as usize];
+        lap("offbuild");
+        {
+            let (off, preds) = (as_atomic(&mut off), as_atomic(&mut preds));
+            // A numbered node's `idom` is its number.
+            let dfs = &idom;
+            multi_edges(
+                [
+                    &|_, v| prefetch(&dfs[v as usize]),
+                    &|_, v| prefetch(&off[dfs[v as usize] as usize + 1]),
+                    &|_, v| {
+                        let end = off[dfs[v as usize] as usize + 1].load(Relaxed) as usize;
+                        prefetch(preds.as_ptr().wrapping_add(end).wrapping_sub(1))
+                    },
+                ],
+                &|u, v| {
+                    let at = off[dfs[v as usize] as usize + 1].fetch_sub(1, Relaxed) - 1;
+                    preds[at as usize].store(dfs[u as usize], Relaxed);
+                },
+            );
+        }
+        let reached = (1 + roots.len() as u64 + reach.objects) as u32;
+
+        lap("fill");
+        // Semidominators of the numbered nodes, in reverse preorder. A node is linked into the
+        // forest once processed, i.e. iff its number is above the current one; `best[x]` is the
+        // least semidominator on the compressed path above a linked x.
+        let mut semi = vec![0u32; m];
+        let mut best = vec![0u32; m];
         let mut ancestor = parent.clone();
         let mut path: Vec<u32> = Vec::new();
         for w in (1..m as u32).rev() {
-            let mut s = semi[w as usize];
-            for &v in &preds[pred_off[w as usize] as usize..pred_off[w as usize + 1] as usize] {
-                let u = if v <= w {
-                    v
-                } else {
-                    // eval(v), compressing the path of linked nodes above v.
-                    let mut x = v;
-                    while ancestor[x as usize] > w {
-                        path.push(x);
-                        x = ancestor[x as usize];
-                    }
-                    while let Some(y) = path.pop() {
-                        let an = ancestor[y as usize] as usize;
-                        if semi[label[an] as usize] < semi[label[y as usize] as usize] {
-                            label[y as usize] = label[an];
+            let row = &preds[off[w as usize + 1] as usize..off[w as usize + 2] as usize];
+            let s = if !row.is_empty() {
+                let mut s = w;
+                for &p in row {
+                    let c = if p <= w {
+                        p
+                    } else {
+                        // eval(p), compressing the path of linked nodes above p.
+                        let mut x = p;
+                        while ancestor[x as usize] > w {
+                            path.push(x);
+                            x = ancestor[x as usize];
                         }
-                        ancestor[y as usize] = ancestor[an];
-                    }
-                    label[v as usize]
-                };
-                s = s.min(semi[u as usize]);
-            }
+                        while let Some(y) = path.pop() {
+                            let an = ancestor[y as usize] as usize;
+                            best[y as usize] = best[y as usize].min(best[an]);
+                            ancestor[y as usize] = ancestor[an];
+                        }
+                        best[p as usize]
+                    };
+                    s = s.min(c);
+                }
+                s
+            } else {
+                parent[w as usize]
+            };
             semi[w as usize] = s;
+            best[w as usize] = s;
         }
-        drop((label, ancestor, preds, pred_off));
+        drop((best, ancestor, preds, off, rank_base));
 
+        lap("semi");
         // Immediate dominators: the nearest ancestor of the DFS parent, in the tree built so
         // far, numbered at most the semidominator.
-        let mut idom = parent;
+        let mut dom = parent;
         for w in 1..m {
-            let mut x = idom[w];
+            let mut x = dom[w];
             while x > semi[w] {
-                x = idom[x as usize];
+                x = dom[x as usize];
             }
-            idom[w] = x;
+            dom[w] = x;
         }
         drop(semi);
 
-        // Retained sizes, per node, children before their dominators.
-        let mut node_idom = vec![NONE; total as usize];
-        let mut bytes = vec![0u64; total as usize];
-        let mut count = vec![0u32; total as usize];
-        for &v in &vertex {
-            if v < n {
-                bytes[v as usize] = size(v);
-                count[v as usize] = 1;
-            }
-        }
-        node_idom[sup as usize] = sup;
-        for d in (1..m).rev() {
-            let (v, p) = (vertex[d] as usize, vertex[idom[d] as usize] as usize);
-            node_idom[v] = p as u32;
-            bytes[p] += bytes[v];
-            count[p] += count[v];
-        }
+        lap("idom");
+        // Retained sizes, children before their dominators.
+        // Addresses only, for prefetching while the arrays change.
+        let (bp, cp) = (retained.bytes.as_ptr(), count.as_ptr());
+        let warm = |w: usize| {
+            let (v, p) = (vertex[w] as usize, vertex[dom[w] as usize] as usize);
+            prefetch(bp.wrapping_add(v));
+            prefetch(bp.wrapping_add(p));
+            prefetch(cp.wrapping_add(v));
+            prefetch(cp.wrapping_add(p));
+        };
+        pipeline((1..m).rev(), |w| prefetch(&vertex[dom[w] as usize]), |_| {}, warm, |w| {
+            let (v, p) = (vertex[w], vertex[dom[w] as usize]);
+            idom[v as usize] = p;
+            retained.add(p, v);
+            count[p as usize] += count[v as usize];
+        });
+        lap("retained");
         Ok(Dominators {
             objects: n,
             root_ids: roots.iter().map(|r| r.root).collect(),
-            idom: node_idom,
-            retained_bytes: bytes,
+            idom,
+            retained,
             retained_count: count,
-            reached: m as u32,
+            reached,
         })
     }
 
@@ -255,7 +639,7 @@ impl Dominators {
     /// Bytes and objects a node retains (0 if unreachable); the super-root retains every
     /// reachable object.
     pub fn retained(&self, node: Node) -> (u64, u32) {
-        self.id(node).map_or((0, 0), |i| (self.retained_bytes[i as usize], self.retained_count[i as usize]))
+        self.id(node).map_or((0, 0), |i| (self.retained.get(i), self.retained_count[i as usize]))
     }
 
     /// The nodes (roots and objects) that retain the most bytes, largest first; nodes that
@@ -270,23 +654,47 @@ impl Dominators {
     pub fn top_retainers(&self, n: usize) -> Vec<Retainer> {
         use std::cmp::Reverse;
         let sup = self.idom.len() as u32 - 1;
-        // A bounded min-heap; among equal sizes, roots (they weigh 0 themselves, so may
-        // retain exactly what their object does) and then lower ids first.
-        let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
-        for id in 0..sup {
-            let (b, d) = (self.retained_bytes[id as usize], self.idom[id as usize]);
-            if d == NONE || b == 0 || (d != sup && b.saturating_mul(2) >= self.retained_bytes[d as usize]) {
-                continue;
-            }
-            let key = Reverse((b, id >= self.objects, Reverse(id)));
-            if heap.len() < n {
-                heap.push(key);
-            } else if heap.peek().is_some_and(|min| key < *min) {
-                heap.pop();
-                heap.push(key);
-            }
-        }
-        heap.into_sorted_vec()
+        // Bounded min-heaps, one per parallel part; among equal sizes, roots (they weigh 0
+        // themselves, so may retain exactly what their object does) and then lower ids first.
+        let top = (0..sup)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .fold(
+                || std::collections::BinaryHeap::with_capacity(n + 1),
+                |mut heap, id| {
+                    let d = self.idom[id as usize];
+                    if d == NONE || self.retained.bytes[id as usize] == 0 {
+                        return heap;
+                    }
+                    let b = self.retained.get(id);
+                    if d != sup && b.saturating_mul(2) >= self.retained.get(d) {
+                        return heap;
+                    }
+                    let key = Reverse((b, id >= self.objects, Reverse(id)));
+                    if heap.len() < n {
+                        heap.push(key);
+                    } else if heap.peek().is_some_and(|min| key < *min) {
+                        heap.pop();
+                        heap.push(key);
+                    }
+                    heap
+                },
+            )
+            .reduce(
+                || std::collections::BinaryHeap::new(),
+                |mut a, b| {
+                    for key in b {
+                        if a.len() < n {
+                            a.push(key);
+                        } else if a.peek().is_some_and(|min| key < *min) {
+                            a.pop();
+                            a.push(key);
+                        }
+                    }
+                    a
+                },
+            );
+        top.into_sorted_vec()
             .into_iter()
             .map(|Reverse((b, _, Reverse(id)))| Retainer {
                 node: self.node(id),
@@ -299,8 +707,10 @@ impl Dominators {
 
     /// Bytes held by the result arrays.
     pub fn memory_bytes(&self) -> u64 {
-        (self.idom.capacity() * 4 + self.retained_bytes.capacity() * 8 + self.retained_count.capacity() * 4)
-            as u64
+        (self.idom.capacity() * 4
+            + self.retained.bytes.capacity() * 4
+            + self.retained.big.capacity() * 16
+            + self.retained_count.capacity() * 4) as u64
     }
 }
 
@@ -397,6 +807,139 @@ mod tests {
         for o in 0..n {
             assert_eq!(r.is_reachable(o), reach[o as usize]);
         }
+    }
+
+    /// Immediate dominators (node ids; NONE if unreachable, the super-root its own) and
+    /// retained sizes of every node, by the iterative algorithm of Cooper, Harvey and Kennedy
+    /// ("A Simple, Fast Dominance Algorithm") over the augmented graph: a reference that
+    /// shares no code with [`Dominators::compute`].
+    fn reference(
+        g: &ObjectGraph,
+        roots: &[RootEdges],
+        size: impl Fn(u32) -> u64,
+    ) -> (Vec<u32>, Vec<(u64, u32)>) {
+        let n = g.len();
+        let total = n as usize + roots.len() + 1;
+        let sup = total as u32 - 1;
+        let succ = |u: u32| -> Vec<u32> {
+            if u < n {
+                g.targets(u).to_vec()
+            } else if u < sup {
+                roots[(u - n) as usize].objects.iter().copied().filter(|&o| o < n).collect()
+            } else {
+                (n..sup).collect()
+            }
+        };
+        // Postorder numbers, by an iterative search.
+        let mut post = vec![NONE; total];
+        let mut order = Vec::new();
+        let mut seen = vec![false; total];
+        let mut stack = vec![(sup, succ(sup), 0usize)];
+        seen[sup as usize] = true;
+        while let Some((u, s, k)) = stack.last_mut() {
+            if let Some(&v) = s.get(*k) {
+                *k += 1;
+                if !seen[v as usize] {
+                    seen[v as usize] = true;
+                    let sv = succ(v);
+                    stack.push((v, sv, 0));
+                }
+            } else {
+                post[*u as usize] = order.len() as u32;
+                order.push(*u);
+                stack.pop();
+            }
+        }
+        let mut preds = vec![Vec::new(); total];
+        for &u in &order {
+            for v in succ(u) {
+                preds[v as usize].push(u);
+            }
+        }
+        let mut doms = vec![NONE; total];
+        doms[sup as usize] = sup;
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &b in order.iter().rev().filter(|&&b| b != sup) {
+                let mut new = NONE;
+                for &p in &preds[b as usize] {
+                    if doms[p as usize] == NONE {
+                        continue;
+                    }
+                    if new == NONE {
+                        new = p;
+                        continue;
+                    }
+                    let (mut x, mut y) = (p, new);
+                    while x != y {
+                        while post[x as usize] < post[y as usize] {
+                            x = doms[x as usize];
+                        }
+                        while post[y as usize] < post[x as usize] {
+                            y = doms[y as usize];
+                        }
+                    }
+                    new = x;
+                }
+                if doms[b as usize] != new {
+                    doms[b as usize] = new;
+                    changed = true;
+                }
+            }
+        }
+        // Retained: children (earlier in postorder... not always) summed up the tree, deepest
+        // first by dominator-tree depth.
+        let mut depth = vec![0u32; total];
+        for &b in order.iter().rev().filter(|&&b| b != sup) {
+            depth[b as usize] = depth[doms[b as usize] as usize] + 1;
+        }
+        let mut by_depth: Vec<u32> = order.clone();
+        by_depth.sort_by_key(|&b| std::cmp::Reverse(depth[b as usize]));
+        let mut ret: Vec<(u64, u32)> = (0..total as u32)
+            .map(|v| if v < n && seen[v as usize] { (size(v), 1) } else { (0, 0) })
+            .collect();
+        for &b in by_depth.iter().filter(|&&b| b != sup) {
+            let (d, r) = (doms[b as usize] as usize, ret[b as usize]);
+            ret[d].0 += r.0;
+            ret[d].1 += r.1;
+        }
+        (doms, ret)
+    }
+
+    /// On every fixture dump (precise roots, as the `top` command uses, and conservative
+    /// ones), the dominators and retained sizes equal the reference's.
+    #[test]
+    fn fixtures_match_the_reference() {
+        use crate::analysis::graph::conservative_roots;
+        use crate::runtime::Process;
+        let mut checked = 0;
+        for (d, meta) in crate::testutil::fixture_cases() {
+            let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
+            let Ok(p) = Process::open(&file("dump"), Some(&file("exe"))) else { continue };
+            let Ok(heap) = p.heap() else { continue };
+            if heap.len() > 400_000 {
+                continue;
+            }
+            let g = ObjectGraph::build(&p, &heap);
+            let mut root_sets = vec![conservative_roots(&p, &heap).1];
+            if let Ok(r) = p.roots(&heap) {
+                root_sets.push(RootEdges::from_pairs(r.edges.iter().map(|e| (e.root, e.object))));
+            }
+            for roots in root_sets {
+                let size = |o: u32| heap.size(o);
+                let dom = Dominators::from_heap(&g, &heap, &roots).unwrap();
+                let (want, ret) = reference(&g, &roots, size);
+                for (id, &w) in want.iter().enumerate() {
+                    let node = dom.node(id as u32);
+                    let got = dom.idom[id];
+                    assert_eq!(got, w, "{}: idom of {node:?}", d.display());
+                    assert_eq!(dom.retained(node), ret[id], "{}: retained by {node:?}", d.display());
+                }
+                checked += 1;
+            }
+        }
+        eprintln!("{checked} root sets checked");
     }
 
     #[test]

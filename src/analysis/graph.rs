@@ -8,19 +8,19 @@
 //! roots of the runtime model), or from [`conservative_roots`]. [`Reachability`] marks from the
 //! roots breadth-first, so that [`Reachability::path_to`] gives a shortest path.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use rayon::prelude::*;
 
 use crate::runtime::heap::{Heap, PointerInfo};
 use crate::runtime::Process;
 
-/// Objects scanned per parallel task.
+/// Objects scanned per parallel task, and kept together in the graph.
 const CHUNK: usize = 16 * 1024;
 /// Marker of "no object" in parent arrays.
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
 /// Parent of an object a root points to directly.
-const FROM_ROOT: u32 = u32::MAX - 1;
+pub(crate) const FROM_ROOT: u32 = u32::MAX - 1;
 
 /// The heap objects one root points to.
 #[derive(Clone, Debug, Default)]
@@ -227,53 +227,95 @@ pub struct GraphStats {
     pub conservative_objects: u64,
 }
 
-/// The heap's object graph in compressed sparse rows.
+impl GraphStats {
+    fn add(&mut self, o: &GraphStats) {
+        self.pointers += o.pointers;
+        self.outside_heap += o.outside_heap;
+        self.self_edges += o.self_edges;
+        self.conservative_objects += o.conservative_objects;
+    }
+}
+
+/// The edges of [`CHUNK`] consecutive objects in compressed rows: the edges of the `i`-th
+/// object are `offsets[i]..offsets[i+1]` of `targets` and `fields`.
+struct Chunk {
+    offsets: Box<[u32]>,
+    targets: Box<[u32]>,
+    fields: Box<[u32]>,
+    /// Which objects have edges, 64 a word (searches skip the others without reading rows).
+    nonempty: Box<[u64]>,
+}
+
+/// The heap's object graph in compressed sparse rows, kept in the chunks of objects it was
+/// scanned by (in parallel), so that building it copies nothing: 4 bytes an object, 8 an edge.
 pub struct ObjectGraph {
-    /// Edges of object `i` are `offsets[i]..offsets[i+1]`.
-    offsets: Vec<u64>,
-    /// Target object of each edge.
-    targets: Vec<u32>,
-    /// Offset of the pointer in the source object (from [`Heap::addr`]); saturates at `u32::MAX`.
-    fields: Vec<u32>,
+    n: u32,
+    chunks: Vec<Chunk>,
+    edges: u64,
     pub stats: GraphStats,
 }
 
-/// Edges of one chunk of objects, before they are joined.
+/// Builds one [`Chunk`].
 #[derive(Default)]
-struct ChunkEdges {
-    counts: Vec<u32>,
+struct ChunkBuilder {
+    offsets: Vec<u32>,
     targets: Vec<u32>,
     fields: Vec<u32>,
     stats: GraphStats,
 }
 
-impl ChunkEdges {
+impl ChunkBuilder {
     /// Record the pointer `v` at offset `off` of `obj`.
+    #[inline]
     fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
         self.stats.pointers += 1;
         match heap.find_object(v) {
             Some(t) if t == obj => self.stats.self_edges += 1,
-            Some(t) => {
+            // A chunk holds at most 4G edges (32 GB of pointers): drop the rest.
+            Some(t) if self.targets.len() < u32::MAX as usize => {
                 self.targets.push(t);
                 self.fields.push(off.min(u32::MAX as u64) as u32);
             }
+            Some(_) => {}
             None => self.stats.outside_heap += 1,
         }
+    }
+
+    /// Close the row of the object just scanned.
+    fn end_object(&mut self) {
+        self.offsets.push(self.targets.len() as u32);
+    }
+
+    fn finish(self) -> (Chunk, GraphStats) {
+        let mut nonempty = vec![0u64; (self.offsets.len() - 1).div_ceil(64)];
+        for (i, w) in self.offsets.windows(2).enumerate() {
+            nonempty[i / 64] |= ((w[1] > w[0]) as u64) << (i % 64);
+        }
+        let c = Chunk {
+            offsets: self.offsets.into_boxed_slice(),
+            targets: self.targets.into_boxed_slice(),
+            fields: self.fields.into_boxed_slice(),
+            nonempty: nonempty.into_boxed_slice(),
+        };
+        (c, self.stats)
     }
 }
 
 impl ObjectGraph {
     /// Scan every object's pointers, in parallel by chunks of objects.
     pub fn build(p: &Process, heap: &Heap) -> ObjectGraph {
-        let n = heap.len() as usize;
-        let chunks: Vec<ChunkEdges> = (0..n.div_ceil(CHUNK))
+        let n = heap.len();
+        let built: Vec<(Chunk, GraphStats)> = (0..(n as usize).div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
-                let mut ch = ChunkEdges::default();
-                for obj in (c * CHUNK) as u32..((c + 1) * CHUNK).min(n) as u32 {
+                let mut ch = ChunkBuilder::default();
+                let objs = (c * CHUNK) as u32..((c + 1) * CHUNK).min(n as usize) as u32;
+                ch.offsets.reserve_exact(objs.len() + 1);
+                ch.offsets.push(0);
+                for obj in objs {
                     let before = ch.targets.len();
                     if let PointerInfo::Unknown(_) =
-                        heap.for_each_pointer(&p.mem, obj, |off, v| ch.add(heap, obj, off, v))
+                        heap.for_each_pointer(p, obj, |off, v| ch.add(heap, obj, off, v))
                     {
                         ch.stats.conservative_objects += 1;
                         // Drop what a partial scan reported, then take every word.
@@ -288,87 +330,132 @@ impl ObjectGraph {
                             off += 8;
                         }
                     }
-                    ch.counts.push((ch.targets.len() - before) as u32);
+                    ch.end_object();
                 }
-                ch
+                ch.finish()
             })
             .collect();
-        let total: usize = chunks.iter().map(|c| c.targets.len()).sum();
-        let mut g = ObjectGraph {
-            offsets: Vec::with_capacity(n + 1),
-            targets: Vec::with_capacity(total),
-            fields: Vec::with_capacity(total),
-            stats: GraphStats::default(),
-        };
-        g.offsets.push(0);
-        // Join the chunks in order, freeing each as it is copied.
-        for ch in chunks {
-            for c in ch.counts {
-                let last = *g.offsets.last().unwrap_or(&0);
-                g.offsets.push(last + c as u64);
-            }
-            g.targets.extend_from_slice(&ch.targets);
-            g.fields.extend_from_slice(&ch.fields);
-            g.stats.pointers += ch.stats.pointers;
-            g.stats.outside_heap += ch.stats.outside_heap;
-            g.stats.self_edges += ch.stats.self_edges;
-            g.stats.conservative_objects += ch.stats.conservative_objects;
-        }
-        g
+        Self::from_chunks(n, built)
     }
 
-    /// A graph from explicit edges `(from, field offset, to)` over `n` objects (tests, tools).
+    fn from_chunks(n: u32, built: Vec<(Chunk, GraphStats)>) -> ObjectGraph {
+        let mut stats = GraphStats::default();
+        let mut chunks = Vec::with_capacity(built.len());
+        let mut edges = 0;
+        for (c, s) in built {
+            stats.add(&s);
+            edges += c.targets.len() as u64;
+            chunks.push(c);
+        }
+        ObjectGraph { n, chunks, edges, stats }
+    }
+
+    /// A graph from explicit edges `(from, field offset, to)` over `n` objects (tests, tools);
+    /// edges out of range are dropped, the others kept in their order.
     pub fn from_edges(n: u32, mut edges: Vec<(u32, u32, u32)>) -> ObjectGraph {
         edges.retain(|&(a, _, b)| a < n && b < n);
         edges.sort_by_key(|e| e.0);
-        let mut offsets = vec![0u64; n as usize + 1];
-        for &(a, _, _) in &edges {
-            offsets[a as usize + 1] += 1;
+        let mut built = Vec::new();
+        let mut rest = &edges[..];
+        for c in 0..(n as usize).div_ceil(CHUNK) {
+            let mut ch = ChunkBuilder::default();
+            ch.offsets.push(0);
+            for obj in (c * CHUNK) as u32..((c + 1) * CHUNK).min(n as usize) as u32 {
+                while let Some((&(a, f, b), tail)) = rest.split_first().filter(|(e, _)| e.0 == obj) {
+                    debug_assert_eq!(a, obj);
+                    ch.targets.push(b);
+                    ch.fields.push(f);
+                    rest = tail;
+                }
+                ch.end_object();
+            }
+            built.push(ch.finish());
         }
-        for i in 0..n as usize {
-            offsets[i + 1] += offsets[i];
-        }
-        ObjectGraph {
-            offsets,
-            targets: edges.iter().map(|e| e.2).collect(),
-            fields: edges.iter().map(|e| e.1).collect(),
-            stats: GraphStats::default(),
-        }
+        Self::from_chunks(n, built)
     }
 
     /// Number of objects.
     pub fn len(&self) -> u32 {
-        (self.offsets.len() - 1) as u32
+        self.n
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.n == 0
     }
 
     /// Number of edges.
     pub fn edge_count(&self) -> u64 {
-        self.targets.len() as u64
+        self.edges
     }
 
-    fn range(&self, obj: u32) -> std::ops::Range<usize> {
-        self.offsets[obj as usize] as usize..self.offsets[obj as usize + 1] as usize
+    #[inline]
+    fn row(&self, obj: u32) -> (&Chunk, std::ops::Range<usize>) {
+        let c = &self.chunks[obj as usize / CHUNK];
+        let i = obj as usize % CHUNK;
+        (c, c.offsets[i] as usize..c.offsets[i + 1] as usize)
     }
 
     /// The objects `obj` points to.
+    #[inline]
     pub fn targets(&self, obj: u32) -> &[u32] {
-        &self.targets[self.range(obj)]
+        let (c, r) = self.row(obj);
+        &c.targets[r]
+    }
+
+    /// Start loading the row of `obj` into the cache (a hint; nothing is read).
+    #[inline]
+    pub fn prefetch_row(&self, obj: u32) {
+        let c = &self.chunks[obj as usize / CHUNK];
+        prefetch(c.offsets.as_ptr().wrapping_add(obj as usize % CHUNK));
+    }
+
+    /// Start loading the first targets of `obj` into the cache (reads its row offsets).
+    #[inline]
+    pub fn prefetch_targets(&self, obj: u32) {
+        let c = &self.chunks[obj as usize / CHUNK];
+        if let Some(&o) = c.offsets.get(obj as usize % CHUNK) {
+            prefetch(c.targets.as_ptr().wrapping_add(o as usize));
+        }
+    }
+
+    /// Whether `obj` points to any object (cheaper than reading its row).
+    #[inline]
+    pub fn has_targets(&self, obj: u32) -> bool {
+        let c = &self.chunks[obj as usize / CHUNK];
+        let i = obj as usize % CHUNK;
+        c.nonempty[i / 64] >> (i % 64) & 1 == 1
     }
 
     /// The offsets in `obj` of its pointers, parallel to [`Self::targets`].
     pub fn fields(&self, obj: u32) -> &[u32] {
-        &self.fields[self.range(obj)]
+        let (c, r) = self.row(obj);
+        &c.fields[r]
     }
 
     /// Bytes held by the graph's arrays.
     pub fn memory_bytes(&self) -> u64 {
-        (self.offsets.capacity() * 8 + self.targets.capacity() * 4 + self.fields.capacity() * 4) as u64
+        let per = |c: &Chunk| (c.offsets.len() + c.targets.len() + c.fields.len()) * 4 + c.nonempty.len() * 8;
+        (self.chunks.iter().map(per).sum::<usize>() + self.chunks.capacity() * size_of::<Chunk>()) as u64
     }
 }
+
+/// Hint the processor to load the cache line at `p` (nothing on other architectures).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not fault on any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// How far ahead in a frontier rows and targets are prefetched.
+const AHEAD_ROW: usize = 16;
+const AHEAD_TARGETS: usize = 8;
+/// How far ahead the marks of targets are prefetched.
+const AHEAD_MARKS: usize = 4;
 
 /// One step of a path from a root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -381,13 +468,95 @@ pub enum Step {
     Object { obj: u32, field: Option<u32> },
 }
 
-/// The objects reachable from the roots, marked breadth-first in parallel.
+/// A bitset over objects, set from several threads.
+struct AtomicBits(Vec<AtomicU64>);
+
+impl AtomicBits {
+    fn new(n: u32) -> AtomicBits {
+        AtomicBits((0..(n as usize).div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    #[inline]
+    fn get(&self, o: u32) -> bool {
+        self.0[(o / 64) as usize].load(Relaxed) >> (o % 64) & 1 == 1
+    }
+
+    /// Set the bit; true if this call set it.
+    #[inline]
+    fn claim(&self, o: u32) -> bool {
+        let bit = 1u64 << (o % 64);
+        self.0[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
+    }
+
+    /// Set the bit, reading it first (most are set already).
+    #[inline]
+    fn set(&self, o: u32) {
+        if !self.get(o) {
+            self.0[(o / 64) as usize].fetch_or(1 << (o % 64), Relaxed);
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, o: u32) {
+        prefetch(self.0.as_ptr().wrapping_add((o / 64) as usize));
+    }
+
+    /// Clear the bit, reading it first.
+    #[inline]
+    fn clear(&self, o: u32) {
+        if self.get(o) {
+            self.0[(o / 64) as usize].fetch_and(!(1 << (o % 64)), Relaxed);
+        }
+    }
+
+    fn into_words(self) -> Vec<u64> {
+        self.0.into_iter().map(AtomicU64::into_inner).collect()
+    }
+}
+
+/// View `u32`s as atomics (same size and alignment; the borrow is exclusive).
+pub(crate) fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
+    // SAFETY: AtomicU32 has the size and alignment of u32, and `v` is borrowed mutably, so
+    // nothing else reads it while the atomics are in use.
+    unsafe { &*(v as *mut [u32] as *const [AtomicU32]) }
+}
+
+/// The shared state of a search.
+struct SearchState<'a> {
+    marked: AtomicBits,
+    /// Objects with more than one predecessor.
+    many: AtomicBits,
+    /// During a parallel level: objects an edge offers to claim, and those several do.
+    offered: AtomicBits,
+    contested: AtomicBits,
+    /// Parent of each marked object; during a parallel level, of a contested unmarked object,
+    /// the least frontier position offering it.
+    parent: &'a [AtomicU32],
+}
+
+/// Whether a search over `g` may have a frontier of `parallel` objects.
+fn frontier_may_be_parallel(g: &ObjectGraph, parallel: usize) -> bool {
+    g.len() as usize >= parallel
+}
+
+/// Frontiers at least this long are expanded in parallel.
+const PARALLEL_FRONTIER: usize = 4096;
+/// Frontier objects per parallel task.
+const FRONTIER_STEP: usize = 1024;
+
+/// The objects reachable from the roots, marked breadth-first (in parallel for wide levels,
+/// with the same result as a sequential search: an object's parent is the first object of the
+/// previous level, in frontier order, that points to it).
 pub struct Reachability {
     marked: Vec<u64>,
+    /// Objects more than one edge (from a root or a reachable object) points to.
+    many_preds: Vec<u64>,
     /// BFS parent of each reached object: an object, or [`FROM_ROOT`]; [`NONE`] if unreached.
     parent: Vec<u32>,
     /// (object, root) for the objects a root points to, sorted, the lowest root first.
     root_of: Vec<(u32, u32)>,
+    /// Root edges in range, for checking that a later user passes the same roots.
+    root_edges: u64,
     /// Reachable objects and the bytes of their slots.
     pub objects: u64,
     pub bytes: u64,
@@ -398,8 +567,7 @@ pub struct Reachability {
 impl Reachability {
     /// Mark from `roots` over `g`; object indices out of range are ignored.
     pub fn compute(g: &ObjectGraph, heap: &Heap, roots: &[RootEdges]) -> Reachability {
-        let sizes = |o: u32| heap.size(o);
-        Self::compute_with(g, roots, sizes)
+        Self::compute_with(g, roots, |o| heap.size(o))
     }
 
     /// As [`Self::compute`], with object sizes from `size` (for graphs not built from a heap).
@@ -408,73 +576,239 @@ impl Reachability {
         roots: &[RootEdges],
         size: impl Fn(u32) -> u64 + Sync,
     ) -> Reachability {
+        Self::search(g, roots, size, PARALLEL_FRONTIER)
+    }
+
+    /// Breadth-first search; frontiers of at least `parallel` objects go in parallel.
+    fn search(
+        g: &ObjectGraph,
+        roots: &[RootEdges],
+        size: impl Fn(u32) -> u64 + Sync,
+        parallel: usize,
+    ) -> Reachability {
         let n = g.len();
-        let marked: Vec<AtomicU64> = (0..(n as usize).div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
-        let parent: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(NONE)).collect();
-        let claim = |o: u32| {
-            let bit = 1u64 << (o % 64);
-            marked[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
+        let mut parent_v = vec![NONE; n as usize];
+        let st = SearchState {
+            marked: AtomicBits::new(n),
+            many: AtomicBits::new(n),
+            offered: AtomicBits::new(if frontier_may_be_parallel(g, parallel) { n } else { 0 }),
+            contested: AtomicBits::new(if frontier_may_be_parallel(g, parallel) { n } else { 0 }),
+            parent: as_atomic(&mut parent_v),
         };
+        let (marked, many, parent) = (&st.marked, &st.many, st.parent);
         let mut root_of = Vec::new();
+        // Objects without edges are marked but never enter a frontier.
         let mut frontier = Vec::new();
         for r in roots {
             for &o in r.objects.iter().filter(|&&o| o < n) {
                 root_of.push((o, r.root));
-                if claim(o) {
+                if marked.claim(o) {
                     parent[o as usize].store(FROM_ROOT, Relaxed);
-                    frontier.push(o);
+                    if g.has_targets(o) {
+                        frontier.push(o);
+                    }
+                } else {
+                    many.set(o);
                 }
             }
         }
+        let root_edges = root_of.len() as u64;
         root_of.sort_unstable();
         root_of.dedup_by_key(|e| e.0);
-        let visit = |u: u32, next: &mut Vec<u32>| {
-            for &v in g.targets(u) {
-                if claim(v) {
-                    parent[v as usize].store(u, Relaxed);
-                    next.push(v);
-                }
-            }
-        };
         let mut depth = 0;
         let mut next = Vec::new();
         while !frontier.is_empty() {
-            // Small frontiers (long chains) go sequentially: a parallel step costs microseconds.
-            if frontier.len() < 4096 {
+            let claimed = if frontier.len() < parallel {
                 next.clear();
-                frontier.iter().for_each(|&u| visit(u, &mut next));
+                let mut claimed = 0;
+                for &u in &frontier {
+                    for &v in g.targets(u) {
+                        if marked.claim(v) {
+                            parent[v as usize].store(u, Relaxed);
+                            claimed += 1;
+                            if g.has_targets(v) {
+                                next.push(v);
+                            }
+                        } else {
+                            many.set(v);
+                        }
+                    }
+                }
                 std::mem::swap(&mut frontier, &mut next);
+                claimed
             } else {
-                frontier = frontier
-                    .par_chunks(1024)
-                    .map(|c| {
-                        let mut next = Vec::new();
-                        c.iter().for_each(|&u| visit(u, &mut next));
-                        next
-                    })
-                    .flatten_iter()
-                    .collect();
-            }
-            depth += !frontier.is_empty() as u32;
+                let claimed;
+                (frontier, claimed) = Self::parallel_level(g, &frontier, &st);
+                claimed
+            };
+            depth += (claimed > 0) as u32;
         }
-        let marked: Vec<u64> = marked.into_iter().map(AtomicU64::into_inner).collect();
-        let (objects, bytes) = (0..n)
-            .into_par_iter()
-            .filter(|&o| marked[(o / 64) as usize] >> (o % 64) & 1 == 1)
-            .map(|o| (1u64, size(o)))
+        let SearchState { marked, many, .. } = st;
+        let marked = marked.into_words();
+        let (objects, bytes) = marked
+            .par_iter()
+            .enumerate()
+            .filter(|(_, &w)| w != 0)
+            .map(|(i, &w)| {
+                let mut b = 0;
+                let mut m = w;
+                while m != 0 {
+                    b += size(i as u32 * 64 + m.trailing_zeros());
+                    m &= m - 1;
+                }
+                (w.count_ones() as u64, b)
+            })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         Reachability {
             marked,
-            parent: parent.into_iter().map(AtomicU32::into_inner).collect(),
+            many_preds: many.into_words(),
+            parent: parent_v,
             root_of,
+            root_edges,
             objects,
             bytes,
             depth,
         }
     }
 
+    /// One level of the search in parallel, found in the order a sequential search would find
+    /// it: the next frontier, and how many objects were claimed (those without edges are not
+    /// in the frontier).
+    ///
+    /// Each edge to an unmarked object is kept as a candidate, in frontier order, and marks its
+    /// target as offered, or as contested if it was offered already. An uncontested target has
+    /// one candidate, so its source is its parent. For contested ones (rare), the candidates
+    /// offer the position of their source (the lowest wins). Then the candidates are replayed
+    /// in frontier order and each winner claims its target, at its first such edge.
+    fn parallel_level(g: &ObjectGraph, frontier: &[u32], s: &SearchState) -> (Vec<u32>, usize) {
+        /// Candidates of one part of the frontier: targets, and how many each source has.
+        struct Part {
+            targets: Vec<u32>,
+            counts: Vec<u32>,
+        }
+        let parts: Vec<Part> = frontier
+            .par_chunks(FRONTIER_STEP)
+            .map(|c| {
+                let mut part = Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()) };
+                for (i, &u) in c.iter().enumerate() {
+                    if let Some(&w) = c.get(i + AHEAD_ROW) {
+                        g.prefetch_row(w);
+                    }
+                    if let Some(&w) = c.get(i + AHEAD_TARGETS) {
+                        g.prefetch_targets(w);
+                    }
+                    if let Some(&w) = c.get(i + AHEAD_MARKS) {
+                        g.targets(w).iter().take(8).for_each(|&v| s.marked.prefetch(v));
+                    }
+                    let before = part.targets.len();
+                    for &v in g.targets(u) {
+                        if s.marked.get(v) {
+                            s.many.set(v);
+                            continue;
+                        }
+                        if !s.offered.claim(v) {
+                            s.contested.set(v);
+                            s.many.set(v);
+                        }
+                        part.targets.push(v);
+                    }
+                    part.counts.push((part.targets.len() - before) as u32);
+                }
+                part
+            })
+            .collect();
+        // Replay a part's candidates: `f(position, source, target)`.
+        let replay = |ci: usize, part: &Part, f: &mut dyn FnMut(u32, u32, u32)| {
+            let mut targets = part.targets.iter();
+            for (i, &k) in part.counts.iter().enumerate() {
+                let (pos, u) = ((ci * FRONTIER_STEP + i) as u32, frontier[ci * FRONTIER_STEP + i]);
+                for &v in targets.by_ref().take(k as usize) {
+                    f(pos, u, v);
+                }
+            }
+        };
+        parts.par_iter().enumerate().for_each(|(ci, part)| {
+            replay(ci, part, &mut |pos, _, v| {
+                if s.contested.get(v) {
+                    s.parent[v as usize].fetch_min(pos, Relaxed);
+                }
+            })
+        });
+        let next: Vec<(Vec<u32>, usize)> = parts
+            .par_iter()
+            .enumerate()
+            .map(|(ci, part)| {
+                let (mut next, mut claimed) = (Vec::new(), 0);
+                replay(ci, part, &mut |pos, u, v| {
+                    // An uncontested target is this edge's alone: no other thread reads or marks
+                    // it in this pass, so it is marked later, in bulk (an atomic operation here
+                    // would wait for the store to `parent`, a cache miss, to complete).
+                    if !s.contested.get(v) {
+                        s.parent[v as usize].store(u, Relaxed);
+                    // A contested one holds a position until claimed; once the release below
+                    // is seen, its mark is too (so a parent equal to `pos` by chance is no claim).
+                    } else if s.parent[v as usize].load(Acquire) == pos && s.marked.claim(v) {
+                        s.parent[v as usize].store(u, Release);
+                    } else {
+                        return;
+                    }
+                    claimed += 1;
+                    if g.has_targets(v) {
+                        next.push(v);
+                    }
+                });
+                (next, claimed)
+            })
+            .collect();
+        // Mark the uncontested targets, and leave the level's marks clear for the next one.
+        parts.par_iter().for_each(|part| {
+            for &v in &part.targets {
+                s.offered.clear(v);
+                if s.contested.get(v) {
+                    s.contested.clear(v);
+                } else {
+                    s.marked.set(v);
+                }
+            }
+        });
+        let mut out = Vec::with_capacity(next.iter().map(|p| p.0.len()).sum());
+        let claimed = next.iter().map(|p| p.1).sum();
+        next.into_iter().for_each(|p| out.extend_from_slice(&p.0));
+        (out, claimed)
+    }
+
     pub fn is_reachable(&self, obj: u32) -> bool {
         self.marked.get((obj / 64) as usize).is_some_and(|w| w >> (obj % 64) & 1 == 1)
+    }
+
+    /// Whether more than one edge, from a root or a reachable object, points to `obj` (a
+    /// reachable object not in this set has exactly one predecessor: its parent).
+    pub fn has_many_preds(&self, obj: u32) -> bool {
+        self.many_preds.get((obj / 64) as usize).is_some_and(|w| w >> (obj % 64) & 1 == 1)
+    }
+
+    /// The bitsets of reachable objects and of those with several predecessors, 64 objects a
+    /// word.
+    pub(crate) fn bitsets(&self) -> (&[u64], &[u64]) {
+        (&self.marked, &self.many_preds)
+    }
+
+    /// The BFS parent of each object: an object, [`FROM_ROOT`] or [`NONE`].
+    pub(crate) fn parents(&self) -> &[u32] {
+        &self.parent
+    }
+
+    /// Number of root edges to objects in range the search started from.
+    pub(crate) fn root_edge_count(&self) -> u64 {
+        self.root_edges
+    }
+
+    /// Bytes held by the arrays.
+    pub fn memory_bytes(&self) -> u64 {
+        (self.marked.capacity() * 8
+            + self.many_preds.capacity() * 8
+            + self.parent.capacity() * 4
+            + self.root_of.capacity() * 8) as u64
     }
 
     /// A shortest path from a root to `obj`: the root, then each object with the field taken;
@@ -637,7 +971,9 @@ mod tests {
         out
     }
 
-    /// Every fixture case; the leaky service's global cache retains its 500 × 2 KB entries.
+    /// Every fixture case; the leaky service's global cache retains its 500 × 2 KB entries (by
+    /// the precise roots, as `top` finds them: a conservative scan of the stacks may hold parts
+    /// of the map too).
     #[test]
     fn fixture_cases() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -654,11 +990,61 @@ mod tests {
             let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
             let a = analyse(&file("dump"), &file("exe"));
             if meta["scenario"] == "leaky" {
-                let (b, c) = root_retained(&a, "main.sessionCache");
+                let roots = a.p.roots(&a.heap).unwrap();
+                let edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
+                let reach = Reachability::compute(&a.g, &a.heap, &edges);
+                let dom = Dominators::from_reach(&a.g, &a.heap, &edges, &reach).unwrap();
+                let i = roots.roots.iter().position(|r| r.name == "main.sessionCache").unwrap();
+                let (b, c) = dom.retained(Node::Root(i as u32));
                 eprintln!("{}: main.sessionCache retains {b} bytes, {c} objects", d.display());
                 assert!(b >= 500 * 2048 && c >= 500, "{}", d.display());
             }
             drop(a.p);
+        }
+    }
+
+    /// The parallel search finds what the sequential one does, parents included.
+    fn same_search(name: &str, g: &ObjectGraph, roots: &[RootEdges]) {
+        let size = |o: u32| 16 + (o % 7) as u64 * 8;
+        let seq = Reachability::search(g, roots, size, usize::MAX);
+        let par = Reachability::search(g, roots, size, 1);
+        assert_eq!((seq.objects, seq.bytes, seq.depth), (par.objects, par.bytes, par.depth), "{name}");
+        assert!(seq.marked == par.marked && seq.many_preds == par.many_preds, "{name}: marks");
+        assert!(seq.parent == par.parent && seq.root_of == par.root_of, "{name}: parents");
+    }
+
+    #[test]
+    fn parallel_search_is_sequential_search() {
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self, n: u32) -> u32 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 % n as u64) as u32
+            }
+        }
+        // Random graphs wide enough for levels of several parallel parts, with duplicate edges,
+        // edges shared within and across levels, and objects without edges.
+        let mut rng = Rng(0x2545f4914f6cdd1d);
+        for n in [1000u32, 50_000, 300_000] {
+            let edges: Vec<(u32, u32, u32)> = (0..2 * n)
+                .map(|i| {
+                    let a = rng.next(n / 2);
+                    (a, i, if i % 5 == 0 { a + 1 } else { rng.next(n) })
+                })
+                .collect();
+            let roots: Vec<RootEdges> = (0..20)
+                .map(|r| RootEdges { root: r, objects: (0..50).map(|_| rng.next(n + 10)).collect() })
+                .collect();
+            same_search(&format!("random {n}"), &ObjectGraph::from_edges(n, edges), &roots);
+        }
+        for (d, meta) in crate::testutil::fixture_cases() {
+            let file = |k: &str| d.join(meta[k].as_str().unwrap_or(k));
+            let Ok(p) = Process::open(&file("dump"), Some(&file("exe"))) else { continue };
+            let Ok(heap) = p.heap() else { continue };
+            let g = ObjectGraph::build(&p, &heap);
+            same_search(&d.display().to_string(), &g, &conservative_roots(&p, &heap).1);
         }
     }
 

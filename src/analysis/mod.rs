@@ -3,6 +3,7 @@
 pub mod dominators;
 pub mod graph;
 pub mod group;
+pub mod paths;
 pub mod typing;
 
 use crate::runtime::heap::Heap;
@@ -13,6 +14,7 @@ use crate::Result;
 
 use dominators::Dominators;
 use graph::{ObjectGraph, Reachability, RootEdges, Step};
+use paths::{NamedPath, NamedStep};
 use typing::ObjectTypes;
 
 /// The heap, its roots, the object graph, what is reachable and the type of every object:
@@ -54,39 +56,64 @@ impl<'p> HeapAnalysis<'p> {
         self.typing.entry(obj).map_or_else(|| "untyped".to_string(), |e| e.name.clone())
     }
 
-    /// Name each step of a path from a root: the root as the runtime and users name it
-    /// (`main.cache`, `goroutine 17 main.worker buf`), then each object with its type and the
-    /// field offset the pointer was taken at.
-    pub fn path_names(&self, steps: &[Step]) -> Vec<String> {
-        let mut out = Vec::with_capacity(steps.len());
-        let mut root = None;
-        for (i, s) in steps.iter().enumerate() {
-            match *s {
-                Step::Root(r) => root = Some(r),
-                Step::Object { obj, field } => {
-                    if i == 1 {
-                        // Name the root by the exact pointer it holds to this object.
-                        let edge = root
-                            .and_then(|r| self.roots.edges.iter().find(|e| e.root == r && e.object == obj));
-                        let name = match (edge, root) {
-                            (Some(e), _) => self.roots.path(self.p, e),
-                            (None, Some(r)) => {
-                                self.roots.roots.get(r as usize).map(|r| r.name.clone()).unwrap_or_default()
-                            }
-                            _ => String::new(),
-                        };
-                        out.push(name);
-                    }
-                    let via = field.map(|f| format!("+{f:#x} → ")).unwrap_or_default();
-                    out.push(format!("{via}{} @ {:#x}", self.type_name(obj), self.heap.addr(obj)));
+    /// Name a path from a root: the root as the runtime and users name it, down to the pointer
+    /// it holds (`main.cache`, `main.cfg.handlers[3]`, `goroutine 17 main.worker buf`), then
+    /// each object with the pointer of the previous one taken to reach it, named by that
+    /// object's type (`.next`, `[17]`, `["key"]`, `.captured`; see [`paths::field_name`]).
+    pub fn name_path(&self, steps: &[Step]) -> Option<NamedPath> {
+        let Some(&Step::Root(root)) = steps.first() else {
+            return None;
+        };
+        let mut out = NamedPath { root, root_name: String::new(), steps: Vec::with_capacity(steps.len()) };
+        let mut prev = None;
+        for s in &steps[1..] {
+            let Step::Object { obj, field } = *s else { continue };
+            let via = match (prev, field) {
+                (Some(p), Some(f)) => Some(paths::field_name(self, p, f as u64)),
+                (Some(_), None) => Some("?".to_string()),
+                (None, _) => {
+                    // Name the root by the exact pointer it holds to this object.
+                    let edge = self.roots.edges.iter().find(|e| e.root == root && e.object == obj);
+                    out.root_name = match edge {
+                        Some(e) => self.roots.path(self.p, e),
+                        None => {
+                            self.roots.roots.get(root as usize).map(|r| r.name.clone()).unwrap_or_default()
+                        }
+                    };
+                    None
                 }
-            }
+            };
+            out.steps.push(NamedStep { obj, via });
+            prev = Some(obj);
+        }
+        Some(out)
+    }
+
+    /// One line per step of a named path: the root, then `TYPE @ ADDRESS` for the object it
+    /// points to, then `VIA → TYPE @ ADDRESS` for each next one.
+    pub fn path_lines(&self, p: &NamedPath) -> Vec<String> {
+        let mut out = Vec::with_capacity(p.steps.len() + 1);
+        out.push(p.root_name.clone());
+        for s in &p.steps {
+            let via = s.via.as_deref().map(|v| format!("{v} → ")).unwrap_or_default();
+            out.push(format!("{via}{} @ {:#x}", self.type_name(s.obj), self.heap.addr(s.obj)));
         }
         out
+    }
+
+    /// [`Self::name_path`] as [`Self::path_lines`].
+    pub fn path_names(&self, steps: &[Step]) -> Vec<String> {
+        self.name_path(steps).map(|p| self.path_lines(&p)).unwrap_or_default()
     }
 
     /// The shortest path from a root to an object, named; None if unreachable.
     pub fn path_to(&self, obj: u32) -> Option<Vec<String>> {
         self.reach.path_to(&self.graph, obj).map(|steps| self.path_names(&steps))
+    }
+
+    /// Up to `n` distinct paths from the roots to an object, named, the shortest first (see
+    /// [`paths::distinct_paths`]); empty if unreachable.
+    pub fn paths_to(&self, obj: u32, n: usize) -> Vec<NamedPath> {
+        paths::distinct_paths(self, obj, n).iter().filter_map(|s| self.name_path(s)).collect()
     }
 }

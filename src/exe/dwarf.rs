@@ -22,6 +22,8 @@ const DW_AT_GO_KEY: u16 = 0x2901;
 const DW_AT_GO_ELEM: u16 = 0x2902;
 const DW_AT_GO_EMBEDDED_FIELD: u16 = 0x2903;
 const DW_AT_GO_RUNTIME_TYPE: u16 = 0x2904;
+/// Go 1.23+: on a closure function's variable, its offset in the closure context.
+const DW_AT_GO_CLOSURE_OFFSET: u16 = 0x2907;
 
 /// Go `abi.Kind` values carried in `DW_AT_go_kind`.
 mod go_kind {
@@ -87,7 +89,8 @@ pub struct Type {
     pub count: Option<u64>,
     /// `DW_AT_go_kind` (the reflect/abi kind), when present.
     pub go_kind: Option<u8>,
-    /// `DW_AT_go_runtime_type`: offset of the type's `abi.Type` from `moduledata.types`.
+    /// `DW_AT_go_runtime_type`: offset of the type's `abi.Type` from `moduledata.types`; None
+    /// when absent or 0 (the type has no descriptor in this binary).
     pub runtime_type: Option<u64>,
     /// Range of this type's members in the shared field table (see [`Dwarf::fields`]).
     fields: (u32, u32),
@@ -136,6 +139,8 @@ pub struct Dwarf {
     /// `.debug_info` offset of each type's DIE, by id (sorted; id 0 is the placeholder).
     /// Functions and their locals are read on demand by [`Dwarf::frame_locals`].
     type_dies: Vec<usize>,
+    /// [`Dwarf::frame_locals`], read once (or why it could not be).
+    locals: std::sync::OnceLock<std::result::Result<FrameLocals, String>>,
 }
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
@@ -206,6 +211,7 @@ impl Dwarf {
             constants,
             globals,
             type_dies,
+            locals: std::sync::OnceLock::new(),
         };
         d.index();
         Ok(Some(d))
@@ -502,11 +508,14 @@ impl<'a> Builder<'a> {
                         gimli::DwAt(DW_AT_GO_EMBEDDED_FIELD) => {
                             a.embedded = matches!(v, AttributeValue::Flag(true))
                         }
+                        // 0 is "no descriptor" (the linker writes it for types the binary
+                        // has none for; no type lives at offset 0 of the types section).
                         gimli::DwAt(DW_AT_GO_RUNTIME_TYPE) => {
                             a.runtime_type = match v {
                                 AttributeValue::Addr(x) => Some(x),
                                 _ => attr.udata_value(),
                             }
+                            .filter(|&x| x != 0)
                         }
                         _ => {}
                     }
@@ -684,12 +693,34 @@ pub struct Local {
     pub pieces: Vec<LocalPiece>,
 }
 
+/// A variable a closure captured (Go 1.23+ `DW_AT_go_closure_offset`): where it is in the
+/// closure context (the `funcval` object, whose word 0 is the code pointer). A variable
+/// captured by reference is named `&x` and typed `*T`.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub name: String,
+    pub offset: u64,
+    pub ty: TypeId,
+}
+
+impl Capture {
+    /// The variable's name (`x` for `&x`), and whether the closure holds a pointer to it.
+    pub fn variable(&self) -> (&str, bool) {
+        match self.name.strip_prefix('&') {
+            Some(n) => (n, true),
+            None => (&self.name, false),
+        }
+    }
+}
+
 /// The frame-resident locals of every function with code, read from the `DW_TAG_subprogram`
-/// subtrees (see [`Dwarf::frame_locals`]).
+/// subtrees (see [`Dwarf::frame_locals`]), and the captured variables of closure functions.
 #[derive(Default)]
 pub struct FrameLocals {
     /// (low pc, high pc, locals), sorted by low pc.
     funcs: Vec<(u64, u64, Vec<Local>)>,
+    /// (entry pc, captures by offset), sorted by entry pc.
+    closures: Vec<(u64, Vec<Capture>)>,
 }
 
 impl FrameLocals {
@@ -713,6 +744,13 @@ impl FrameLocals {
         })
     }
 
+    /// The captured variables of the closure function whose link-time entry is `entry`, by
+    /// offset (empty if it captures nothing, or the release does not describe captures).
+    pub fn captures(&self, entry: u64) -> &[Capture] {
+        let i = self.closures.partition_point(|c| c.0 < entry);
+        self.closures.get(i).filter(|c| c.0 == entry).map_or(&[], |c| &c.1)
+    }
+
     /// Number of functions with code.
     pub fn len(&self) -> usize {
         self.funcs.len()
@@ -729,26 +767,37 @@ type RawPiece = (Option<(u64, u64)>, i64, Option<u64>);
 /// A variable DIE under a concrete function, before its abstract origin and type are resolved.
 struct RawLocal {
     func: usize,
+    /// A direct child of the function's DIE (not in a lexical block or inlined call).
+    top: bool,
     name: Option<String>,
     param: bool,
     ty: Option<usize>,
     origin: Option<usize>,
+    closure_off: Option<u64>,
     pieces: Vec<RawPiece>,
 }
 
-/// What the locals pass collects: functions (low, high pc), their variables, and the names
-/// and types of every named variable DIE (the targets of abstract origins).
+/// What the locals pass collects: functions (low, high pc), their variables, and the names,
+/// types and closure offsets of every named variable DIE (the targets of abstract origins).
 #[derive(Default)]
 struct LocalsPass {
     funcs: Vec<(u64, u64)>,
     vars: Vec<RawLocal>,
-    named: HashMap<usize, (String, Option<usize>)>,
+    named: HashMap<usize, (String, Option<usize>, Option<u64>)>,
 }
 
 impl Dwarf {
-    /// Read the frame-resident locals and parameters of every concrete function: a second,
-    /// on-demand pass over `.debug_info`, with the location lists.
-    pub fn frame_locals(&self, image: &Image) -> Result<FrameLocals> {
+    /// The frame-resident locals and parameters of every concrete function, and the captures
+    /// of closure functions: a second pass over `.debug_info`, with the location lists, made
+    /// on the first call (`image` must be the one this was loaded from).
+    pub fn frame_locals(&self, image: &Image) -> Result<&FrameLocals> {
+        self.locals
+            .get_or_init(|| self.read_frame_locals(image).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::malformed("DWARF locals", e.clone()))
+    }
+
+    fn read_frame_locals(&self, image: &Image) -> Result<FrameLocals> {
         let sect = |n: &str| image.decompressed_section(n);
         let (info, abbrev) = (sect(".debug_info")?, sect(".debug_abbrev")?);
         let (loc, loclists, addr) = (sect(".debug_loc")?, sect(".debug_loclists")?, sect(".debug_addr")?);
@@ -777,10 +826,18 @@ impl Dwarf {
 
         let mut funcs: Vec<(u64, u64, Vec<Local>)> =
             pass.funcs.iter().map(|&(lo, hi)| (lo, hi, Vec::new())).collect();
+        let mut closures: HashMap<usize, Vec<Capture>> = HashMap::new();
         for v in pass.vars {
             let origin = v.origin.and_then(|o| pass.named.get(&o));
             let Some(name) = v.name.or_else(|| origin.map(|o| o.0.clone())) else { continue };
             let ty = v.ty.or_else(|| origin.and_then(|o| o.1)).and_then(|die| self.type_of_die(die));
+            let closure_off = v.closure_off.or_else(|| origin.and_then(|o| o.2));
+            if let (Some(offset), Some(ty), true) = (closure_off, ty, v.top) {
+                closures.entry(v.func).or_default().push(Capture { name: name.clone(), offset, ty });
+            }
+            if v.pieces.is_empty() {
+                continue;
+            }
             let whole = ty.map(|t| self.ty(t).size).filter(|s| *s > 0).unwrap_or(8);
             let pieces = v
                 .pieces
@@ -792,7 +849,17 @@ impl Dwarf {
             }
         }
         funcs.sort_by_key(|f| f.0);
-        Ok(FrameLocals { funcs })
+        let mut closures: Vec<(u64, Vec<Capture>)> = closures
+            .into_iter()
+            .filter_map(|(f, mut c)| {
+                c.sort_by_key(|c| c.offset);
+                c.dedup_by_key(|c| c.offset);
+                Some((pass.funcs.get(f)?.0, c))
+            })
+            .collect();
+        closures.sort_by_key(|c| c.0);
+        closures.dedup_by_key(|c| c.0);
+        Ok(FrameLocals { funcs, closures })
     }
 
     /// The type whose DIE is at `.debug_info` offset `die`.
@@ -826,10 +893,12 @@ impl LocalsPass {
                 let (mut low, mut high, mut high_len) = (None, None, None);
                 let mut v = RawLocal {
                     func: func.map_or(0, |f| f.0),
+                    top: func.is_some_and(|(_, fd)| depth == fd + 1),
                     name: None,
                     param: tag == dw::DW_TAG_formal_parameter,
                     ty: None,
                     origin: None,
+                    closure_off: None,
                     pieces: Vec::new(),
                 };
                 for spec in abbrev.attributes() {
@@ -851,6 +920,7 @@ impl LocalsPass {
                         }
                         dw::DW_AT_type if is_var => v.ty = reference(&val),
                         dw::DW_AT_abstract_origin if is_var => v.origin = reference(&val),
+                        gimli::DwAt(DW_AT_GO_CLOSURE_OFFSET) if is_var => v.closure_off = attr.udata_value(),
                         dw::DW_AT_location if is_var && func.is_some() => {
                             if let AttributeValue::Exprloc(e) = val {
                                 v.pieces
@@ -877,9 +947,10 @@ impl LocalsPass {
                     continue;
                 }
                 if let Some(n) = &v.name {
-                    self.named.insert(die, (n.clone(), v.ty));
+                    self.named.insert(die, (n.clone(), v.ty, v.closure_off));
                 }
-                if func.is_some() && !v.pieces.is_empty() {
+                let captured = v.closure_off.is_some() || v.origin.is_some();
+                if func.is_some() && (!v.pieces.is_empty() || (captured && v.top)) {
                     self.vars.push(v);
                 }
             }
@@ -1156,6 +1227,40 @@ mod tests {
                 let size = img.read_u64_at(types + rt);
                 assert_eq!(size, Some(d.ty(g).size), "{what}: abi.Type.Size_ of runtime.g");
             }
+        }
+    }
+
+    /// Closure captures (`DW_AT_go_closure_offset`, Go 1.23+): the webapp's logger middleware
+    /// captures `mu` and `captured` by reference and `next` by value; Go 1.22 says nothing.
+    /// No type keeps `DW_AT_go_runtime_type` 0 (the linker's "no descriptor").
+    #[test]
+    fn closure_captures() {
+        for (minor, plat, img, d) in with_dwarf() {
+            assert!(d.types.iter().all(|t| t.runtime_type != Some(0)), "{minor} {plat}");
+            if d.global("main.run").is_none() || d.type_by_name("main.requestLog").is_none() {
+                continue; // not the webapp
+            }
+            let what = format!("{minor} {plat}");
+            let l = d.frame_locals(&img).unwrap();
+            if minor.as_str() < "1.23" {
+                assert!(l.closures.is_empty(), "{what}");
+                continue;
+            }
+            let caps = |c: &[Capture]| -> Vec<(String, u64, String)> {
+                c.iter().map(|c| (c.name.clone(), c.offset, d.type_name(c.ty).to_string())).collect()
+            };
+            let handler = l.closures.iter().map(|c| caps(&c.1)).find(|c| c.iter().any(|v| v.0 == "next"));
+            let want = [
+                ("&mu", 8, "*sync.Mutex"),
+                ("&captured", 16, "*[]main.requestLog"),
+                ("next", 24, "net/http.Handler"),
+            ]
+            .map(|(n, o, t)| (n.to_string(), o, t.to_string()));
+            assert_eq!(handler.as_deref(), Some(&want[..]), "{what}");
+            // Looked up by the function's entry.
+            let entry = l.closures.iter().find(|c| c.1.len() == 3).map(|c| c.0).unwrap();
+            assert_eq!(l.captures(entry).len(), 3, "{what}");
+            assert!(l.captures(entry + 1).is_empty(), "{what}");
         }
     }
 

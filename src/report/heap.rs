@@ -10,6 +10,7 @@ use super::SCHEMA_VERSION;
 use crate::analysis::dominators::Node;
 use crate::analysis::typing::Row;
 use crate::analysis::HeapAnalysis;
+use crate::runtime::roots::RootKind;
 use crate::{Error, Result};
 
 #[derive(Serialize)]
@@ -148,7 +149,31 @@ pub struct PathDoc {
     pub type_name: String,
     pub size: u64,
     pub reachable: bool,
+    /// The first of `paths`, as lines (as in `top`).
     pub path: Vec<String>,
+    /// Up to `--paths` distinct paths, the shortest first.
+    pub paths: Vec<PathJ>,
+}
+
+/// One path from a root, step by step.
+#[derive(Serialize)]
+pub struct PathJ {
+    /// The root, named down to the pointer it holds (`main.cfg.handlers[3]`).
+    pub root: String,
+    pub root_kind: RootKind,
+    /// The goroutine whose stack the root is on.
+    pub goroutine: Option<u64>,
+    pub steps: Vec<StepJ>,
+}
+
+#[derive(Serialize)]
+pub struct StepJ {
+    /// The pointer of the previous object taken (`.next`, `[3]`, `["key"]`, `+0x18`); null for
+    /// the object the root points to.
+    pub via: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub address: String,
 }
 
 /// Resolve an address (anywhere inside an object) to the object holding it.
@@ -158,9 +183,31 @@ pub fn object_at(a: &HeapAnalysis, addr: u64) -> Result<u32> {
         .ok_or_else(|| Error::Other(format!("{addr:#x} is not inside an allocated heap object")))
 }
 
-pub fn path(a: &HeapAnalysis, addr: u64) -> Result<PathDoc> {
+/// How an object is kept alive: up to `n` distinct paths from the roots (see
+/// [`crate::analysis::paths::distinct_paths`]).
+pub fn path(a: &HeapAnalysis, addr: u64, n: usize) -> Result<PathDoc> {
     let o = object_at(a, addr)?;
-    let path = a.path_to(o);
+    let named = a.paths_to(o, n.max(1));
+    let paths = named
+        .iter()
+        .map(|p| {
+            let root = a.roots.roots.get(p.root as usize);
+            PathJ {
+                root: p.root_name.clone(),
+                root_kind: root.map_or(RootKind::Data, |r| r.kind),
+                goroutine: root.and_then(|r| r.goroutine),
+                steps: p
+                    .steps
+                    .iter()
+                    .map(|s| StepJ {
+                        via: s.via.clone(),
+                        type_name: a.type_name(s.obj),
+                        address: format!("{:#x}", a.heap.addr(s.obj)),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
     Ok(PathDoc {
         schema_version: SCHEMA_VERSION,
         command: "path",
@@ -168,8 +215,9 @@ pub fn path(a: &HeapAnalysis, addr: u64) -> Result<PathDoc> {
         object: format!("{:#x}", a.heap.addr(o)),
         type_name: a.type_name(o),
         size: a.heap.size(o),
-        reachable: path.is_some(),
-        path: path.unwrap_or_default(),
+        reachable: a.reach.is_reachable(o),
+        path: named.first().map(|p| a.path_lines(p)).unwrap_or_default(),
+        paths,
     })
 }
 
@@ -260,8 +308,16 @@ pub fn path_text(d: &PathDoc) -> String {
     if !d.reachable {
         o.push_str("not reachable from any root: garbage the GC has not collected yet\n");
     }
-    for (i, step) in d.path.iter().enumerate() {
-        let _ = writeln!(o, "{}{}", if i == 0 { "  root: " } else { "        " }, step);
+    let many = d.paths.len() > 1;
+    for (i, p) in d.paths.iter().enumerate() {
+        if many {
+            let _ = writeln!(o, "{}path {} of {}:", if i > 0 { "\n" } else { "" }, i + 1, d.paths.len());
+        }
+        let _ = writeln!(o, "  root: {}", p.root);
+        for s in &p.steps {
+            let via = s.via.as_deref().map(|v| format!("{v} → ")).unwrap_or_default();
+            let _ = writeln!(o, "        {via}{} @ {}", s.type_name, s.address);
+        }
     }
     o
 }

@@ -3,16 +3,23 @@
 //!
 //! - Globals: `.data` and `.bss` through the module's GC masks (`gcdatamask`, `gcbssmask`,
 //!   filled at start-up, so read from the dump), named by the symbol or DWARF global holding
-//!   each word and, with DWARF, the field path within it.
+//!   each word and, with DWARF, the field path within it. A static value only a pointer
+//!   global points to (`var p = &T{…}`; Go 1.27 gives it no symbol) is named `*p`, typed `T`.
 //! - Goroutine stacks (dead ones skipped): each physical frame's locals and arguments by its
 //!   stack maps (stkframe.go `getStackMap`), stack objects live only if a live pointer of the
 //!   same stack reaches them, `runtime.asyncPreempt` and the frame it interrupted scanned
 //!   conservatively (so is the innermost frame of a goroutine caught mid-instruction),
 //!   `g.sched.ctxt`, and `_defer` closures and heap-allocated records. Words are named by the
-//!   DWARF local that holds them at that pc.
+//!   DWARF local that holds them at that pc; a stack object no local describes but a channel
+//!   operation of the goroutine waits on (`g.waiting` → `sudog.elem`) is a `(channel element)`
+//!   of the channel's element type.
 //! - Specials: a finalizer keeps what its object points to (not the object) and its function;
 //!   a cleanup its function and argument; a weak pointer its handle. Queued finalizers
-//!   (`runtime.allfin`) keep their function and object.
+//!   (`runtime.allfin`) keep their function and object. The finalized objects' types (the
+//!   element of the finalizer's `ot`) are in [`Roots::object_types`] for typing.
+//!
+//! Roots that hold function values (contexts, defers, finalizer and cleanup functions) are
+//! typed `func()`, so that typing names the closures they hold.
 //!
 //! Not roots here: the cleanup queue (`gcCleanups`: cleanups of objects already dead, waiting
 //! to run), `g._panic` (on the stack it belongs to), the 1.26+ `g.xRegs` vector registers of
@@ -24,6 +31,7 @@ use rayon::prelude::*;
 
 use super::heap::{Heap, PointerInfo};
 use super::layout::RootsLayout;
+use super::types::{Kind as TypeKind, TypeTable};
 use super::unwind::PhysFrame;
 use super::Process;
 use crate::dump::Arch;
@@ -97,6 +105,10 @@ pub struct RootEdge {
 pub struct Roots {
     pub roots: Vec<Root>,
     pub edges: Vec<RootEdge>,
+    /// Heap values whose run-time type a runtime record states: (address of the value, `abi.Type`).
+    /// A finalized object (or a queued finalizer's argument) is the element type of the
+    /// finalizer's `ot` (`*T` for `SetFinalizer(*T, …)`).
+    pub object_types: Vec<(u64, u64)>,
     /// What was skipped and why.
     pub warnings: Vec<String>,
 }
@@ -127,6 +139,7 @@ impl Roots {
         let base = self.roots.len() as u32;
         self.roots.append(&mut other.roots);
         self.edges.extend(other.edges.into_iter().map(|e| RootEdge { root: e.root + base, ..e }));
+        self.object_types.append(&mut other.object_types);
         self.warnings.append(&mut other.warnings);
     }
 
@@ -251,6 +264,9 @@ struct StackScan<'a, 'h> {
     /// Pointers into this stack, for stack objects.
     stack_ptrs: Vec<u64>,
     objects: Vec<StackObj>,
+    /// Stack slots the goroutine's channel operations wait on (`sudog.elem`), with the
+    /// channel's element type: values the compiler's stack object records leave untyped.
+    chan_slots: Vec<(u64, TypeId)>,
 }
 
 const FRAME_KEY_BASE: usize = 1 << 20;
@@ -471,9 +487,17 @@ impl StackScan<'_, '_> {
                         .and_then(|l| l.find(self.lookup_pc(&fr), addr.wrapping_sub(fr.fp) as i64))
                         .filter(|(_, start)| fr.fp.wrapping_add(*start as u64) == addr);
                     let func = self.func_name(fi);
-                    let (name, ty, unnamed) = match named {
-                        Some((l, _)) => (format!("goroutine {} {func} {}", self.goid, l.name), l.ty, false),
-                        None => (format!("goroutine {} {func} (stack object)", self.goid), None, true),
+                    let chan = self.chan_slots.iter().find(|c| c.0 == addr).map(|c| c.1);
+                    let (name, ty, unnamed) = match (named, chan) {
+                        (Some((l, _)), _) => {
+                            (format!("goroutine {} {func} {}", self.goid, l.name), l.ty, false)
+                        }
+                        (None, Some(t)) => {
+                            (format!("goroutine {} {func} (channel element)", self.goid), Some(t), false)
+                        }
+                        (None, None) => {
+                            (format!("goroutine {} {func} (stack object)", self.goid), None, true)
+                        }
                     };
                     let goid = self.goid;
                     let r = self.acc.root(key, || Root {
@@ -489,6 +513,88 @@ impl StackScan<'_, '_> {
                 }
             }
         }
+    }
+}
+
+/// What the stacks and specials share, read once per [`Process::roots`]: DWARF locals, the
+/// roots layout, and what types some roots.
+struct RootsCx<'p> {
+    locals: Option<&'p FrameLocals>,
+    rl: Option<&'p RootsLayout>,
+    types: Option<TypeTable<'p>>,
+    /// DWARF `func()`: the type of the function words of closures, defers and specials.
+    func: Option<TypeId>,
+    /// `g.waiting`; `sudog.elem`, `.c`, `.waitlink`; `hchan.elemtype`.
+    sudog: Option<[u64; 5]>,
+    /// `runtime.finalizer.ot`, of queued finalizers.
+    fin_ot: Option<u64>,
+}
+
+impl<'p> RootsCx<'p> {
+    fn new(p: &'p Process, locals: Option<&'p FrameLocals>, rl: Option<&'p RootsLayout>) -> Self {
+        let Some(d) = p.exe.dwarf.as_ref() else {
+            return RootsCx { locals, rl, types: p.types().ok(), func: None, sudog: None, fin_ot: None };
+        };
+        // Go 1.26+: `sudog.elem` and `.c` are `maybeTraceable*`, whose `vu` is the address.
+        let f = |t: &str, a: &str, b: &str| d.field_offset(t, a).or_else(|| d.field_offset(t, b));
+        let sudog = match (
+            d.field_offset("runtime.g", "waiting"),
+            f("runtime.sudog", "elem.vu", "elem"),
+            f("runtime.sudog", "c.vu", "c"),
+            d.field_offset("runtime.sudog", "waitlink"),
+            d.field_offset("runtime.hchan", "elemtype"),
+        ) {
+            (Some(a), Some(b), Some(c), Some(e), Some(g)) => Some([a, b, c, e, g]),
+            _ => None,
+        };
+        RootsCx {
+            locals,
+            rl,
+            types: p.types().ok(),
+            func: d.type_by_name("func()"),
+            sudog,
+            fin_ot: d.field_offset("runtime.finalizer", "ot"),
+        }
+    }
+
+    /// The run-time type of the object a finalizer was set for: the element of its `ot`.
+    fn finalized_elem(&self, ot: u64) -> Option<u64> {
+        let t = self.types.as_ref()?.get(ot).ok()?;
+        (t.kind == TypeKind::Pointer).then(|| t.elem()).flatten()
+    }
+
+    /// The name of the object type a finalizer was set for, from its `*abi.PtrType`.
+    fn finalized_type(&self, ot: u64) -> String {
+        match (self.finalized_elem(ot), self.types.as_ref()) {
+            (Some(elem), Some(types)) => types.name(elem),
+            _ => "?".into(),
+        }
+    }
+
+    /// The stack slots the channel operations of the goroutine `g` wait on (`g.waiting`, a
+    /// list of `sudog`s linked by `waitlink`), each with its channel's element type, when the
+    /// slot is on the goroutine's stack and DWARF has the type.
+    fn chan_slots(&self, p: &Process, g: u64, stack: (u64, u64)) -> Vec<(u64, TypeId)> {
+        let mut out = Vec::new();
+        let (Some([waiting, elem, c, link, et]), Some(types)) = (self.sudog, self.types.as_ref()) else {
+            return out;
+        };
+        let m = &p.mem;
+        let mut sg = m.read_u64(g + waiting).unwrap_or(0);
+        for _ in 0..1024 {
+            if sg == 0 {
+                break;
+            }
+            let e = m.read_u64(sg + elem).unwrap_or(0);
+            let ch = m.read_u64(sg + c).unwrap_or(0);
+            if e >= stack.0 && e < stack.1 && ch != 0 {
+                if let Some(ty) = m.read_u64(ch + et).and_then(|t| types.dwarf_type(t)) {
+                    out.push((e, ty));
+                }
+            }
+            sg = m.read_u64(sg + link).unwrap_or(0);
+        }
+        out
     }
 }
 
@@ -516,11 +622,10 @@ impl Process {
                 self.layouts.roots_missing.join(", ")
             ));
         }
+        let rt = RootsCx::new(self, locals, rl);
         let gs = self.goroutine_frames()?;
-        let stacks: Vec<Roots> = gs
-            .par_iter()
-            .map(|(goid, g, _, u)| self.stack_roots(heap, locals.as_ref(), rl, *goid, *g, &u.frames))
-            .collect();
+        let stacks: Vec<Roots> =
+            gs.par_iter().map(|(goid, g, _, u)| self.stack_roots(heap, &rt, *goid, *g, &u.frames)).collect();
         stacks.into_iter().for_each(|s| out.append(s));
 
         if let Some(rl) = rl {
@@ -529,13 +634,13 @@ impl Process {
                 .par_chunks(4096)
                 .map(|spans| {
                     let mut acc = Acc::new(heap);
-                    spans.iter().for_each(|s| self.span_specials(rl, s, &mut acc));
+                    spans.iter().for_each(|s| self.span_specials(rl, &rt, s, &mut acc));
                     acc.out
                 })
                 .collect();
             specials.into_iter().for_each(|s| out.append(s));
             let mut acc = Acc::new(heap);
-            self.finalizer_queue(rl, &mut acc);
+            self.finalizer_queue(rl, &rt, &mut acc);
             out.append(acc.out);
         }
         out.compact();
@@ -625,18 +730,56 @@ impl Process {
         }
         let mut v: Vec<_> = by_addr.into_iter().map(|(a, (s, n, t))| (a, s, n, t)).collect();
         v.sort_by_key(|g| g.0);
+        let statics = self.static_pointees(&v, lo, hi);
+        if !statics.is_empty() {
+            v.extend(statics);
+            v.sort_by_key(|g| g.0);
+        }
         v
     }
 
-    fn stack_roots(
+    /// Values in `[lo, hi)` that no symbol covers but a pointer global points to: `var p =
+    /// &T{…}` makes the `T` a static temporary, which Go 1.27 leaves without a symbol. Each is
+    /// named `*p` and typed by the pointer's DWARF type.
+    fn static_pointees(
         &self,
-        heap: &Heap,
-        locals: Option<&FrameLocals>,
-        rl: Option<&RootsLayout>,
-        goid: u64,
-        g: u64,
-        frames: &[PhysFrame],
-    ) -> Roots {
+        vars: &[(u64, u64, String, Option<TypeId>)],
+        lo: u64,
+        hi: u64,
+    ) -> Vec<(u64, u64, String, Option<TypeId>)> {
+        let Some(d) = self.exe.dwarf.as_ref() else {
+            return Vec::new();
+        };
+        let covered = |a: u64| {
+            let i = vars.partition_point(|g| g.0 <= a).checked_sub(1);
+            i.is_some_and(|i| a < vars[i].0 + vars[i].1.max(1))
+        };
+        let mut out: Vec<(u64, u64, String, Option<TypeId>)> = Vec::new();
+        for (addr, _, name, ty) in vars {
+            let Some(ty) = ty else { continue };
+            let t = d.ty(d.resolve(*ty));
+            let Some(target) = t.target.filter(|_| t.kind == Kind::Pointer) else {
+                continue;
+            };
+            let size = d.ty(target).size;
+            let Some(v) = self.mem.read_u64(addr.wrapping_add(self.bias)) else {
+                continue;
+            };
+            let v = v.wrapping_sub(self.bias);
+            if size == 0
+                || v < lo
+                || v.saturating_add(size) > hi
+                || covered(v)
+                || out.iter().any(|o| o.0 == v)
+            {
+                continue;
+            }
+            out.push((v, size, format!("*{name}"), Some(target)));
+        }
+        out
+    }
+
+    fn stack_roots(&self, heap: &Heap, rt: &RootsCx, goid: u64, g: u64, frames: &[PhysFrame]) -> Roots {
         let l = &self.layouts;
         let stack = (
             self.mem.read_u64(g + l.g.stack_lo).unwrap_or(0),
@@ -644,15 +787,18 @@ impl Process {
         );
         let mut s = StackScan {
             p: self,
-            locals,
+            locals: rt.locals,
             goid,
             stack,
             frames,
             acc: Acc::new(heap),
             stack_ptrs: Vec::new(),
             objects: Vec::new(),
+            chan_slots: rt.chan_slots(self, g, stack),
         };
         s.scan_frames();
+        // Both are func values (a `*funcval`, the closure).
+        let func_ty = rt.func;
         let one = |s: &mut StackScan, addr: u64, kind: RootKind, name: &str| {
             let Some(v) = self.mem.read_u64(addr).filter(|v| *v != 0) else {
                 return;
@@ -666,14 +812,14 @@ impl Process {
                     goroutine: Some(goid),
                     addr,
                     size: 8,
-                    ty: None,
+                    ty: func_ty,
                     unnamed: false,
                 });
                 s.acc.edge(r, 0, v);
             }
         };
         one(&mut s, g + l.g.sched + l.gobuf.ctxt, RootKind::Context, "context (g.sched.ctxt)");
-        if let Some(rl) = rl {
+        if let Some(rl) = rt.rl {
             let mut d = self.mem.read_u64(g + rl.g_defer).unwrap_or(0);
             for _ in 0..100_000 {
                 if d == 0 {
@@ -700,7 +846,7 @@ impl Process {
     }
 
     /// The finalizers, cleanups and weak handles attached to the objects of one span.
-    fn span_specials(&self, rl: &RootsLayout, s: &super::heap::Span, acc: &mut Acc) {
+    fn span_specials(&self, rl: &RootsLayout, rt: &RootsCx, s: &super::heap::Span, acc: &mut Acc) {
         let m = &self.mem;
         let mut sp = m.read_u64(s.mspan + rl.span_specials).unwrap_or(0);
         for _ in 0..(1u32 << 20) {
@@ -719,15 +865,10 @@ impl Process {
             let obj = acc.heap.find_object(slot);
             let user = slot + obj.map_or(0, |o| acc.heap.header_size(o));
             let single = |acc: &mut Acc, name: String, kind: RootKind, addr: u64, words: &[u64]| {
-                let r = acc.new_root(Root {
-                    name,
-                    kind,
-                    goroutine: None,
-                    addr,
-                    size: 8,
-                    ty: None,
-                    unnamed: false,
-                });
+                // A finalizer's or cleanup's function word is a func value.
+                let ty =
+                    if matches!(kind, RootKind::FinalizerFn | RootKind::Cleanup) { rt.func } else { None };
+                let r = acc.new_root(Root { name, kind, goroutine: None, addr, size: 8, ty, unnamed: false });
                 for &w in words {
                     if let Some(v) = m.read_u64(addr + w) {
                         acc.edge(r, w, v);
@@ -735,7 +876,11 @@ impl Process {
                 }
             };
             if kind == rl.kind_finalizer {
-                let ty = self.finalized_type(m.read_u64(sp + rl.finalizer_ot).unwrap_or(0));
+                let ot = m.read_u64(sp + rl.finalizer_ot).unwrap_or(0);
+                if let Some(elem) = obj.and_then(|_| rt.finalized_elem(ot)) {
+                    acc.out.object_types.push((user, elem));
+                }
+                let ty = rt.finalized_type(ot);
                 let r = acc.new_root(Root {
                     name: format!("finalizer for {user:#x} ({ty})"),
                     kind: RootKind::Finalizer,
@@ -780,19 +925,8 @@ impl Process {
         }
     }
 
-    /// The name of the object type a finalizer was set for, from its `*abi.PtrType`.
-    fn finalized_type(&self, ot: u64) -> String {
-        let Ok(types) = self.types() else {
-            return "?".into();
-        };
-        match types.get(ot).ok().and_then(|t| t.elem()) {
-            Some(elem) => types.name(elem),
-            None => "?".into(),
-        }
-    }
-
     /// Finalizers queued to run (`runtime.allfin` blocks): their function and object.
-    fn finalizer_queue(&self, rl: &RootsLayout, acc: &mut Acc) {
+    fn finalizer_queue(&self, rl: &RootsLayout, rt: &RootsCx, acc: &mut Acc) {
         let Some((allfin, _)) = self.exe.image.symbol("runtime.allfin") else {
             return;
         };
@@ -819,6 +953,11 @@ impl Process {
                     if let Some(v) = m.read_u64(f + w) {
                         acc.edge(r, w, v);
                     }
+                }
+                let arg = m.read_u64(f + rl.queued_arg).unwrap_or(0);
+                let elem = rt.fin_ot.and_then(|o| m.read_u64(f + o)).and_then(|t| rt.finalized_elem(t));
+                if let (true, Some(elem)) = (arg != 0, elem) {
+                    acc.out.object_types.push((arg, elem));
                 }
             }
             b = m.read_u64(b + rl.finblock_alllink).unwrap_or(0);
@@ -962,6 +1101,13 @@ mod tests {
             );
             // 500 × 2 KB session payloads at least.
             assert!(marked > 500 * 2048, "{name}");
+            // The payloads the blocked senders hold are in stack objects no DWARF local
+            // describes: typed by the channel each waits on.
+            let d = p.exe.dwarf.as_ref().unwrap();
+            let elems = roots.roots.iter().filter(|r| r.name.ends_with("(channel element)"));
+            let typed: Vec<&str> = elems.map(|r| r.ty.map_or("", |t| d.type_name(t))).collect();
+            let payloads = typed.iter().filter(|t| **t == "main.payload").count();
+            assert!(payloads >= 20 && typed.iter().all(|t| !t.is_empty()), "{name}: {typed:?}");
             n += 1;
         }
         if n == 0 {

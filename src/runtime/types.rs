@@ -299,6 +299,7 @@ pub struct TypeTable<'p> {
     cache: RwLock<HashMap<u64, Arc<Type>>>,
     masks: RwLock<HashMap<u64, Arc<PtrMask>>>,
     dwarf_index: OnceLock<HashMap<u64, TypeId>>,
+    by_name: OnceLock<HashMap<String, u64>>,
 }
 
 /// Deepest nesting of types followed (arrays of structs of arrays…).
@@ -324,6 +325,7 @@ impl Process {
             cache: RwLock::new(HashMap::new()),
             masks: RwLock::new(HashMap::new()),
             dwarf_index: OnceLock::new(),
+            by_name: OnceLock::new(),
         })
     }
 }
@@ -920,6 +922,23 @@ impl<'p> TypeTable<'p> {
             m
         });
         index.get(&addr).copied()
+    }
+
+    /// A descriptor of [`Self::all`] by its name (`sync.entry[interface {},interface {}]`);
+    /// None if several share it (names carry only the last element of the package path). Up
+    /// to Go 1.26 `all` holds only the unnamed composite types (typelinks); from 1.27 every
+    /// descriptor. The index is built on the first call.
+    pub fn by_name(&self, name: &str) -> Option<u64> {
+        let index = self.by_name.get_or_init(|| {
+            let mut m: HashMap<String, u64> = HashMap::new();
+            for a in self.all().unwrap_or_default() {
+                if let Ok(t) = self.get(a) {
+                    m.entry(t.name.clone()).and_modify(|v| *v = 0).or_insert(a);
+                }
+            }
+            m
+        });
+        index.get(name).copied().filter(|&a| a != 0)
     }
 
     /// The runtime type (descriptor address) of a DWARF type, typedefs followed.

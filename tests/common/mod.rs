@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod facts;
 pub mod oracle;

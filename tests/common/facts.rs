@@ -1,0 +1,104 @@
+//! What the scenario program knew about itself (`facts.json`, fixtures/README.md), checked
+//! against gomortem's heap: the walk against the `runtime.MemStats` the program printed just
+//! before the dump, and the global map's retained size against what the program measured.
+//! The exact, documented differences are in docs/testing.md.
+
+use gomortem::analysis::HeapAnalysis;
+use gomortem::runtime::Process;
+use serde_json::Value;
+
+use super::compare::Case;
+
+pub fn load(case: &Case) -> Result<Value, String> {
+    let text = std::fs::read_to_string(case.file("facts")).map_err(|e| format!("facts: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("facts: {e}"))
+}
+
+/// `panicking`: after the facts, the runtime boxes the panic's message (`err.Error()`, a
+/// string) into an interface to print it (`preprintpanics`): one string header, 16 bytes.
+pub const PANIC_BOXED_MESSAGE: (u64, u64) = (1, 16);
+
+/// The objects and bytes the program allocated after the facts' `runtime.ReadMemStats` and
+/// before the dump: nothing, but in `panicking` the boxed message and in `oom` its chunks
+/// (`len(main.hoard)` of `oom.chunk_bytes` each: `main.hoard` was made with room for them all,
+/// and the chunk that failed was never counted).
+pub fn allocated_after_facts(case: &Case, p: &Process, facts: &Value) -> Result<(u64, u64), String> {
+    if facts["memstats_at_dump"] != true {
+        return Err("facts.json predates the harness that keeps the heap still after ReadMemStats \
+                    (regenerate the case with `generate.py --force`)"
+            .into());
+    }
+    match case.meta["scenario"].as_str() {
+        Some("panicking") => Ok(PANIC_BOXED_MESSAGE),
+        Some("oom") => {
+            let chunk = facts["oom"]["chunk_bytes"].as_u64().ok_or("facts: no oom.chunk_bytes")?;
+            let (addr, _) = p.exe.image.symbol("main.hoard").ok_or("no symbol main.hoard")?;
+            // A slice: pointer, then length (64-bit platforms only).
+            let len =
+                p.read_u64(addr.wrapping_add(p.bias) + 8, "len(main.hoard)").map_err(|e| e.to_string())?;
+            Ok((len, len * chunk))
+        }
+        _ => Ok((0, 0)),
+    }
+}
+
+/// The walk against the printed memstats: equal, but for `allocated_after_facts`.
+pub fn check_memstats(case: &Case, a: &HeapAnalysis, facts: &Value) -> Result<(), String> {
+    let ms = &facts["memstats"];
+    let (objects, bytes) = (ms["HeapObjects"].as_u64(), ms["HeapAlloc"].as_u64());
+    let (Some(objects), Some(bytes)) = (objects, bytes) else {
+        return Err("facts: no memstats.HeapObjects / HeapAlloc".into());
+    };
+    let (after_objects, after_bytes) = allocated_after_facts(case, a.p, facts)?;
+    let t = &a.heap.totals;
+    if (t.objects, t.bytes) != (objects + after_objects, bytes + after_bytes) {
+        return Err(format!(
+            "walk {} objects {} bytes, printed memstats {objects} objects {bytes} bytes (+ {after_objects} \
+             objects {after_bytes} bytes allocated after them): differ by {:+} objects {:+} bytes",
+            t.objects,
+            t.bytes,
+            t.objects as i64 - (objects + after_objects) as i64,
+            t.bytes as i64 - (bytes + after_bytes) as i64
+        ));
+    }
+    Ok(())
+}
+
+/// How the global map's retainer compares with what the program measured.
+pub struct MapRetained {
+    pub var: String,
+    pub ours: (u64, u64),
+    pub facts: (u64, u64),
+}
+
+impl MapRetained {
+    pub fn exact(&self) -> bool {
+        self.ours == self.facts
+    }
+}
+
+/// `global_map.retained_bytes`/`retained_objects` (none for scenarios without a global map)
+/// and the retainer among `retainers` (`top --json`'s) whose path starts at the map's variable.
+/// Errors unless both agree within 1%.
+pub fn check_global_map(facts: &Value, retainers: &[Value]) -> Result<Option<MapRetained>, String> {
+    let gm = &facts["global_map"];
+    let Some(var) = gm["var"].as_str() else { return Ok(None) };
+    let (Some(bytes), Some(objects)) = (gm["retained_bytes"].as_u64(), gm["retained_objects"].as_u64())
+    else {
+        return Err("facts: global_map without retained_bytes / retained_objects".into());
+    };
+    let r = retainers
+        .iter()
+        .find(|r| r["path"][0] == var)
+        .ok_or_else(|| format!("no retainer whose path starts at {var}"))?;
+    let ours = (r["retained_bytes"].as_u64().unwrap_or(0), r["retained_objects"].as_u64().unwrap_or(0));
+    let m = MapRetained { var: var.to_string(), ours, facts: (bytes, objects) };
+    let off = |a: u64, b: u64| a.abs_diff(b) as f64 / b.max(1) as f64;
+    if off(ours.0, bytes) > 0.01 || off(ours.1, objects) > 0.01 {
+        return Err(format!(
+            "{var} retains {} bytes {} objects, the program measured {bytes} bytes {objects} objects",
+            ours.0, ours.1
+        ));
+    }
+    Ok(Some(m))
+}
