@@ -6,9 +6,10 @@
 //!   GOMORTEM_BENCH_HEAP=1000000,2500000,5000000 GOMORTEM_BENCH_GOROUTINES= cargo bench --bench throughput
 //!
 //! The heap benchmark prints one table: per phase of `heap` + `top` (as `HeapAnalysis::run` and
-//! the reports run them) the median wall time, then the anonymous resident memory (`RssAnon`,
-//! sampled every 10 ms: what the process holds beyond the mapped dump) each phase adds to the
-//! peak, the overall peak, and `VmHWM` (mapped dump pages included).
+//! the reports run them) the median wall time and CPU time, then the anonymous resident memory
+//! (`RssAnon`, sampled every 10 ms: what the process holds beyond the mapped dump) each phase
+//! adds to the peak, the overall peak, and `VmHWM` (mapped dump pages included). Each run is a
+//! process of its own.
 //!
 //! Needs a Go toolchain (`just setup`), and `ulimit -c unlimited` permitted.
 
@@ -226,7 +227,20 @@ impl Laps {
     }
 }
 
-fn heap_run(exe: &Path, dump: &Path) -> HeapRun {
+/// The phases of `heap` + `top` before the reports ([`Part::Analysis`]: as `HeapAnalysis::run`
+/// does them, piece by piece), or the reports ([`Part::Reports`]: on a `HeapAnalysis`, the
+/// anonymous memory counted from the end of `run`). Each in a process of its own: the first
+/// part's memory, freed, would stay with the allocator and hide the second's.
+#[derive(Clone, Copy)]
+enum Part {
+    Analysis,
+    Reports,
+}
+
+/// Index in [`PHASES`] of the first report phase.
+const REPORTS: usize = 7;
+
+fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
     use gomortem::analysis::dominators::{Dominators, Node};
     use gomortem::analysis::graph::{ObjectGraph, Reachability, RootEdges};
     use gomortem::analysis::typing::ObjectTypes;
@@ -243,29 +257,39 @@ fn heap_run(exe: &Path, dump: &Path) -> HeapRun {
     };
     l.anon_after[0] = l.anon.get();
     let p = Process::open(dump, Some(exe)).expect("open");
-    l.lap();
-    let heap = p.heap().expect("heap");
-    l.lap();
-    let types = p.types().expect("types");
-    l.lap();
-    let roots = p.roots(&heap).expect("roots");
-    let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
-    l.lap();
-    let graph = ObjectGraph::build(&p, &heap);
-    l.lap();
-    let reach = Reachability::compute(&graph, &heap, &root_edges);
-    l.lap();
-    let typing = ObjectTypes::infer(&p, &heap, &types, &roots);
-    l.lap();
-    // The reports take a `HeapAnalysis`: made again by `run` (not timed), the pieces above
-    // dropped first. Its peak is counted, as part of the histogram's.
-    drop((heap, types, roots, root_edges, graph, reach, typing));
+    if let Part::Analysis = part {
+        l.lap();
+        let heap = p.heap().expect("heap");
+        l.lap();
+        let types = p.types().expect("types");
+        l.lap();
+        let roots = p.roots(&heap).expect("roots");
+        let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
+        l.lap();
+        let graph = ObjectGraph::build(&p, &heap);
+        l.lap();
+        let reach = Reachability::compute(&graph, &heap, &root_edges);
+        l.lap();
+        let typing = ObjectTypes::infer(&p, &heap, &types, &roots);
+        l.lap();
+        std::hint::black_box((&types, &reach, &typing));
+        return HeapRun {
+            objects: heap.totals.objects,
+            edges: graph.edge_count(),
+            phases: l.phases,
+            cpu: l.cpu,
+            anon_after: l.anon_after,
+            hwm: status_bytes("VmHWM:"),
+        };
+    }
     let a = HeapAnalysis::run(&p).expect("heap analysis");
+    l.anon_after[..=REPORTS].fill(l.anon.get());
+    l.k = REPORTS;
     l.restart();
     let doc = gomortem::report::heap::heap(&a, 30);
     std::hint::black_box(&doc);
     l.lap();
-    // As `HeapAnalysis::dominators` does, reusing the search of the roots.
+    // As `HeapAnalysis::dominators` should, reusing the search of the roots.
     let dom = Dominators::from_reach(&a.graph, &a.heap, &a.root_edges, &a.reach).expect("dominators");
     l.lap();
     // What `report::heap::top` does past the dominators: name and path each retainer.
@@ -297,7 +321,12 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     for &entries in sizes {
         let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { continue };
         let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
-        let rs: Vec<HeapRun> = (0..runs).map(|_| heap_run(&exe, &dump)).collect();
+        // Each run in a process of its own: memory freed by a run stays with the allocator
+        // and would hide what the next one takes.
+        let rs: Vec<HeapRun> = (0..runs).filter_map(|_| heap_run_apart(&exe, &dump)).collect();
+        if rs.is_empty() {
+            continue;
+        }
         cols.push((entries, size, rs));
     }
     if cols.is_empty() {
@@ -374,7 +403,65 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     print!("{out}");
 }
 
+/// [`heap_run`] in child processes (this program again, with `GOMORTEM_BENCH_ONE`), a part
+/// each, merged.
+fn heap_run_apart(exe: &Path, dump: &Path) -> Option<HeapRun> {
+    let part = |name: &str| -> Option<HeapRun> {
+        let me = std::env::current_exe().ok()?;
+        let spec = format!("{name}\t{}\t{}", exe.display(), dump.display());
+        let out = Command::new(me).env("GOMORTEM_BENCH_ONE", spec).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = text.lines().find_map(|l| l.strip_prefix("heap-run ")) else {
+            eprintln!("bench: a run failed: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        };
+        let v: Vec<f64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
+        let p = PHASES.len();
+        (v.len() == 3 + 3 * p + 1).then(|| HeapRun {
+            objects: v[0] as u64,
+            edges: v[1] as u64,
+            phases: std::array::from_fn(|i| v[2 + i]),
+            cpu: std::array::from_fn(|i| v[2 + p + i]),
+            anon_after: std::array::from_fn(|i| v[2 + 2 * p + i] as u64),
+            hwm: v[3 + 3 * p] as u64,
+        })
+    };
+    let (a, r) = (part("analysis")?, part("reports")?);
+    // The reports' memory comes on top of what the analysis holds at its end.
+    let base = a.anon_after[REPORTS];
+    Some(HeapRun {
+        phases: std::array::from_fn(|i| if i < REPORTS { a.phases[i] } else { r.phases[i] }),
+        cpu: std::array::from_fn(|i| if i < REPORTS { a.cpu[i] } else { r.cpu[i] }),
+        anon_after: std::array::from_fn(|i| {
+            if i <= REPORTS {
+                a.anon_after[i]
+            } else {
+                base.max(r.anon_after[i].saturating_sub(r.anon_after[REPORTS]) + base)
+            }
+        }),
+        hwm: a.hwm.max(r.hwm),
+        ..a
+    })
+}
+
+/// The child's side of [`heap_run_apart`]: one part of a run, printed as one line.
+fn heap_run_one(spec: &str) {
+    let mut it = spec.split('\t');
+    let (Some(part), Some(exe), Some(dump)) = (it.next(), it.next(), it.next()) else {
+        panic!("GOMORTEM_BENCH_ONE=PART<tab>EXE<tab>DUMP")
+    };
+    let part = if part == "reports" { Part::Reports } else { Part::Analysis };
+    let r = heap_run(Path::new(exe), Path::new(dump), part);
+    let mut line = format!("heap-run {} {}", r.objects, r.edges);
+    r.phases.iter().chain(&r.cpu).for_each(|x| line += &format!(" {x}"));
+    r.anon_after.iter().chain([&r.hwm]).for_each(|x| line += &format!(" {x}"));
+    println!("{line}");
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("GOMORTEM_BENCH_ONE") {
+        return heap_run_one(&spec);
+    }
     // GOMORTEM_BENCH_HEAP=ENTRIES[,ENTRIES…] (default 5,000,000): heap + top on bigheap dumps,
     // GOMORTEM_BENCH_RUNS times each (default 3).
     let heap_sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_HEAP") {

@@ -119,7 +119,7 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
         }
         Command::Top { target, top } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::top(&HeapAnalysis::run(&p)?, top)?;
+            let doc = rh::top(&HeapAnalysis::run_with(&p, true)?, top)?;
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {
@@ -133,7 +133,7 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
                 Ok(a) => report::object::Target::Address(a),
                 Err(_) => report::object::Target::Global(addr),
             };
-            let doc = report::object::object(&HeapAnalysis::run(&p)?, &what, depth)?;
+            let doc = report::object::object(&HeapAnalysis::run_with(&p, true)?, &what, depth)?;
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {

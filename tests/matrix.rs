@@ -29,7 +29,8 @@ fn matrix_matches_runtime_traceback() {
 /// would have returned at the moment of the dump) and the memstats the program printed just
 /// before the dump (exactly; but for what `panicking` and `oom` allocate after them, exactly
 /// too: docs/testing.md), reachable never exceeds allocated, `top` finds retainers, and the
-/// global map's retainer retains what the program measured it holds (within 1%).
+/// global map's retainer retains what the program measured it holds (within 1%), and less
+/// than 5% of the reachable bytes are untyped.
 #[test]
 fn matrix_heap_matches_runtime_counters() {
     if std::env::var_os("GOMORTEM_MATRIX").is_none() {
@@ -58,6 +59,17 @@ fn matrix_heap_matches_runtime_counters() {
                 facts::check_memstats(c, &a, &f)?;
                 if a.reach.bytes > t.bytes || a.reach.objects > t.objects {
                     return Err("reachable exceeds allocated".into());
+                }
+                // The untyped share of the reachable bytes: below 5% on the scenario programs.
+                let untyped: u64 = (0..a.heap.len())
+                    .filter(|&o| a.reach.is_reachable(o) && a.typing.entry(o).is_none())
+                    .map(|o| a.heap.size(o))
+                    .sum();
+                if untyped * 20 >= a.reach.bytes.max(1) {
+                    return Err(format!(
+                        "{untyped} of {} reachable bytes untyped (5% or more)",
+                        a.reach.bytes
+                    ));
                 }
                 let top = gomortem::report::heap::top(&a, 20).map_err(|e| e.to_string())?;
                 if top.retainers.is_empty() {

@@ -6,17 +6,20 @@
 //! be freed if `d` were). A root's retained set is what it alone keeps alive.
 //!
 //! Algorithm. The breadth-first search of [`Reachability`] tells which reachable objects have
-//! more than one predecessor. One iterative depth-first search from the super-root then splits
-//! the nodes: a node with one predecessor whose whole subtree has one predecessor a node (most
-//! of a heap: strings, byte slices, the payloads of structures) is *pendant*: its dominator is
-//! its predecessor, and what it retains is summed as the search leaves it; it is never
-//! numbered. The other nodes are numbered in preorder, a node when it turns out not to be
-//! pendant (its ancestors first), and the predecessors of those with several are recorded in
-//! compressed rows sized by a parallel count. On the numbered nodes alone: semidominators by
-//! Lengauer–Tarjan (path compression, no balancing), immediate dominators by the
-//! nearest-common-ancestor walk of Semi-NCA (Georgiadis); a node with one predecessor has it
-//! as semidominator and dominator. Retained sizes are summed in reverse preorder. Everything is
-//! iterative, in `u32` arrays: a 1M-long chain is fine.
+//! more than one predecessor, and the one of the others (its search parent), which dominates
+//! them. Most objects of a heap (strings, byte slices, payloads) have one predecessor and no
+//! edges: a parallel pass adds them to their dominator and leaves them out of what follows.
+//! An iterative depth-first search from the super-root goes over the rest; a node whose
+//! subtree in it has one predecessor a node is *pendant*: dominated by its predecessor, its
+//! retained size summed as the search leaves it, and never numbered. The other nodes are
+//! numbered in preorder (a node when it turns out not to be pendant, its ancestors first); the
+//! predecessors of those with several are put in compressed rows by number, counted and
+//! filled in parallel. On the numbered nodes alone: semidominators by Lengauer–Tarjan (path
+//! compression, no balancing), immediate dominators by the nearest-common-ancestor walk of
+//! Semi-NCA (Georgiadis); a node with one predecessor has it as semidominator and dominator.
+//! Retained sizes are summed in reverse preorder. Everything is iterative (a 1M-long chain is
+//! fine), in `u32` arrays, with prefetching where the access pattern is known ahead (the work
+//! is mostly cache misses).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -30,6 +33,8 @@ use crate::{Error, Result};
 const NONE: u32 = u32::MAX;
 /// Retained bytes from this value up are kept in [`Retained::big`].
 const BIG: u32 = u32::MAX;
+/// Objects per parallel task (64 bitset words).
+const STEP: usize = 64 * 64;
 
 /// A node of the dominator tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -117,68 +122,36 @@ impl Iterator for BitIter {
     }
 }
 
-/// Runs `op` on each item pushed, in order, after `a`, `b` and `c` saw it 24, 16 and 8 items
-/// before (to prefetch what `op` touches, in steps when an address needs what the step before
-/// loaded).
-struct Pipeline<T, A, B, C, O> {
-    ring: [T; 32],
-    i: usize,
-    a: A,
-    b: B,
-    c: C,
-    op: O,
+/// The objects with several predecessors, and their ranks among them (an index into arrays
+/// over them alone).
+struct Many<'a> {
+    bits: &'a [u64],
+    /// Such objects before each word.
+    base: Vec<u32>,
+    len: u32,
 }
 
-impl<T: Copy + Default, A: Fn(T), B: Fn(T), C: Fn(T), O: FnMut(T)> Pipeline<T, A, B, C, O> {
-    const D: usize = 8;
-
-    fn new(a: A, b: B, c: C, op: O) -> Self {
-        Pipeline { ring: [T::default(); 32], i: 0, a, b, c, op }
+impl<'a> Many<'a> {
+    fn new(bits: &'a [u64]) -> Many<'a> {
+        let mut base = Vec::with_capacity(bits.len());
+        let mut len = 0u32;
+        for &w in bits {
+            base.push(len);
+            len += w.count_ones();
+        }
+        Many { bits, base, len }
     }
 
     #[inline]
-    fn push(&mut self, x: T) {
-        let (i, d) = (self.i, Self::D);
-        (self.a)(x);
-        self.ring[i % 32] = x;
-        if i >= d {
-            (self.b)(self.ring[(i - d) % 32]);
-        }
-        if i >= 2 * d {
-            (self.c)(self.ring[(i - 2 * d) % 32]);
-        }
-        if i >= 3 * d {
-            (self.op)(self.ring[(i - 3 * d) % 32]);
-        }
-        self.i += 1;
+    fn has(&self, v: u32) -> bool {
+        self.bits[(v / 64) as usize] >> (v % 64) & 1 == 1
     }
 
-    fn finish(mut self) {
-        let (i, d) = (self.i, Self::D);
-        for j in i.saturating_sub(3 * d)..i {
-            let x = self.ring[j % 32];
-            if j + d >= i {
-                (self.b)(x);
-            }
-            if j + 2 * d >= i {
-                (self.c)(x);
-            }
-            (self.op)(x);
-        }
+    #[inline]
+    fn rank(&self, v: u32) -> usize {
+        let (i, b) = ((v / 64) as usize, v % 64);
+        (self.base[i] + (self.bits[i] & ((1u64 << b) - 1)).count_ones()) as usize
     }
-}
-
-/// [`Pipeline`] over an iterator.
-fn pipeline<T: Copy + Default>(
-    items: impl Iterator<Item = T>,
-    a: impl Fn(T),
-    b: impl Fn(T),
-    c: impl Fn(T),
-    op: impl FnMut(T),
-) {
-    let mut p = Pipeline::new(a, b, c, op);
-    items.for_each(|x| p.push(x));
-    p.finish();
 }
 
 /// A node on the depth-first search's stack.
@@ -189,29 +162,43 @@ struct Frame<'a> {
     node: u32,
     /// Preorder number; NONE while the node may be pendant.
     dfs: u32,
-    /// What the node retains so far: itself and its pendant successors.
+    /// What the node retains so far past itself: its pendant successors.
     bytes: u64,
     count: u32,
 }
 
-/// Number the unnumbered nodes at the top of the stack, the deepest last (each is the parent
-/// of the next), keeping each number in `dfs` meanwhile; the top's number.
-fn number(stack: &mut [Frame], vertex: &mut Vec<u32>, parent: &mut Vec<u32>, dfs: &mut [u32]) -> u32 {
-    let top = stack.len() - 1;
-    if stack[top].dfs == NONE {
-        let mut i = top;
-        while i > 0 && stack[i - 1].dfs == NONE {
-            i -= 1;
+/// The numbered nodes of the depth-first search: `vertex[w]` is the node numbered `w`, its
+/// search parent `parent[w]` (a number).
+struct Numbering {
+    vertex: Vec<u32>,
+    parent: Vec<u32>,
+}
+
+impl Numbering {
+    /// Number the unnumbered nodes at the top of the stack, the deepest last (each is the
+    /// parent of the next), keeping each number in `dfs` meanwhile; the top's number.
+    fn number_top(&mut self, stack: &mut [Frame], dfs: &mut [u32]) -> u32 {
+        let top = stack.len() - 1;
+        if stack[top].dfs == NONE {
+            let mut i = top;
+            while i > 0 && stack[i - 1].dfs == NONE {
+                i -= 1;
+            }
+            for j in i..=top {
+                // The bottom frame is a root node, a child of the super-root (number 0).
+                let p = if j == 0 { 0 } else { stack[j - 1].dfs };
+                stack[j].dfs = self.push(stack[j].node, p);
+                dfs[stack[j].node as usize] = stack[j].dfs;
+            }
         }
-        for j in i..=top {
-            // The bottom frame is a root node, a child of the super-root (number 0).
-            parent.push(if j == 0 { 0 } else { stack[j - 1].dfs });
-            stack[j].dfs = vertex.len() as u32;
-            dfs[stack[j].node as usize] = stack[j].dfs;
-            vertex.push(stack[j].node);
-        }
+        stack[top].dfs
     }
-    stack[top].dfs
+
+    fn push(&mut self, node: u32, parent: u32) -> u32 {
+        self.vertex.push(node);
+        self.parent.push(parent);
+        self.vertex.len() as u32 - 1
+    }
 }
 
 impl Dominators {
@@ -253,358 +240,36 @@ impl Dominators {
         if total >= NONE as u64 {
             return Err(Error::Unsupported(format!("{total} nodes in the object graph: too many")));
         }
-        let sup = total as u32 - 1;
-        let mismatch = || Error::Other("dominators: reachability of other roots or of another graph".into());
-        let (marked, many) = reach.bitsets();
+        let (marked, many_bits) = reach.bitsets();
         let in_range = roots.iter().flat_map(|r| &r.objects).filter(|&&o| o < n).count() as u64;
         if marked.len() != (n as usize).div_ceil(64) || reach.root_edge_count() != in_range {
-            return Err(mismatch());
+            return Err(Error::Other("dominators: reachability of other roots or of another graph".into()));
         }
-        let is_many = |v: u32| many[(v / 64) as usize] >> (v % 64) & 1 == 1;
-        // Rank of an object among those with several predecessors.
-        let mut rank_base = Vec::with_capacity(many.len());
-        let mut multi = 0u32;
-        for &w in many {
-            rank_base.push(multi);
-            multi += w.count_ones();
-        }
-        let rank = |v: u32| {
-            let (i, b) = ((v / 64) as usize, v % 64);
-            (rank_base[i] + (many[i] & ((1u64 << b) - 1)).count_ones()) as usize
+        let mut c = Computation {
+            g,
+            roots,
+            marked,
+            many: Many::new(many_bits),
+            n,
+            sup: total as u32 - 1,
+            idom: vec![NONE; total as usize],
+            retained: Retained { bytes: vec![0; total as usize], big: HashMap::new() },
+            count: vec![0; total as usize],
         };
-
-        let __t = std::cell::Cell::new(std::time::Instant::now()); let __tr = std::env::var_os("A_TRACE").is_some();
-        let __cpu = || { let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default(); let r = s.rsplit_once(')').map_or("", |(_, r)| r); r.split_whitespace().skip(11).take(2).filter_map(|x| x.parse::<u64>().ok()).sum::<u64>() as f64 / 100.0 };
-        let __c = std::cell::Cell::new(__cpu());
-        let lap = |w: &str| { if __tr { eprintln!("  dom {w} {:?} cpu {:.2}", __t.get().elapsed(), __cpu() - __c.get()); } __t.set(std::time::Instant::now()); __c.set(__cpu()); };
-        // Every edge from a reachable object or a root to an object with several predecessors,
-        // as (source, target), in parallel, through a prefetching pipeline.
-        let multi_edges = |stages: [&(dyn Fn(u32, u32) + Sync); 3], op: &(dyn Fn(u32, u32) + Sync)| {
-            let [a, b, c] = stages;
-            let new = || Pipeline::new(|(u, v)| a(u, v), |(u, v)| b(u, v), |(u, v)| c(u, v), |(u, v)| op(u, v));
-            marked.par_chunks(64).enumerate().for_each(|(ci, words)| {
-                let mut p = new();
-                for (wi, &w) in words.iter().enumerate() {
-                    let base = ((ci * 64 + wi) * 64) as u32;
-                    for b in BitIter(w) {
-                        let u = base + b;
-                        for &v in g.targets(u) {
-                            if is_many(v) {
-                                p.push((u, v));
-                            }
-                        }
-                    }
-                }
-                p.finish();
-            });
-            let mut p = new();
-            for (i, r) in roots.iter().enumerate() {
-                for &o in r.objects.iter().filter(|&&o| o < n && is_many(o)) {
-                    p.push((n + i as u32, o));
-                }
-            }
-            p.finish();
-        };
-        let nothing = |_: u32, _: u32| {};
-        // How many predecessors each of those objects has.
-        let mut preds_of = vec![0u32; multi as usize];
-        {
-            let cnt = as_atomic(&mut preds_of);
-            multi_edges([&nothing, &nothing, &|_, v| prefetch(&cnt[rank(v)])], &|_, v| {
-                cnt[rank(v)].fetch_add(1, Relaxed);
-            });
-        }
-        lap("count");
-        // What each node weighs by itself: reachable objects their size, roots nothing.
-        let mut retained = Retained { bytes: vec![0; total as usize], big: HashMap::new() };
-        let mut count = vec![0u32; total as usize];
-        let big: Vec<(u32, u64)> = retained.bytes[..n as usize]
-            .par_chunks_mut(64)
-            .zip(count[..n as usize].par_chunks_mut(64))
-            .zip(marked.par_iter())
-            .enumerate()
-            .flat_map_iter(|(i, ((b, c), &w))| {
-                let mut big = Vec::new();
-                let mut w = w;
-                while w != 0 {
-                    let k = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    let s = size((i * 64 + k) as u32);
-                    c[k] = 1;
-                    b[k] = s.min(BIG as u64) as u32;
-                    if s >= BIG as u64 {
-                        big.push(((i * 64 + k) as u32, s));
-                    }
-                }
-                big
-            })
-            .collect();
-        retained.big.extend(big);
-
-        lap("own");
-        // An object with one predecessor, an object, is dominated by it: its search parent. If it
-        // points nowhere (most objects: strings, byte slices), it is pendant, and added to its
-        // dominator here, in parallel; the search below never visits it.
-        let mut idom = vec![NONE; total as usize];
-        let parents = reach.parents();
-        let deferred: Vec<(u32, u32)> = {
-            let bytes = as_atomic(&mut retained.bytes);
-            let counts = as_atomic(&mut count);
-            const STEP: usize = 64 * 64;
-            idom[..n as usize]
-                .par_chunks_mut(STEP)
-                .zip(marked.par_chunks(64).zip(many.par_chunks(64)))
-                .enumerate()
-                .flat_map_iter(|(ci, (d, (mw, nw)))| {
-                    let (mut sinks, mut deferred) = (Vec::new(), Vec::new());
-                    for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
-                        for b in BitIter(w & !nw) {
-                            let k = wi * 64 + b as usize;
-                            let v = (ci * STEP + k) as u32;
-                            let p = parents[v as usize];
-                            if p >= n {
-                                continue; // under a root: the search does it
-                            }
-                            d[k] = p;
-                            if !g.has_targets(v) {
-                                sinks.push((p, v));
-                            }
-                        }
-                    }
-                    let warm = |(p, _): (u32, u32)| {
-                        prefetch(&bytes[p as usize]);
-                        prefetch(&counts[p as usize]);
-                    };
-                    pipeline(sinks.into_iter(), |_| {}, |_| {}, warm, |(p, v)| {
-                        counts[p as usize].fetch_add(1, Relaxed);
-                        let b = bytes[v as usize].load(Relaxed);
-                        let add = |x: u32| x.checked_add(b).filter(|&y| y < BIG);
-                        if b == BIG || bytes[p as usize].fetch_update(Relaxed, Relaxed, add).is_err() {
-                            deferred.push((p, v));
-                        }
-                    });
-                    deferred
-                })
-                .collect()
-        };
-        for (p, v) in deferred {
-            retained.add(p, v);
-        }
-
-        lap("passB");
-        // Depth-first search from the super-root (number 0), a root node at a time, over the
-        // nodes that have edges; each frame sums what it retains through pendant nodes. A
-        // numbered node's `idom` holds its number until the end.
-        idom[sup as usize] = sup;
-        let mut vertex: Vec<u32> = vec![sup];
-        let mut parent: Vec<u32> = vec![0];
-        // Per 64 objects: those with several predecessors, those with edges, those visited
-        // (of the first), side by side for one cache miss.
-        let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.len()];
-        bits.par_iter_mut().enumerate().for_each(|(i, b)| {
-            let base = i as u32 * 64;
-            let edges = (0..64).filter(|&k| base + k < n && g.has_targets(base + k));
-            *b = [many[i], edges.fold(0, |w, k| w | 1 << k), 0, 0];
-        });
-        let mut stack: Vec<Frame> = Vec::new();
-        for (i, r) in roots.iter().enumerate() {
-            let node = n + i as u32;
-            stack.push(Frame { succ: &r.objects, k: 0, node, dfs: NONE, bytes: 0, count: 0 });
-            while let Some(top) = stack.last_mut() {
-                let k = top.k as usize;
-                let Some(&v) = top.succ.get(k) else {
-                    let Some(f) = stack.pop() else { break };
-                    let (b, c) = (retained.get(f.node) + f.bytes, count[f.node as usize] + f.count);
-                    retained.set(f.node, b);
-                    count[f.node as usize] = c;
-                    if f.dfs == NONE {
-                        // Pendant: retained by its one predecessor.
-                        if let Some(p) = stack.last_mut() {
-                            p.bytes += b;
-                            p.count += c;
-                        }
-                    }
-                    continue;
-                };
-                top.k += 1;
-                if let Some(&w) = top.succ.get(k + 4).filter(|&&w| w < n) {
-                    g.prefetch_row(w);
-                    prefetch(&bits[(w / 64) as usize]);
-                }
-                if let Some(&w) = top.succ.get(k + 2).filter(|&&w| w < n) {
-                    g.prefetch_targets(w);
-                }
-                if v >= n {
-                    continue; // a root's object out of range
-                }
-                let (u, under_root) = (top.node, top.node >= n);
-                let (wi, bit) = ((v / 64) as usize, 1u64 << (v % 64));
-                let [many_w, edges_w, visited_w, _] = bits[wi];
-                if many_w & bit != 0 {
-                    if visited_w & bit == 0 {
-                        bits[wi][2] |= bit;
-                        let du = number(&mut stack, &mut vertex, &mut parent, &mut idom);
-                        let dfs = vertex.len() as u32;
-                        idom[v as usize] = dfs;
-                        vertex.push(v);
-                        parent.push(du);
-                        prefetch(&retained.bytes[v as usize]);
-                        prefetch(&count[v as usize]);
-                        stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs, bytes: 0, count: 0 });
-                    } else {
-                        number(&mut stack, &mut vertex, &mut parent, &mut idom);
-                    }
-                } else if edges_w & bit != 0 {
-                    // Its one predecessor is its dominator (set above for objects).
-                    if under_root {
-                        idom[v as usize] = u;
-                    }
-                    prefetch(&retained.bytes[v as usize]);
-                    prefetch(&count[v as usize]);
-                    stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
-                } else if under_root {
-                    // Pendant, pointing nowhere.
-                    idom[v as usize] = u;
-                    let (b, c) = (retained.get(v), count[v as usize]);
-                    if let Some(top) = stack.last_mut() {
-                        top.bytes += b;
-                        top.count += c;
-                    }
-                }
-            }
-        }
-        drop((stack, bits));
-        // Pendant root nodes are the super-root's.
-        let (b, c) = (n..sup)
-            .filter(|&r| idom[r as usize] == NONE)
-            .fold((0u64, 0u32), |(b, c), r| (b + retained.get(r), c + count[r as usize]));
-        for r in n..sup {
-            if idom[r as usize] == NONE {
-                idom[r as usize] = sup;
-            }
-        }
-        retained.set(sup, b);
-        count[sup as usize] = c;
-
-        lap("dfs");
-        // The predecessors of the numbered nodes in rows, by number, filled in parallel, each row
-        // downwards from its end `off[w + 1]`, so that row w ends as `off[w + 1]..off[w + 2]`.
-        let m = vertex.len();
-        let mut off = vec![0u32; m + 2];
-        off[1..=m].par_iter_mut().zip(vertex.par_iter()).for_each(|(o, &v)| {
-            if v < n && is_many(v) {
-                *o = preds_of[rank(v)];
-            }
-        });
-        drop(preds_of);
-        let mut sum = 0u64;
-        for o in &mut off[1..=m] {
-            sum += *o as u64;
-            *o = u32::try_from(sum)
-                .map_err(|_| Error::Unsupported("more than 4G edges in the object graph".into()))?;
-        }
-        off[m + 1] = sum as u32;
-        let mut preds = vec![0u32; sum as usize];
-        lap("offbuild");
-        {
-            let (off, preds) = (as_atomic(&mut off), as_atomic(&mut preds));
-            // A numbered node's `idom` is its number.
-            let dfs = &idom;
-            multi_edges(
-                [
-                    &|_, v| prefetch(&dfs[v as usize]),
-                    &|_, v| prefetch(&off[dfs[v as usize] as usize + 1]),
-                    &|_, v| {
-                        let end = off[dfs[v as usize] as usize + 1].load(Relaxed) as usize;
-                        prefetch(preds.as_ptr().wrapping_add(end).wrapping_sub(1))
-                    },
-                ],
-                &|u, v| {
-                    let at = off[dfs[v as usize] as usize + 1].fetch_sub(1, Relaxed) - 1;
-                    preds[at as usize].store(dfs[u as usize], Relaxed);
-                },
-            );
-        }
-        let reached = (1 + roots.len() as u64 + reach.objects) as u32;
-
-        lap("fill");
-        // Semidominators of the numbered nodes, in reverse preorder. A node is linked into the
-        // forest once processed, i.e. iff its number is above the current one; `best[x]` is the
-        // least semidominator on the compressed path above a linked x.
-        let mut semi = vec![0u32; m];
-        let mut best = vec![0u32; m];
-        let mut ancestor = parent.clone();
-        let mut path: Vec<u32> = Vec::new();
-        for w in (1..m as u32).rev() {
-            let row = &preds[off[w as usize + 1] as usize..off[w as usize + 2] as usize];
-            let s = if !row.is_empty() {
-                let mut s = w;
-                for &p in row {
-                    let c = if p <= w {
-                        p
-                    } else {
-                        // eval(p), compressing the path of linked nodes above p.
-                        let mut x = p;
-                        while ancestor[x as usize] > w {
-                            path.push(x);
-                            x = ancestor[x as usize];
-                        }
-                        while let Some(y) = path.pop() {
-                            let an = ancestor[y as usize] as usize;
-                            best[y as usize] = best[y as usize].min(best[an]);
-                            ancestor[y as usize] = ancestor[an];
-                        }
-                        best[p as usize]
-                    };
-                    s = s.min(c);
-                }
-                s
-            } else {
-                parent[w as usize]
-            };
-            semi[w as usize] = s;
-            best[w as usize] = s;
-        }
-        drop((best, ancestor, preds, off, rank_base));
-
-        lap("semi");
-        // Immediate dominators: the nearest ancestor of the DFS parent, in the tree built so
-        // far, numbered at most the semidominator.
-        let mut dom = parent;
-        for w in 1..m {
-            let mut x = dom[w];
-            while x > semi[w] {
-                x = dom[x as usize];
-            }
-            dom[w] = x;
-        }
-        drop(semi);
-
-        lap("idom");
-        // Retained sizes, children before their dominators.
-        // Addresses only, for prefetching while the arrays change.
-        let (bp, cp) = (retained.bytes.as_ptr(), count.as_ptr());
-        let warm = |w: usize| {
-            let (v, p) = (vertex[w] as usize, vertex[dom[w] as usize] as usize);
-            prefetch(bp.wrapping_add(v));
-            prefetch(bp.wrapping_add(p));
-            prefetch(cp.wrapping_add(v));
-            prefetch(cp.wrapping_add(p));
-        };
-        pipeline((1..m).rev(), |w| prefetch(&vertex[dom[w] as usize]), |_| {}, warm, |w| {
-            let (v, p) = (vertex[w], vertex[dom[w] as usize]);
-            idom[v as usize] = p;
-            retained.add(p, v);
-            count[p as usize] += count[v as usize];
-        });
-        lap("retained");
+        c.weigh(&size);
+        let preds_of = c.single_predecessors(reach.parents());
+        let num = c.search();
+        let (off, preds) = c.predecessor_rows(&num, preds_of)?;
+        let dom = semi_nca(num.parent, &off, &preds);
+        drop((off, preds));
+        c.sum_retained(&num.vertex, &dom);
         Ok(Dominators {
             objects: n,
             root_ids: roots.iter().map(|r| r.root).collect(),
-            idom,
-            retained,
-            retained_count: count,
-            reached,
+            idom: c.idom,
+            retained: c.retained,
+            retained_count: c.count,
+            reached: (1 + roots.len() as u64 + reach.objects) as u32,
         })
     }
 
@@ -656,44 +321,45 @@ impl Dominators {
         let sup = self.idom.len() as u32 - 1;
         // Bounded min-heaps, one per parallel part; among equal sizes, roots (they weigh 0
         // themselves, so may retain exactly what their object does) and then lower ids first.
-        let top = (0..sup)
-            .into_par_iter()
-            .with_min_len(1 << 16)
-            .fold(
-                || std::collections::BinaryHeap::with_capacity(n + 1),
-                |mut heap, id| {
-                    let d = self.idom[id as usize];
-                    if d == NONE || self.retained.bytes[id as usize] == 0 {
-                        return heap;
+        type Key = Reverse<(u64, bool, Reverse<u32>)>;
+        let offer = |heap: &mut std::collections::BinaryHeap<Key>, key: Key| {
+            if heap.len() < n {
+                heap.push(key);
+            } else if heap.peek().is_some_and(|min| key < *min) {
+                heap.pop();
+                heap.push(key);
+            }
+        };
+        const PART: usize = 1 << 16;
+        let top = self.idom[..sup as usize]
+            .par_chunks(PART)
+            .zip(self.retained.bytes[..sup as usize].par_chunks(PART))
+            .enumerate()
+            .map(|(ci, (ds, bs))| {
+                let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
+                for (k, (&d, &b)) in ds.iter().zip(bs).enumerate() {
+                    if d == NONE || b == 0 {
+                        continue;
                     }
+                    let id = (ci * PART + k) as u32;
                     let b = self.retained.get(id);
+                    // Too small for the list so far: no need to look at the dominator (a cache
+                    // miss).
+                    let full = heap.len() == n;
+                    if n == 0 || full && heap.peek().is_some_and(|&Reverse((min, _, _))| b < min) {
+                        continue;
+                    }
                     if d != sup && b.saturating_mul(2) >= self.retained.get(d) {
-                        return heap;
+                        continue;
                     }
-                    let key = Reverse((b, id >= self.objects, Reverse(id)));
-                    if heap.len() < n {
-                        heap.push(key);
-                    } else if heap.peek().is_some_and(|min| key < *min) {
-                        heap.pop();
-                        heap.push(key);
-                    }
-                    heap
-                },
-            )
-            .reduce(
-                || std::collections::BinaryHeap::new(),
-                |mut a, b| {
-                    for key in b {
-                        if a.len() < n {
-                            a.push(key);
-                        } else if a.peek().is_some_and(|min| key < *min) {
-                            a.pop();
-                            a.push(key);
-                        }
-                    }
-                    a
-                },
-            );
+                    offer(&mut heap, Reverse((b, id >= self.objects, Reverse(id))));
+                }
+                heap
+            })
+            .reduce(std::collections::BinaryHeap::new, |mut a, b| {
+                b.into_iter().for_each(|key| offer(&mut a, key));
+                a
+            });
         top.into_sorted_vec()
             .into_iter()
             .map(|Reverse((b, _, Reverse(id)))| Retainer {
@@ -714,14 +380,367 @@ impl Dominators {
     }
 }
 
+/// The state of one computation of dominators.
+struct Computation<'a> {
+    g: &'a ObjectGraph,
+    roots: &'a [RootEdges],
+    /// Reachable objects, 64 a word.
+    marked: &'a [u64],
+    many: Many<'a>,
+    n: u32,
+    sup: u32,
+    /// Per node: the immediate dominator; meanwhile, for the numbered nodes, their number.
+    idom: Vec<u32>,
+    retained: Retained,
+    count: Vec<u32>,
+}
+
+impl Computation<'_> {
+    /// Reachable objects retain themselves, to begin with.
+    fn weigh(&mut self, size: &(impl Fn(u32) -> u64 + Sync)) {
+        let n = self.n as usize;
+        let big: Vec<(u32, u64)> = self.retained.bytes[..n]
+            .par_chunks_mut(64)
+            .zip(self.count[..n].par_chunks_mut(64))
+            .zip(self.marked.par_iter())
+            .enumerate()
+            .flat_map_iter(|(i, ((b, c), &w))| {
+                let mut big = Vec::new();
+                for k in BitIter(w) {
+                    let (k, o) = (k as usize, (i * 64) as u32 + k);
+                    let s = size(o);
+                    c[k] = 1;
+                    b[k] = s.min(BIG as u64) as u32;
+                    if s >= BIG as u64 {
+                        big.push((o, s));
+                    }
+                }
+                big
+            })
+            .collect();
+        self.retained.big.extend(big);
+    }
+
+    /// In one parallel pass over the reachable objects: an object with one predecessor, an
+    /// object, is dominated by it (its search parent, in `parents`); if it points nowhere, it
+    /// is pendant and added to its dominator here. And the predecessors of the objects with
+    /// several are counted, by rank. (Prefetching first, and no stores between the atomic
+    /// operations: each waits for the stores before it.)
+    fn single_predecessors(&mut self, parents: &[u32]) -> Vec<u32> {
+        let (g, n, many, marked) = (self.g, self.n, &self.many, self.marked);
+        let mut preds_of = vec![0u32; many.len as usize];
+        let deferred: Vec<(u32, u32)> = {
+            let bytes = as_atomic(&mut self.retained.bytes);
+            let counts = as_atomic(&mut self.count);
+            let cnt = as_atomic(&mut preds_of);
+            self.idom[..n as usize]
+                .par_chunks_mut(STEP)
+                .zip(marked.par_chunks(64).zip(many.bits.par_chunks(64)))
+                .enumerate()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(sinks, ranks), (ci, (d, (mw, nw)))| {
+                        sinks.clear();
+                        ranks.clear();
+                        for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
+                            for b in BitIter(w) {
+                                let k = wi * 64 + b as usize;
+                                let v = (ci * STEP + k) as u32;
+                                let targets = g.targets(v);
+                                for &t in targets {
+                                    if many.has(t) {
+                                        ranks.push(many.rank(t) as u32);
+                                    }
+                                }
+                                let p = parents[v as usize];
+                                // Under a root (p is FROM_ROOT), the search does it.
+                                if nw >> b & 1 == 0 && p < n {
+                                    d[k] = p;
+                                    if targets.is_empty() {
+                                        sinks.push((p, v));
+                                    }
+                                }
+                            }
+                        }
+                        let mut deferred = Vec::new();
+                        for &(p, _) in sinks.iter() {
+                            prefetch(&bytes[p as usize]);
+                            prefetch(&counts[p as usize]);
+                        }
+                        for &(p, v) in sinks.iter() {
+                            counts[p as usize].fetch_add(1, Relaxed);
+                            let b = bytes[v as usize].load(Relaxed);
+                            let add = |x: u32| x.checked_add(b).filter(|&y| y < BIG);
+                            if b == BIG || bytes[p as usize].fetch_update(Relaxed, Relaxed, add).is_err() {
+                                deferred.push((p, v));
+                            }
+                        }
+                        ranks.iter().for_each(|&r| prefetch(&cnt[r as usize]));
+                        ranks.iter().for_each(|&r| {
+                            cnt[r as usize].fetch_add(1, Relaxed);
+                        });
+                        deferred
+                    },
+                )
+                .flatten_iter()
+                .collect()
+        };
+        for (p, v) in deferred {
+            self.retained.add(p, v);
+        }
+        for r in self.roots {
+            for &o in r.objects.iter().filter(|&&o| o < n && many.has(o)) {
+                preds_of[many.rank(o)] += 1;
+            }
+        }
+        preds_of
+    }
+
+    /// The depth-first search from the super-root (number 0), a root node at a time, over the
+    /// nodes left: it numbers them, but the pendant ones, whose retained sizes it sums (each
+    /// frame what it retains through pendant nodes). A numbered node's `idom` holds its number
+    /// until [`Self::sum_retained`].
+    fn search(&mut self) -> Numbering {
+        let (g, n, sup) = (self.g, self.n, self.sup);
+        let many = &self.many;
+        self.idom[sup as usize] = sup;
+        // At least the super-root, the roots with an edge and the objects with several
+        // predecessors are numbered.
+        let cap = 1 + self.roots.len() + many.len as usize;
+        let mut num = Numbering { vertex: Vec::with_capacity(cap), parent: Vec::with_capacity(cap) };
+        num.push(sup, 0);
+        // Per 64 objects: those with several predecessors, those with edges, and those visited
+        // (of the first), side by side for one cache miss.
+        let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.bits.len()];
+        bits.par_iter_mut().enumerate().for_each(|(i, b)| *b = [many.bits[i], g.has_targets_word(i), 0, 0]);
+        let (retained, count, idom) = (&mut self.retained, &mut self.count, &mut self.idom);
+        let mut stack: Vec<Frame> = Vec::new();
+        for (i, r) in self.roots.iter().enumerate() {
+            let node = n + i as u32;
+            stack.push(Frame { succ: &r.objects, k: 0, node, dfs: NONE, bytes: 0, count: 0 });
+            while let Some(top) = stack.last_mut() {
+                let k = top.k as usize;
+                let Some(&v) = top.succ.get(k) else {
+                    let Some(f) = stack.pop() else { break };
+                    let (b, c) = (retained.get(f.node) + f.bytes, count[f.node as usize] + f.count);
+                    retained.set(f.node, b);
+                    count[f.node as usize] = c;
+                    if f.dfs == NONE {
+                        // Pendant: retained by its one predecessor (a pendant root: by the
+                        // super-root, below).
+                        if let Some(p) = stack.last_mut() {
+                            p.bytes += b;
+                            p.count += c;
+                        }
+                    }
+                    continue;
+                };
+                top.k += 1;
+                if let Some(&w) = top.succ.get(k + 2).filter(|&&w| w < n) {
+                    g.prefetch_row(w);
+                }
+                if let Some(&w) = top.succ.get(k + 6).filter(|&&w| w < n) {
+                    prefetch(&bits[(w / 64) as usize]);
+                }
+                if v >= n {
+                    continue; // a root's object out of range
+                }
+                let (u, under_root) = (top.node, top.node >= n);
+                let (wi, bit) = ((v / 64) as usize, 1u64 << (v % 64));
+                let [many_w, edges_w, visited_w, _] = bits[wi];
+                if many_w & bit != 0 {
+                    // Its predecessor is not pendant, nor its own.
+                    let du = num.number_top(&mut stack, idom);
+                    if visited_w & bit == 0 {
+                        bits[wi][2] |= bit;
+                        let dfs = num.push(v, du);
+                        idom[v as usize] = dfs;
+                        prefetch(&retained.bytes[v as usize]);
+                        prefetch(&count[v as usize]);
+                        stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs, bytes: 0, count: 0 });
+                    }
+                } else if edges_w & bit != 0 {
+                    // Its one predecessor is its dominator (set before for objects).
+                    if under_root {
+                        idom[v as usize] = u;
+                    }
+                    prefetch(&retained.bytes[v as usize]);
+                    prefetch(&count[v as usize]);
+                    stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
+                } else if under_root {
+                    // Pendant, pointing nowhere (the others were done before).
+                    idom[v as usize] = u;
+                    let (b, c) = (retained.get(v), count[v as usize]);
+                    if let Some(top) = stack.last_mut() {
+                        top.bytes += b;
+                        top.count += c;
+                    }
+                }
+            }
+        }
+        // Pendant root nodes are the super-root's.
+        let (mut b, mut c) = (0, 0);
+        for r in n..sup {
+            if idom[r as usize] == NONE {
+                idom[r as usize] = sup;
+                (b, c) = (b + retained.get(r), c + count[r as usize]);
+            }
+        }
+        retained.set(sup, b);
+        count[sup as usize] = c;
+        num
+    }
+
+    /// The predecessors of the numbered nodes in rows by number: row w is
+    /// `preds[off[w]..off[w + 1]]`, empty for the nodes with one predecessor. Filled in
+    /// parallel, each row downwards from its end, kept by rank in `preds_of` (which held the
+    /// counts).
+    fn predecessor_rows(&self, num: &Numbering, mut preds_of: Vec<u32>) -> Result<(Vec<u32>, Vec<u32>)> {
+        let (g, n, many, marked) = (self.g, self.n, &self.many, self.marked);
+        let m = num.vertex.len();
+        let mut off = vec![0u32; m + 1];
+        off[..m].par_iter_mut().zip(num.vertex.par_iter()).for_each(|(o, &v)| {
+            if v < n && many.has(v) {
+                *o = preds_of[many.rank(v)];
+            }
+        });
+        let mut sum = 0u64;
+        for o in &mut off[..m] {
+            let c = *o as u64;
+            *o = sum as u32;
+            sum += c;
+        }
+        off[m] = u32::try_from(sum)
+            .map_err(|_| Error::Unsupported("more than 4G edges in the object graph".into()))?;
+        {
+            let ends = as_atomic(&mut preds_of);
+            num.vertex.par_iter().zip(off[1..].par_iter()).for_each(|(&v, &end)| {
+                if v < n && many.has(v) {
+                    ends[many.rank(v)].store(end, Relaxed);
+                }
+            });
+        }
+        let mut preds = vec![0u32; sum as usize];
+        let (end, rows) = (as_atomic(&mut preds_of), as_atomic(&mut preds));
+        // A numbered node's `idom` is its number.
+        let dfs = &self.idom;
+        let fill = |edges: &[(u32, u32)]| {
+            edges.iter().for_each(|&(_, r)| prefetch(&end[r as usize]));
+            let at: Vec<u32> =
+                edges.iter().map(|&(_, r)| end[r as usize].fetch_sub(1, Relaxed) - 1).collect();
+            for (&(u, _), &at) in edges.iter().zip(&at) {
+                rows[at as usize].store(dfs[u as usize], Relaxed);
+            }
+        };
+        // Every edge from a reachable object to one with several predecessors, as (source,
+        // rank of the target), a batch per task; then those from roots.
+        marked.par_chunks(64).enumerate().for_each_init(Vec::new, |edges, (ci, words)| {
+            edges.clear();
+            for (wi, &w) in words.iter().enumerate() {
+                let base = ((ci * 64 + wi) * 64) as u32;
+                for b in BitIter(w) {
+                    for &v in g.targets(base + b) {
+                        if many.has(v) {
+                            edges.push((base + b, many.rank(v) as u32));
+                        }
+                    }
+                }
+            }
+            fill(edges);
+        });
+        let mut edges = Vec::new();
+        for (i, r) in self.roots.iter().enumerate() {
+            for &o in r.objects.iter().filter(|&&o| o < n && many.has(o)) {
+                edges.push((n + i as u32, many.rank(o) as u32));
+            }
+        }
+        fill(&edges);
+        Ok((off, preds))
+    }
+
+    /// Retained sizes, children before their dominators; the dominators of the numbered
+    /// nodes as nodes (`dom` in numbers).
+    fn sum_retained(&mut self, vertex: &[u32], dom: &[u32]) {
+        // Cache lines a few steps ahead: the node's, then its dominator's.
+        const AHEAD: usize = 8;
+        for w in (1..vertex.len()).rev() {
+            if w > 2 * AHEAD {
+                prefetch(&vertex[dom[w - 2 * AHEAD] as usize]);
+            }
+            if w > AHEAD {
+                let (v, p) = (vertex[w - AHEAD] as usize, vertex[dom[w - AHEAD] as usize] as usize);
+                for i in [v, p] {
+                    prefetch(&self.retained.bytes[i]);
+                    prefetch(&self.count[i]);
+                }
+            }
+            let (v, p) = (vertex[w], vertex[dom[w] as usize]);
+            self.idom[v as usize] = p;
+            self.retained.add(p, v);
+            self.count[p as usize] += self.count[v as usize];
+        }
+    }
+}
+
+/// Immediate dominators of the numbered nodes (as numbers, in place of their search
+/// parents), from their search parents and predecessor rows.
+fn semi_nca(parent: Vec<u32>, off: &[u32], preds: &[u32]) -> Vec<u32> {
+    // Semidominators, in reverse preorder. A node is linked into the forest once processed,
+    // i.e. iff its number is above the current one; `best[x]` is the least semidominator on
+    // the compressed path above a linked x.
+    let m = parent.len();
+    let mut semi = vec![0u32; m];
+    let mut best = vec![0u32; m];
+    let mut ancestor = parent.clone();
+    let mut path: Vec<u32> = Vec::new();
+    for w in (1..m as u32).rev() {
+        let row = &preds[off[w as usize] as usize..off[w as usize + 1] as usize];
+        let mut s = if row.is_empty() { parent[w as usize] } else { w };
+        for &p in row {
+            let c = if p <= w {
+                p
+            } else {
+                // eval(p), compressing the path of linked nodes above p.
+                let mut x = p;
+                while ancestor[x as usize] > w {
+                    path.push(x);
+                    x = ancestor[x as usize];
+                }
+                while let Some(y) = path.pop() {
+                    let an = ancestor[y as usize] as usize;
+                    best[y as usize] = best[y as usize].min(best[an]);
+                    ancestor[y as usize] = ancestor[an];
+                }
+                best[p as usize]
+            };
+            s = s.min(c);
+        }
+        semi[w as usize] = s;
+        best[w as usize] = s;
+    }
+    drop((best, ancestor));
+    // Immediate dominators: the nearest ancestor of the search parent, in the tree built so
+    // far, numbered at most the semidominator.
+    let mut dom = parent;
+    for w in 1..m {
+        let mut x = dom[w];
+        while x > semi[w] {
+            x = dom[x as usize];
+        }
+        dom[w] = x;
+    }
+    dom
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::graph::{Reachability, Step};
 
-    struct Rng(u64);
+    /// A xorshift generator, for random test graphs.
+    pub(crate) struct Rng(pub u64);
     impl Rng {
-        fn next(&mut self, n: u32) -> u32 {
+        pub(crate) fn next(&mut self, n: u32) -> u32 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;

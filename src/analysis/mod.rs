@@ -29,26 +29,52 @@ pub struct HeapAnalysis<'p> {
     pub reach: Reachability,
     pub typing: ObjectTypes,
     pub warnings: Vec<String>,
+    dom: std::sync::OnceLock<std::result::Result<Dominators, String>>,
 }
 
 impl<'p> HeapAnalysis<'p> {
+    /// Everything but the dominator tree (computed on first use by [`Self::dominators`]).
     pub fn run(p: &'p Process) -> Result<HeapAnalysis<'p>> {
+        Self::run_with(p, false)
+    }
+
+    /// Like [`Self::run`]; with `dominators`, the dominator tree is computed too, alongside the
+    /// typing (the two are independent, and neither keeps both cores busy on its own).
+    pub fn run_with(p: &'p Process, dominators: bool) -> Result<HeapAnalysis<'p>> {
         let heap = p.heap()?;
         let types = p.types()?;
         let roots = p.roots(&heap)?;
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
-        let graph = ObjectGraph::build(p, &heap);
-        let reach = Reachability::compute(&graph, &heap, &root_edges);
-        let typing = ObjectTypes::infer(p, &heap, &types, &roots);
+        let (typing, (graph, reach, dom)) = rayon::join(
+            || ObjectTypes::infer(p, &heap, &types, &roots),
+            || {
+                let graph = ObjectGraph::build(p, &heap);
+                let reach = Reachability::compute(&graph, &heap, &root_edges);
+                let dom = std::sync::OnceLock::new();
+                if dominators {
+                    let _ = dom.set(
+                        Dominators::from_reach(&graph, &heap, &root_edges, &reach).map_err(|e| e.to_string()),
+                    );
+                }
+                (graph, reach, dom)
+            },
+        );
         let mut warnings = p.warnings.clone();
         warnings.extend(heap.warnings.iter().cloned());
         warnings.extend(roots.warnings.iter().cloned());
         warnings.extend(typing.warnings.iter().cloned());
-        Ok(HeapAnalysis { p, heap, types, roots, root_edges, graph, reach, typing, warnings })
+        Ok(HeapAnalysis { p, heap, types, roots, root_edges, graph, reach, typing, warnings, dom })
     }
 
-    pub fn dominators(&self) -> Result<Dominators> {
-        Dominators::from_heap(&self.graph, &self.heap, &self.root_edges)
+    /// The dominator tree of the reachable objects (computed once).
+    pub fn dominators(&self) -> Result<&Dominators> {
+        self.dom
+            .get_or_init(|| {
+                Dominators::from_reach(&self.graph, &self.heap, &self.root_edges, &self.reach)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| crate::Error::Other(e.clone()))
     }
 
     /// The type name of an object, or `untyped`.

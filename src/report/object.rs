@@ -670,7 +670,7 @@ impl Dec<'_, '_> {
         let a = self.a;
         let base = a.heap.addr(o);
         let mut out = Vec::new();
-        a.heap.for_each_pointer(&a.p.mem, o, |off, v| {
+        a.heap.for_each_pointer(a.p, o, |off, v| {
             if (out.len() as u64) < MAX_ELEMS {
                 out.push(Value {
                     name: format!("+{off:#x}"),

@@ -51,9 +51,25 @@ pub struct Span {
     pub objects: u32,
     /// Where this span's slot ranks start in the heap's rank table (spans with free slots).
     rank_base: u32,
+    /// The runtime's `divMul` for small spans: `(offset * div_mul) >> 32` is the slot of an
+    /// offset, without a division (0: divide).
+    div_mul: u32,
 }
 
 impl Span {
+    /// The slot holding the byte at offset `rel` of a small span.
+    #[inline]
+    fn slot(&self, rel: u64) -> u32 {
+        if self.div_mul != 0 && rel >> 32 == 0 {
+            let n = (rel * self.div_mul as u64) >> 32;
+            // Exact for the runtime's size classes; checked, as the span may be corrupt.
+            if n * self.elemsize <= rel && rel - n * self.elemsize < self.elemsize {
+                return n as u32;
+            }
+        }
+        (rel / self.elemsize) as u32
+    }
+
     pub fn size_class(&self) -> usize {
         (self.spanclass >> 1) as usize
     }
@@ -229,6 +245,7 @@ pub struct Heap {
     pub green_tea: bool,
     pub warnings: Vec<String>,
     layout: HeapLayout,
+    pages: PageGeometry,
     /// `runtime.inProgress`: the sentinel of a GC mask being built (1.24+).
     in_progress: Option<u64>,
     /// Masks of on-demand types rebuilt from their structure, by type address (None: could
@@ -427,6 +444,7 @@ impl Process {
             runtime_stats,
             green_tea,
             warnings,
+            pages: PageGeometry::new(&l),
             layout: l,
             in_progress: self.global("runtime.inProgress"),
             built_masks: RwLock::new(HashMap::new()),
@@ -488,10 +506,15 @@ impl Process {
             first_object: 0,
             objects: 0,
             rank_base: 0,
+            div_mul: 0,
         };
         // A span whose geometry is absurd is skipped rather than trusted: objects that do not
         // fit it, or more memory than the whole dump holds (a corrupted npages).
         let span_bytes = npages.checked_mul(l.page_size)?;
+        let mut s = s;
+        if s.elemsize > 0 && s.elemsize <= u32::MAX as u64 && s.spanclass >> 1 != 0 {
+            s.div_mul = (u32::MAX / s.elemsize as u32).wrapping_add(1);
+        }
         if s.elemsize == 0
             || (s.nelems as u64).checked_mul(s.elemsize)? > span_bytes
             || span_bytes > self.mem.stats().1
@@ -653,6 +676,39 @@ impl Process {
     }
 }
 
+/// The heap's page-table geometry as shifts and a mask (the runtime's sizes are powers of
+/// two; other values fall back to division).
+#[derive(Clone, Copy, Debug)]
+struct PageGeometry {
+    arena_shift: u32,
+    page_shift: u32,
+    pages_mask: u64,
+    pow2: bool,
+}
+
+impl PageGeometry {
+    fn new(l: &HeapLayout) -> PageGeometry {
+        let pow2 = [l.heap_arena_bytes, l.page_size, l.pages_per_arena].iter().all(|v| v.is_power_of_two());
+        PageGeometry {
+            arena_shift: l.heap_arena_bytes.trailing_zeros(),
+            page_shift: l.page_size.trailing_zeros(),
+            pages_mask: l.pages_per_arena.wrapping_sub(1),
+            pow2,
+        }
+    }
+
+    /// The arena index and the page within the arena of `addr`.
+    #[inline]
+    fn locate(&self, l: &HeapLayout, addr: u64) -> (u64, u64) {
+        let a = addr.wrapping_sub(l.arena_base_offset);
+        if self.pow2 {
+            (a >> self.arena_shift, (addr >> self.page_shift) & self.pages_mask)
+        } else {
+            (a / l.heap_arena_bytes.max(1), (addr / l.page_size.max(1)) % l.pages_per_arena.max(1))
+        }
+    }
+}
+
 impl Heap {
     /// Number of allocated objects.
     pub fn len(&self) -> u32 {
@@ -703,11 +759,11 @@ impl Heap {
     }
 
     /// The in-use span holding `addr`, by the arena's page table.
+    #[inline]
     pub fn find_span(&self, addr: u64) -> Option<u32> {
-        let l = &self.layout;
-        let ri = addr.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+        let (ri, page) = self.pages.locate(&self.layout, addr);
         let i = self.arenas.binary_search_by_key(&ri, |(k, _)| *k).ok()?;
-        let si = *self.arenas[i].1.get(((addr / l.page_size) % l.pages_per_arena) as usize)?;
+        let si = *self.arenas[i].1.get(page as usize)?;
         let s = self.spans.get(si.checked_sub(1)? as usize)?;
         (s.base <= addr && addr < s.slots_end()).then_some(si - 1)
     }
@@ -720,7 +776,7 @@ impl Heap {
         if s.is_large() {
             return (s.objects == 1).then_some(s.first_object);
         }
-        let n = ((addr - s.base) / s.elemsize) as u32;
+        let n = s.slot(addr - s.base);
         self.allocated_slot(s, n)
     }
 
@@ -745,7 +801,7 @@ impl Heap {
         if s.is_large() {
             return (s.objects == 1 && rel == header).then_some(s.first_object);
         }
-        let n = (rel / s.elemsize) as u32;
+        let n = s.slot(rel);
         if rel - n as u64 * s.elemsize != header {
             return None;
         }

@@ -893,7 +893,7 @@ impl Process {
                 if let Some(o) = obj {
                     let mut ptrs = Vec::new();
                     if let PointerInfo::Unknown(why) =
-                        acc.heap.for_each_pointer(m, o, |off, v| ptrs.push((off, v)))
+                        acc.heap.for_each_pointer(self, o, |off, v| ptrs.push((off, v)))
                     {
                         acc.out
                             .warnings
@@ -978,7 +978,7 @@ mod tests {
             if std::mem::replace(&mut seen[o as usize], true) {
                 continue;
             }
-            h.for_each_pointer(&p.mem, o, |_, v| {
+            h.for_each_pointer(p, o, |_, v| {
                 if let Some(t) = h.find_object(v) {
                     if !seen[t as usize] {
                         work.push(t);
