@@ -355,12 +355,7 @@ fn runtime_path(a: &HeapAnalysis, mut t: u64, mut at: u64, mut rel: u64, out: &m
                     Kind::Interface => Leaf::Interface,
                     _ => Leaf::Other,
                 };
-                let data = leaf == Leaf::Interface && rel == 8;
-                if rel != 0 && !data {
-                    let _ = write!(out, "+{rel:#x}");
-                    return Some(Leaf::Other);
-                }
-                return Some(leaf);
+                return Some(end_at_leaf(leaf, rel, out));
             }
         }
     }
@@ -493,16 +488,22 @@ fn dwarf_path(a: &HeapAnalysis, id: TypeId, mut rel: u64, out: &mut String) -> O
                     DKind::Pointer | DKind::Map | DKind::Chan | DKind::Func => Leaf::Pointer,
                     _ => Leaf::Other,
                 });
-                let data = leaf == Leaf::Interface && rel == 8;
-                if rel != 0 && !data {
-                    let _ = write!(out, "+{rel:#x}");
-                    return Some(Leaf::Other);
-                }
-                return Some(leaf);
+                return Some(end_at_leaf(leaf, rel, out));
             }
         }
     }
     None
+}
+
+/// A path that reached a scalar, pointer, slice or interface `rel` bytes into it: that leaf
+/// (an interface's data word counts as the interface), else `+rel` and no leaf.
+fn end_at_leaf(leaf: Leaf, rel: u64, out: &mut String) -> Leaf {
+    let data = leaf == Leaf::Interface && rel == 8;
+    if rel != 0 && !data {
+        let _ = write!(out, "+{rel:#x}");
+        return Leaf::Other;
+    }
+    leaf
 }
 
 fn named_struct(a: &HeapAnalysis, name: &str, rel: u64, out: &mut String) -> Option<Leaf> {
