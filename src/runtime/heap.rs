@@ -396,6 +396,7 @@ impl Process {
         // Totals by class, consistency with allocCount, the page → span table.
         totals.by_class = vec![ClassTotals::default(); l.num_size_classes as usize];
         let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
+        let pages = PageGeometry::new(&l);
         for (i, s) in spans.iter().enumerate() {
             let bytes = s.objects as u64 * s.elemsize;
             totals.objects += s.objects as u64;
@@ -410,12 +411,11 @@ impl Process {
                 totals.inconsistent_spans += 1;
             }
             for page in 0..s.npages {
-                let a = s.base + page * l.page_size;
-                let ri = a.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
+                let (ri, pi) = pages.locate(&l, s.base + page * l.page_size);
                 let table = arenas
                     .entry(ri)
                     .or_insert_with(|| vec![0u32; l.pages_per_arena as usize].into_boxed_slice());
-                table[((a / l.page_size) % l.pages_per_arena) as usize] = i as u32 + 1;
+                table[pi as usize] = i as u32 + 1;
             }
         }
         if totals.inconsistent_spans > 0 {
@@ -444,7 +444,7 @@ impl Process {
             runtime_stats,
             green_tea,
             warnings,
-            pages: PageGeometry::new(&l),
+            pages,
             layout: l,
             in_progress: self.global("runtime.inProgress"),
             built_masks: RwLock::new(HashMap::new()),
@@ -490,7 +490,7 @@ impl Process {
         if state != l.span_in_use {
             return Some(raw);
         }
-        let s = Span {
+        let mut s = Span {
             mspan: addr,
             base,
             npages,
@@ -511,8 +511,7 @@ impl Process {
         // A span whose geometry is absurd is skipped rather than trusted: objects that do not
         // fit it, or more memory than the whole dump holds (a corrupted npages).
         let span_bytes = npages.checked_mul(l.page_size)?;
-        let mut s = s;
-        if s.elemsize > 0 && s.elemsize <= u32::MAX as u64 && s.spanclass >> 1 != 0 {
+        if s.elemsize > 0 && s.elemsize <= u32::MAX as u64 && !s.is_large() {
             s.div_mul = (u32::MAX / s.elemsize as u32).wrapping_add(1);
         }
         if s.elemsize == 0
