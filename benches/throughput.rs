@@ -270,7 +270,7 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
         l.lap();
         let reach = Reachability::compute(&graph, &heap, &root_edges);
         l.lap();
-        let typing = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let typing = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&graph));
         l.lap();
         std::hint::black_box((&types, &reach, &typing));
         return HeapRun {

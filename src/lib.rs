@@ -6,7 +6,8 @@
 //!    slices over memory-mapped files, threads, modules.
 //! 2. [`exe`]: the executable (ELF/PE sections and symbols, DWARF, pclntab, build info).
 //! 3. [`runtime`]: the Go runtime model: version, layouts, threads, goroutines, unwinding.
-//! 4. [`analysis`]: analyses over the model (goroutine grouping; later heap, dominators).
+//! 4. [`analysis`]: analyses over the model (goroutine grouping, heap typing, reachability,
+//!    dominators, paths).
 //! 5. [`report`]: output: human text and versioned JSON.
 //!
 //! The CLI (`src/main.rs`) only parses arguments and calls into [`report`].

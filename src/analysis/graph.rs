@@ -22,6 +22,12 @@ use rayon::prelude::*;
 use crate::runtime::heap::{Heap, PointerInfo};
 use crate::runtime::Process;
 
+/// Bit of a raw field ([`ObjectGraph::raw_fields`]): the pointer points where the target's
+/// value starts (after its malloc header), not inside it.
+pub const FIELD_AT_START: u32 = 1 << 31;
+/// The offset bits of a raw field (offsets past 2 GiB are clamped, and never at start).
+pub const FIELD_MASK: u32 = FIELD_AT_START - 1;
+
 /// Objects scanned per parallel task, and kept together in the graph.
 const CHUNK: usize = 16 * 1024;
 /// Marker of "no object" in parent arrays.
@@ -276,12 +282,17 @@ impl ChunkBuilder {
     #[inline]
     fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
         self.stats.pointers += 1;
-        match heap.find_object(v) {
-            Some(t) if t == obj => self.stats.self_edges += 1,
+        match heap.find_object_start(v) {
+            Some((t, _)) if t == obj => self.stats.self_edges += 1,
             // A chunk holds at most 4G edges (32 GB of pointers): drop the rest.
-            Some(t) if self.targets.len() < u32::MAX as usize => {
+            Some((t, start)) if self.targets.len() < u32::MAX as usize => {
                 self.targets.push(t);
-                self.fields.push(off.min(u32::MAX as u64) as u32);
+                let field = off.min(FIELD_MASK as u64) as u32;
+                self.fields.push(if start && off <= FIELD_MASK as u64 {
+                    field | FIELD_AT_START
+                } else {
+                    field
+                });
             }
             Some(_) => {}
             None => self.stats.outside_heap += 1,
@@ -375,7 +386,7 @@ impl ObjectGraph {
                 while let Some((&(a, f, b), tail)) = rest.split_first().filter(|(e, _)| e.0 == obj) {
                     debug_assert_eq!(a, obj);
                     ch.targets.push(b);
-                    ch.fields.push(f);
+                    ch.fields.push(f & FIELD_MASK);
                     rest = tail;
                 }
                 ch.end_object();
@@ -444,8 +455,17 @@ impl ObjectGraph {
         c.nonempty.get(i % (CHUNK / 64)).copied().unwrap_or(0)
     }
 
-    /// The offsets in `obj` of its pointers, parallel to [`Self::targets`].
-    pub fn fields(&self, obj: u32) -> &[u32] {
+    /// The offset in `obj` of the pointer to its `k`-th target.
+    #[inline]
+    pub fn field(&self, obj: u32, k: usize) -> Option<u32> {
+        self.raw_fields(obj).get(k).map(|&f| f & FIELD_MASK)
+    }
+
+    /// The fields of `obj`'s pointers, parallel to [`Self::targets`] and in ascending offset:
+    /// each the offset in `obj` ([`FIELD_MASK`]) and whether the pointer points where the
+    /// target's value starts ([`FIELD_AT_START`]).
+    #[inline]
+    pub fn raw_fields(&self, obj: u32) -> &[u32] {
         let (c, r) = self.row(obj);
         &c.fields[r]
     }
@@ -868,7 +888,7 @@ impl Reachability {
         for &o in objs.iter().rev() {
             let field = prev.and_then(|p| {
                 let k = g.targets(p).iter().position(|&t| t == o)?;
-                g.fields(p).get(k).copied()
+                g.field(p, k)
             });
             path.push(Step::Object { obj: o, field });
             prev = Some(o);
@@ -930,7 +950,7 @@ mod tests {
                     panic!("{name}: {path:?}")
                 };
                 let k = g.targets(a).iter().position(|&t| t == b).unwrap();
-                assert_eq!(field, Some(g.fields(a)[k]));
+                assert_eq!(field, g.field(a, k));
             }
             // Every dominator of a reachable object is reachable and retains at least as much.
             if let Some(Node::Object(d)) = dom.idom(Node::Object(obj)) {

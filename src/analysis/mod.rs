@@ -39,16 +39,17 @@ impl<'p> HeapAnalysis<'p> {
     }
 
     /// Like [`Self::run`]; with `dominators`, the dominator tree is computed too, alongside the
-    /// typing (the two are independent, and neither keeps both cores busy on its own).
+    /// typing: both follow the object graph, and are independent of each other (neither keeps
+    /// both cores busy on its own).
     pub fn run_with(p: &'p Process, dominators: bool) -> Result<HeapAnalysis<'p>> {
         let heap = p.heap()?;
         let types = p.types()?;
         let roots = p.roots(&heap)?;
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
-        let (typing, (graph, reach, dom)) = rayon::join(
-            || ObjectTypes::infer(p, &heap, &types, &roots),
+        let graph = ObjectGraph::build(p, &heap);
+        let (typing, (reach, dom)) = rayon::join(
+            || ObjectTypes::infer(p, &heap, &types, &roots, Some(&graph)),
             || {
-                let graph = ObjectGraph::build(p, &heap);
                 let reach = Reachability::compute(&graph, &heap, &root_edges);
                 let dom = std::sync::OnceLock::new();
                 if dominators {
@@ -56,7 +57,7 @@ impl<'p> HeapAnalysis<'p> {
                         Dominators::from_reach(&graph, &heap, &root_edges, &reach).map_err(|e| e.to_string()),
                     );
                 }
-                (graph, reach, dom)
+                (reach, dom)
             },
         );
         let mut warnings = p.warnings.clone();

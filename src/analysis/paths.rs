@@ -165,7 +165,7 @@ impl<'a> Search<'a> {
 /// The offset of the (first) pointer from `a` to `b`.
 fn field_of(g: &ObjectGraph, a: u32, b: u32) -> Option<u32> {
     let k = g.targets(a).iter().position(|&t| t == b)?;
-    g.fields(a).get(k).copied()
+    g.field(a, k)
 }
 
 fn root_and_last(path: &[Step]) -> (Option<u32>, Option<u32>) {

@@ -34,6 +34,8 @@ use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
+use crate::analysis::graph::{ObjectGraph, FIELD_AT_START, FIELD_MASK};
+use crate::dump::AddressSpace;
 use crate::exe::dwarf::{FrameLocals, Kind as DKind, TypeId};
 use crate::runtime::heap::Heap;
 use crate::runtime::roots::Roots;
@@ -245,13 +247,110 @@ struct Offsets {
     pool_local_type: Option<TyRef>,
 }
 
-/// A claim: object `obj` is `count` elements of `kind`.
+/// A claim: object `obj` is `count` elements (at most [`MAX_COUNT`]) of the kind `kind` of
+/// its [`Claims`]. 16 bytes: one walk round of a big heap makes tens of millions.
 #[derive(Clone, Copy, Debug)]
 struct Claim {
     obj: u32,
-    kind: ObjKind,
+    count: u32,
+    kind: u32,
     array: bool,
-    count: u64,
+}
+
+/// Claims in the order made, their kinds interned.
+#[derive(Default)]
+struct Claims {
+    list: Vec<Claim>,
+    kinds: Vec<ObjKind>,
+    index: HashMap<ObjKind, u32>,
+}
+
+impl Claims {
+    #[inline]
+    fn push(&mut self, obj: u32, kind: ObjKind, array: bool, count: u64) {
+        // A walk makes claims of a few kinds, over and over: a short scan finds them.
+        let k = match self.kinds.iter().take(8).position(|&k| k == kind) {
+            Some(k) => k as u32,
+            None => *self.index.entry(kind).or_insert_with(|| {
+                self.kinds.push(kind);
+                self.kinds.len() as u32 - 1
+            }),
+        };
+        self.list.push(Claim { obj, count: count.min(MAX_COUNT) as u32, kind: k, array });
+    }
+
+    fn kind(&self, c: &Claim) -> ObjKind {
+        self.kinds[c.kind as usize]
+    }
+}
+
+/// Where a walk puts its claims, with the graph's row of the heap object walked, if any.
+#[derive(Default)]
+struct Sink<'g> {
+    claims: Claims,
+    row: GraphRow<'g>,
+}
+
+/// The pointers of one heap object as the object graph resolved them (offset, target, and
+/// whether it points at the target's start): a walk of that object takes its targets from
+/// here rather than looking each up in the heap again, which was most of the typing's time.
+#[derive(Default)]
+struct GraphRow<'g> {
+    base: u64,
+    /// Bytes of the object a field can describe.
+    len: u64,
+    fields: &'g [u32],
+    targets: &'g [u32],
+    /// Where the next lookup starts (walks go up the object, mostly).
+    next: usize,
+    /// The object's bytes, borrowed from the dump.
+    data: &'g [u8],
+}
+
+impl<'g> GraphRow<'g> {
+    fn of(g: &'g ObjectGraph, heap: &Heap, mem: &'g AddressSpace, o: u32) -> GraphRow<'g> {
+        let (base, size) = (heap.addr(o), heap.size(o));
+        GraphRow {
+            base,
+            len: size.min(FIELD_MASK as u64),
+            fields: g.raw_fields(o),
+            targets: g.targets(o),
+            next: 0,
+            data: mem.slice(base, size).unwrap_or_default(),
+        }
+    }
+
+    /// The word at `a` if it lies in the object's bytes.
+    #[inline]
+    fn word(&self, a: u64) -> Option<u64> {
+        let off = a.wrapping_sub(self.base) as usize;
+        let b = self.data.get(off..off.checked_add(8)?)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// The graph's target for the pointer word at `a`, and whether it points at the target's
+    /// start; None when the graph took no edge there (not a pointer slot, nil, outside the
+    /// heap or into the object itself: the caller looks the value up itself).
+    #[inline]
+    fn find(&mut self, a: u64) -> Option<(u32, bool)> {
+        let off = a.wrapping_sub(self.base);
+        if off >= self.len {
+            return None;
+        }
+        let (off, f) = (off as u32, self.fields);
+        let k = match f.get(self.next) {
+            Some(&x) if x & FIELD_MASK == off => self.next,
+            _ => {
+                let k = f.partition_point(|&x| x & FIELD_MASK < off);
+                if f.get(k).is_none_or(|&x| x & FIELD_MASK != off) {
+                    return None;
+                }
+                k
+            }
+        };
+        self.next = k + 1;
+        Some((self.targets[k], f[k] & FIELD_AT_START != 0))
+    }
 }
 
 /// Ids of typing runs, so that the per-thread caches of one run are never read by another.
@@ -271,6 +370,8 @@ struct Ctx<'a, 'p> {
     p: &'a Process,
     heap: &'a Heap,
     types: &'a TypeTable<'p>,
+    /// The object graph, whose rows resolve the pointers of the objects walked.
+    graph: Option<&'a ObjectGraph>,
     off: Offsets,
     plans: RwLock<HashMap<TyRef, Arc<Plan>>>,
     /// Closure captures (Go 1.23+ DWARF).
@@ -284,14 +385,22 @@ struct Ctx<'a, 'p> {
 
 impl ObjectTypes {
     /// Type every object of `heap`: heap records first, then propagation from `roots` and the
-    /// typed objects.
-    pub fn infer(p: &Process, heap: &Heap, types: &TypeTable, roots: &Roots) -> ObjectTypes {
+    /// typed objects. With the object `graph` of the heap, the pointers of heap objects are
+    /// taken from its rows (the same result, without looking each up again).
+    pub fn infer(
+        p: &Process,
+        heap: &Heap,
+        types: &TypeTable,
+        roots: &Roots,
+        graph: Option<&ObjectGraph>,
+    ) -> ObjectTypes {
         let md = p.exe.pclntab.moduledata();
         let cx = Ctx {
             run: RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             p,
             heap,
             types,
+            graph,
             off: Offsets::load(p, types),
             plans: RwLock::new(HashMap::default()),
             locals: p.exe.dwarf.as_ref().and_then(|d| d.frame_locals(&p.exe.image).ok()),
@@ -310,7 +419,6 @@ impl ObjectTypes {
             },
             index: HashMap::default(),
             walk: Vec::new(),
-            last: None,
             queue: vec![0; n.div_ceil(64)],
             queued: 0,
         };
@@ -320,7 +428,7 @@ impl ObjectTypes {
 
         // 1. The heap's own record.
         // Only large spans and small scan spans with malloc headers have one.
-        let headers: Vec<Claim> = heap
+        let headers: Vec<(u32, u64, u64)> = heap
             .spans
             .par_iter()
             .filter(|s| s.objects > 0 && (s.is_large() || heap.header_size(s.first_object) > 0))
@@ -328,11 +436,15 @@ impl ObjectTypes {
                 (s.first_object..s.first_object + s.objects).filter_map(|o| cx.header_claim(o))
             })
             .collect();
-        st.apply(&cx, &headers, Source::Header);
-        drop(headers);
+        let mut claims = Claims::default();
+        for (o, typ, n) in headers {
+            claims.push(o, ObjKind::Value(TyRef::Runtime(typ)), n > 1, n);
+        }
+        st.apply(&cx, &claims, Source::Header);
+        drop(claims);
 
         // 2. Typed roots, then typed objects, breadth first.
-        let mut claims = Vec::new();
+        let mut claims = Sink::default();
         for r in roots.roots.iter() {
             if let Some(ty) = r.ty {
                 let tr = cx.tyref_of_dwarf(ty);
@@ -349,7 +461,7 @@ impl ObjectTypes {
             }
         }
         cx.worker_nodes(&mut claims);
-        st.apply(&cx, &claims, Source::Root);
+        st.apply(&cx, &claims.claims, Source::Root);
         // Each round walks the objects typed (or extended) in the previous one, in address
         // order: the dump is read front to back, not in the random order pointers lead.
         let mut rounds = 0;
@@ -359,11 +471,11 @@ impl ObjectTypes {
             st.queued = 0;
             for batch in words.chunks(BATCH / 64) {
                 let base = (batch.as_ptr() as usize - words.as_ptr() as usize) / 8 * 64;
-                let parts: Vec<Vec<Claim>> = batch
+                let parts: Vec<Claims> = batch
                     .par_chunks(8)
                     .enumerate()
                     .map(|(i, ws)| {
-                        let mut out = Vec::new();
+                        let mut out = Sink::default();
                         for (j, &w) in ws.iter().enumerate() {
                             let mut w = w;
                             while w != 0 {
@@ -374,8 +486,10 @@ impl ObjectTypes {
                         }
                         // Claims that cannot change anything, dropped here in parallel rather
                         // than in the sequential apply.
-                        out.retain(|c| st.ot.may_change(c));
-                        out
+                        let mut claims = out.claims;
+                        let kinds = &claims.kinds;
+                        claims.list.retain(|c| st.ot.may_change(c, kinds[c.kind as usize]));
+                        claims
                     })
                     .collect();
                 for claims in &parts {
@@ -390,11 +504,9 @@ impl ObjectTypes {
 
     /// Whether a claim could change the object's type: untyped, another kind (see
     /// `State::apply`), or a longer array of the same kind.
-    fn may_change(&self, c: &Claim) -> bool {
+    fn may_change(&self, c: &Claim, kind: ObjKind) -> bool {
         let cur = self.ty[c.obj as usize];
-        cur == UNTYPED
-            || self.entries[cur as usize].kind != c.kind
-            || c.count.min(MAX_COUNT) > self.count[c.obj as usize] as u64
+        cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.count[c.obj as usize]
     }
 
     /// The entry of an object, None if untyped.
@@ -519,8 +631,6 @@ struct State {
     index: HashMap<(ObjKind, bool, Source), u32>,
     /// Per entry: the plan its elements are walked with, and the element size.
     walk: Vec<Option<(Arc<Plan>, u64)>>,
-    /// The last entry looked up (claims come in runs of one kind).
-    last: Option<((ObjKind, bool, Source), u32)>,
     /// Objects to walk next round, as a bitset, and how many.
     queue: Vec<u64>,
     queued: usize,
@@ -535,22 +645,38 @@ impl State {
         }
     }
 
+    /// The entry of a kind, made on first use.
+    fn entry_id(&mut self, cx: &Ctx, kind: ObjKind, array: bool, source: Source, obj: u32) -> u32 {
+        let key = (kind, array, source);
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = self.ot.entries.len() as u32;
+        self.ot.entries.push(cx.entry(kind, array, source, cx.heap.size(obj)));
+        self.walk.push(cx.walk_plan_of(kind));
+        self.index.insert(key, id);
+        id
+    }
+
     /// Record claims in order: the first wins; a longer array of the same kind extends.
-    fn apply(&mut self, cx: &Ctx, claims: &[Claim], source: Source) {
-        for c in claims {
+    fn apply(&mut self, cx: &Ctx, claims: &Claims, source: Source) {
+        // Entry of each claim kind (and array or not) with `source`, found once.
+        let mut ids = vec![[UNTYPED; 2]; claims.kinds.len()];
+        let given = source;
+        for c in &claims.list {
             let o = c.obj as usize;
-            let count = c.count.min(MAX_COUNT) as u32;
+            let (count, kind) = (c.count, claims.kind(c));
             let cur = self.ot.ty[o];
-            let mut source = source;
+            let mut source = given;
             if cur != UNTYPED {
                 let e = &self.ot.entries[cur as usize];
-                if e.kind == c.kind && e.source != Source::Header && count > self.ot.count[o] {
+                if e.kind == kind && e.source != Source::Header && count > self.ot.count[o] {
                     self.ot.count[o] = count;
                     self.enqueue(c.obj);
                     continue;
                 }
                 // Groups or buckets the heap typed by their group type: name them by map.
-                let (ObjKind::Value(TyRef::Runtime(g)), ObjKind::Map(m, MapPart::Groups)) = (e.kind, c.kind)
+                let (ObjKind::Value(TyRef::Runtime(g)), ObjKind::Map(m, MapPart::Groups)) = (e.kind, kind)
                 else {
                     continue;
                 };
@@ -559,23 +685,14 @@ impl State {
                 }
                 source = Source::Header;
             }
-            let key = (c.kind, c.array, source);
-            let id = match self.last {
-                Some((k, id)) if k == key => id,
-                _ => {
-                    let id = match self.index.get(&key) {
-                        Some(&id) => id,
-                        None => {
-                            let id = self.ot.entries.len() as u32;
-                            self.ot.entries.push(cx.entry(c.kind, c.array, source, cx.heap.size(c.obj)));
-                            self.walk.push(cx.walk_plan_of(c.kind));
-                            self.index.insert(key, id);
-                            id
-                        }
-                    };
-                    self.last = Some((key, id));
-                    id
+            let id = if source == given {
+                let cached = &mut ids[c.kind as usize][c.array as usize];
+                if *cached == UNTYPED {
+                    *cached = self.entry_id(cx, kind, c.array, source, c.obj);
                 }
+                *cached
+            } else {
+                self.entry_id(cx, kind, c.array, source, c.obj)
             };
             self.ot.ty[o] = id;
             if cur == UNTYPED {
@@ -624,9 +741,15 @@ impl Offsets {
     }
 }
 
-impl Ctx<'_, '_> {
+impl<'a> Ctx<'a, '_> {
     fn read(&self, a: u64) -> Option<u64> {
         self.p.mem.read_u64(a)
+    }
+
+    /// [`Self::read`], from the bytes of the object walked when it holds `a`.
+    #[inline]
+    fn read_at(&self, out: &Sink, a: u64) -> Option<u64> {
+        out.row.word(a).or_else(|| self.read(a))
     }
 
     /// The object starting (after its malloc header) at `v`.
@@ -639,7 +762,8 @@ impl Ctx<'_, '_> {
         (self.heap.size(o) - self.heap.header_size(o)) / size.max(1)
     }
 
-    fn header_claim(&self, o: u32) -> Option<Claim> {
+    /// The heap's record of an object: (object, type, values of the type it holds).
+    fn header_claim(&self, o: u32) -> Option<(u32, u64, u64)> {
         let s = self.heap.span(o);
         let typ = if s.is_large() {
             s.large_type
@@ -653,12 +777,7 @@ impl Ctx<'_, '_> {
         }
         let t = self.types.get(typ).ok()?;
         let n = self.capacity(o, t.size);
-        (t.size > 0 && n > 0).then_some(Claim {
-            obj: o,
-            kind: ObjKind::Value(TyRef::Runtime(typ)),
-            array: n > 1,
-            count: n,
-        })
+        (t.size > 0 && n > 0).then_some((o, typ, n))
     }
 
     fn is_group_of(&self, group: u64, map: u64) -> bool {
@@ -1026,7 +1145,7 @@ impl Ctx<'_, '_> {
     /// (`lfnode` first, its `next` a tagged pointer: `runtime.tagBits` and `addrBits` from
     /// DWARF): each a `gcBgMarkWorkerNodePadded` (Go 1.25+) or `gcBgMarkWorkerNode`, which only
     /// the worker's stack, in a slot DWARF does not describe, points to otherwise.
-    fn worker_nodes(&self, out: &mut Vec<Claim>) {
+    fn worker_nodes(&self, out: &mut Sink) {
         let Some(d) = self.p.exe.dwarf.as_ref() else { return };
         let (Some((pool, _)), Some(tag), Some(addr_bits)) = (
             d.global("runtime.gcBgMarkWorkerPool"),
@@ -1105,7 +1224,7 @@ impl Ctx<'_, '_> {
 
     /// A value of type `t` at `v` outside the heap, in the module's data or bss (a static
     /// temporary a typed pointer leads to): walked once.
-    fn static_value(&self, v: u64, t: TyRef, out: &mut Vec<Claim>) {
+    fn static_value(&self, v: u64, t: TyRef, out: &mut Sink) {
         if v < self.statics.0 || v >= self.statics.1 {
             return;
         }
@@ -1140,11 +1259,17 @@ impl Ctx<'_, '_> {
                 return;
             }
         }
+        // A pointer to an empty type claims nothing (`claim_value` relies on it).
+        if let Slot::Ptr(t) = slot {
+            if self.ty_size(t) == 0 {
+                return;
+            }
+        }
         out.push(Item::Slot(off, slot));
     }
 
     /// Apply a plan to the value at `base`, `depth` levels of repeats deep.
-    fn walk_plan(&self, plan: &Plan, base: u64, depth: u32, out: &mut Vec<Claim>) {
+    fn walk_plan(&self, plan: &Plan, base: u64, depth: u32, out: &mut Sink) {
         for it in &plan.items {
             match it {
                 Item::Slot(off, s) => self.slot(base.wrapping_add(*off), *s, out),
@@ -1158,34 +1283,54 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn claim(&self, out: &mut Vec<Claim>, obj: u32, kind: ObjKind, array: bool, count: u64) {
-        out.push(Claim { obj, kind, array, count });
+    fn claim(&self, out: &mut Sink, obj: u32, kind: ObjKind, array: bool, count: u64) {
+        out.claims.push(obj, kind, array, count);
     }
 
-    /// A value of a type with known size pointed to by `v`.
-    fn claim_value(&self, v: u64, t: TyRef, out: &mut Vec<Claim>) {
-        if v == 0 || self.ty_size(t) == 0 {
+    /// The object whose value starts at `v`, the pointer read at `a`: from the row of the
+    /// object walked if it holds `a`, else from the heap.
+    #[inline]
+    fn resolve(&self, out: &mut Sink, a: u64, v: u64) -> Option<u32> {
+        match out.row.find(a) {
+            Some((o, start)) => start.then_some(o),
+            None => self.heap.object_starting_at(v),
+        }
+    }
+
+    /// The object whose slot holds `v` (anywhere in it), the pointer read at `a`.
+    #[inline]
+    fn resolve_inside(&self, out: &mut Sink, a: u64, v: u64) -> Option<u32> {
+        match out.row.find(a) {
+            Some((o, _)) => Some(o),
+            None => self.heap.find_object(v),
+        }
+    }
+
+    /// A value of type `t`, of a size above zero (plans leave out pointers to empty types),
+    /// pointed to by `v`, read at `a`.
+    fn claim_value(&self, a: u64, v: u64, t: TyRef, out: &mut Sink) {
+        if v == 0 {
             return;
         }
-        match self.object_at(v) {
+        match self.resolve(out, a, v) {
             Some(o) => self.claim(out, o, ObjKind::Value(t), false, 1),
             None => self.static_value(v, t, out),
         }
     }
 
     /// The word(s) of a slot at `a`.
-    fn slot(&self, a: u64, s: Slot, out: &mut Vec<Claim>) {
-        let Some(v) = self.read(a).filter(|&v| v != 0) else {
+    fn slot(&self, a: u64, s: Slot, out: &mut Sink) {
+        let Some(v) = self.read_at(out, a).filter(|&v| v != 0) else {
             return;
         };
         match s {
-            Slot::Ptr(t) => self.claim_value(v, t, out),
+            Slot::Ptr(t) => self.claim_value(a, v, t, out),
             Slot::Slice(t, esize) => {
                 // Only a slice from the start of an allocation says the allocation is its
                 // backing array: one from inside (s[i:], or a slice of an array field of a
                 // struct) says nothing of what the rest of the object is.
-                let cap = self.read(a + 16).unwrap_or(0);
-                if let (Some(o), true) = (self.object_at(v), cap > 0 && esize > 0) {
+                let cap = self.read_at(out, a + 16).unwrap_or(0);
+                if let (Some(o), true) = (self.resolve(out, a, v), cap > 0 && esize > 0) {
                     let n = cap.min(self.capacity(o, esize));
                     if n > 0 {
                         self.claim(out, o, ObjKind::Value(t), true, n);
@@ -1193,8 +1338,8 @@ impl Ctx<'_, '_> {
                 }
             }
             Slot::Str => {
-                let len = self.read(a + 8).unwrap_or(0);
-                if let (Some(o), true) = (self.heap.find_object(v), len > 0) {
+                let len = self.read_at(out, a + 8).unwrap_or(0);
+                if let (Some(o), true) = (self.resolve_inside(out, a, v), len > 0) {
                     let end = (v - self.heap.addr(o)).saturating_add(len).min(self.heap.size(o));
                     self.claim(out, o, ObjKind::StringBytes, false, end);
                 }
@@ -1213,27 +1358,30 @@ impl Ctx<'_, '_> {
                     if let Some(plan) = self.plan(TyRef::Runtime(t)) {
                         self.walk_plan(&plan, a + 8, 0, out);
                     }
-                } else if let Some(d) = self.read(a + 8) {
-                    self.claim_value(d, TyRef::Runtime(t), out);
+                } else if let (Some(d), true) = (self.read_at(out, a + 8), dt.size > 0) {
+                    self.claim_value(a + 8, d, TyRef::Runtime(t), out);
                 }
             }
             Slot::TrieNode { entry, indirect } => {
                 let is_entry = self.p.mem.read_u8(v).unwrap_or(0) != 0;
-                self.claim_value(v, if is_entry { entry } else { indirect }, out);
+                let t = if is_entry { entry } else { indirect };
+                if self.ty_size(t) > 0 {
+                    self.claim_value(a, v, t, out);
+                }
             }
             Slot::Chan => {
-                if let Some(o) = self.object_at(v) {
+                if let Some(o) = self.resolve(out, a, v) {
                     let elem = self.off.hchan_elemtype.and_then(|e| self.read(v + e)).unwrap_or(0);
                     self.claim(out, o, ObjKind::Chan(elem), false, 1);
                 }
             }
             Slot::Map(m) => {
-                if let Some(o) = self.object_at(v) {
+                if let Some(o) = self.resolve(out, a, v) {
                     self.claim(out, o, ObjKind::Map(m, MapPart::Header), false, 1);
                 }
             }
             Slot::Func => {
-                if let (Some(o), Some(pc)) = (self.object_at(v), self.read(v)) {
+                if let (Some(o), Some(pc)) = (self.resolve(out, a, v), self.read(v)) {
                     if let Some(f) = self.p.func(pc) {
                         let entry = f.entry.wrapping_add(self.p.bias);
                         self.claim(out, o, ObjKind::Closure(entry), false, 1);
@@ -1243,9 +1391,9 @@ impl Ctx<'_, '_> {
             Slot::Array { elem, len_off } => {
                 // A victim cache emptied by `getSlow` keeps its array with a size of 0: an
                 // array of at least one element, its slot zeroed past the last.
-                let n = self.read(a.wrapping_add(len_off as u64)).unwrap_or(0);
+                let n = self.read_at(out, a.wrapping_add(len_off as u64)).unwrap_or(0);
                 let esize = self.ty_size(elem);
-                if let (Some(o), true) = (self.object_at(v), esize > 0) {
+                if let (Some(o), true) = (self.resolve(out, a, v), esize > 0) {
                     let cap = self.capacity(o, esize);
                     let n = if n == 0 { cap } else { n.min(cap) };
                     self.claim(out, o, ObjKind::Value(elem), n > 1, n);
@@ -1255,9 +1403,10 @@ impl Ctx<'_, '_> {
     }
 
     /// Claims from the pointers of a typed object.
-    fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Vec<Claim>) {
+    fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Sink<'a>) {
         let id = ot.entry_index(o);
         let Some(e) = ot.entries.get(id as usize) else { return };
+        out.row = self.graph.map(|g| GraphRow::of(g, self.heap, &self.p.mem, o)).unwrap_or_default();
         let start = self.heap.addr(o) + self.heap.header_size(o);
         let count = ot.count(o);
         if let Some(Some((plan, size))) = walk.get(id as usize) {
@@ -1274,7 +1423,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn walk_chan(&self, o: u32, c: u64, elem: u64, out: &mut Vec<Claim>) {
+    fn walk_chan(&self, o: u32, c: u64, elem: u64, out: &mut Sink) {
         let off = &self.off;
         if let Some(h) = off.hchan {
             if let Some(plan) = self.plan(TyRef::Dwarf(h)) {
@@ -1284,33 +1433,34 @@ impl Ctx<'_, '_> {
         let (Some(bo), Some(qo)) = (off.hchan_buf, off.hchan_dataqsiz) else {
             return;
         };
-        let (Some(buf), Some(n)) = (self.read(c + bo), self.read(c + qo)) else {
+        let (Some(buf), Some(n)) = (self.read_at(out, c + bo), self.read_at(out, c + qo)) else {
             return;
         };
         if elem == 0 || n == 0 || buf == 0 {
             return;
         }
-        match self.object_at(buf) {
+        match self.resolve(out, c + bo, buf) {
             Some(b) if b != o => self.claim(out, b, ObjKind::ChanBuffer(elem), true, n),
             _ => {}
         }
     }
 
-    fn walk_map(&self, m: u64, part: MapPart, s: u64, count: u64, out: &mut Vec<Claim>) {
+    fn walk_map(&self, m: u64, part: MapPart, s: u64, count: u64, out: &mut Sink) {
         let Ok(mt) = self.types.get(m) else { return };
         let Detail::Map(mi) = &mt.detail else { return };
         let off = &self.off;
-        let rd = |o: Option<u64>| o.and_then(|o| self.read(s + o)).filter(|&v| v != 0);
-        let groups = |v: u64, n: Option<u64>, out: &mut Vec<Claim>| {
-            if let Some(o) = self.object_at(v) {
+        // A non-nil word of the object: its address and value.
+        let rd = |o: Option<u64>| o.and_then(|o| Some((s + o, self.read(s + o).filter(|&v| v != 0)?)));
+        let groups = |(a, v): (u64, u64), n: Option<u64>, out: &mut Sink| {
+            if let Some(o) = self.resolve(out, a, v) {
                 let n = n.unwrap_or(u64::MAX).min(self.capacity(o, mi.group_size));
                 if n > 0 {
                     self.claim(out, o, ObjKind::Map(m, MapPart::Groups), n > 1, n);
                 }
             }
         };
-        let to = |v: Option<u64>, part: MapPart, n: u64, out: &mut Vec<Claim>| {
-            if let Some(o) = v.and_then(|v| self.object_at(v)) {
+        let to = |w: Option<(u64, u64)>, part: MapPart, n: u64, out: &mut Sink| {
+            if let Some(o) = w.and_then(|(a, v)| self.resolve(out, a, v)) {
                 self.claim(out, o, ObjKind::Map(m, part), n > 1, n);
             }
         };
@@ -1321,7 +1471,7 @@ impl Ctx<'_, '_> {
                 };
                 match rd(off.map_dir_len) {
                     None => groups(dir, Some(1), out),
-                    Some(n) => to(Some(dir), MapPart::Directory, n.min(1 << 24), out),
+                    Some((_, n)) => to(Some(dir), MapPart::Directory, n.min(1 << 24), out),
                 }
             }
             MapPart::Header => {
@@ -1332,12 +1482,12 @@ impl Ctx<'_, '_> {
             }
             MapPart::Directory => {
                 for i in 0..count {
-                    to(self.read(s + 8 * i), MapPart::Table, 1, out);
+                    to(rd(Some(8 * i)), MapPart::Table, 1, out);
                 }
             }
             MapPart::Table => {
                 if let Some(data) = rd(off.table_groups_data) {
-                    groups(data, rd(off.table_groups_mask).map(|m| m + 1).or(Some(1)), out);
+                    groups(data, rd(off.table_groups_mask).map(|(_, m)| m + 1).or(Some(1)), out);
                 }
             }
             // Walked with the entry's plan (see `walk_plan_of`).
@@ -1348,12 +1498,12 @@ impl Ctx<'_, '_> {
                 }
             }
             MapPart::OverflowSlice => {
-                let cap = self.read(s + 16).unwrap_or(0).min(1 << 24);
+                let cap = self.read_at(out, s + 16).unwrap_or(0).min(1 << 24);
                 to(rd(Some(0)), MapPart::OverflowList, cap, out);
             }
             MapPart::OverflowList => {
                 for i in 0..count {
-                    if let Some(b) = self.read(s + 8 * i).filter(|&b| b != 0) {
+                    if let Some(b) = rd(Some(8 * i)) {
                         groups(b, Some(1), out);
                     }
                 }
@@ -1414,7 +1564,7 @@ mod tests {
         let types = p.types().unwrap();
         let roots = p.roots(&heap).unwrap();
         let t0 = std::time::Instant::now();
-        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots, None);
         let dt = t0.elapsed();
         let g = ObjectGraph::build(&p, &heap);
         let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
@@ -1449,6 +1599,25 @@ mod tests {
         (p, heap, ot, r)
     }
 
+    /// Taking pointers from the graph's rows types every object exactly as looking each up
+    /// in the heap does.
+    #[test]
+    fn graph_rows_change_nothing() {
+        let cases = crate::testutil::fixture_cases();
+        assert!(!cases.is_empty(), "no fixtures");
+        for (d, _) in cases {
+            let Ok(p) = Process::open(&d.join("dump"), Some(&d.join("exe"))) else { continue };
+            let (Ok(heap), Ok(types)) = (p.heap(), p.types()) else { continue };
+            let Ok(roots) = p.roots(&heap) else { continue };
+            let g = ObjectGraph::build(&p, &heap);
+            let a = ObjectTypes::infer(&p, &heap, &types, &roots, None);
+            let b = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&g));
+            let names = |ot: &ObjectTypes| ot.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&a), names(&b), "{}", d.display());
+            assert!(a.ty == b.ty && a.count == b.count, "{}: object types differ", d.display());
+        }
+    }
+
     /// Timing on a big dump: `GOMORTEM_TYPING_BENCH=DIR` (with `dump` and `exe`), release:
     /// `cargo test --release --lib analysis::typing::tests::bench -- --ignored --nocapture`.
     #[test]
@@ -1461,8 +1630,9 @@ mod tests {
         let heap = p.heap().unwrap();
         let types = p.types().unwrap();
         let roots = p.roots(&heap).unwrap();
+        let g = ObjectGraph::build(&p, &heap);
         let t0 = std::time::Instant::now();
-        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&g));
         let t1 = std::time::Instant::now();
         let h = ot.histogram(&heap, None);
         let s = &ot.stats;
@@ -1609,7 +1779,7 @@ mod debug {
         let heap = p.heap().unwrap();
         let types = p.types().unwrap();
         let roots = p.roots(&heap).unwrap();
-        let ot = ObjectTypes::infer(&p, &heap, &types, &roots);
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots, None);
         let g = ObjectGraph::build(&p, &heap);
         let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
         let r = Reachability::compute(&g, &heap, &re);

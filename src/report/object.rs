@@ -99,13 +99,13 @@ pub fn object(a: &HeapAnalysis, target: &Target, depth: u32) -> Result<ObjectDoc
     let dom = a.dominators()?;
     let addr = match target {
         Target::Address(x) if a.heap.find_object(*x).is_some() => *x,
-        Target::Address(x) => return global(a, &d, &dom, *x, None, depth),
+        Target::Address(x) => return global(a, &d, dom, *x, None, depth),
         Target::Global(name) => {
             let dw = a.p.exe.dwarf.as_ref().ok_or_else(|| Error::Other("no DWARF".into()))?;
             let (link, _) = dw.global(name).ok_or_else(|| {
                 Error::Other(format!("{name:?} is neither an address nor a global variable the DWARF knows"))
             })?;
-            return global(a, &d, &dom, link.wrapping_add(a.p.bias), Some(name), depth);
+            return global(a, &d, dom, link.wrapping_add(a.p.bias), Some(name), depth);
         }
     };
     let o = super::heap::object_at(a, addr)?;

@@ -790,21 +790,26 @@ impl Heap {
         (bits & bit != 0).then(|| s.first_object + before + (bits & (bit - 1)).count_ones())
     }
 
-    /// The allocated object whose value starts at `addr` (after its malloc header, if any),
-    /// with the span it lies in; None for interior pointers, free slots and non-heap addresses.
+    /// The allocated object whose value starts at `addr` (after its malloc header, if any);
+    /// None for interior pointers, free slots and non-heap addresses.
     #[inline]
     pub fn object_starting_at(&self, addr: u64) -> Option<u32> {
+        self.find_object_start(addr).filter(|&(_, start)| start).map(|(o, _)| o)
+    }
+
+    /// [`Self::find_object`], and whether `addr` is where the object's value starts (after
+    /// its malloc header, if any) rather than inside it.
+    #[inline]
+    pub fn find_object_start(&self, addr: u64) -> Option<(u32, bool)> {
         let s = &self.spans[self.find_span(addr)? as usize];
         let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
         let rel = addr - s.base;
         if s.is_large() {
-            return (s.objects == 1 && rel == header).then_some(s.first_object);
+            return (s.objects == 1).then_some((s.first_object, rel == header));
         }
         let n = s.slot(rel);
-        if rel - n as u64 * s.elemsize != header {
-            return None;
-        }
-        self.allocated_slot(s, n)
+        let o = self.allocated_slot(s, n)?;
+        Some((o, rel - n as u64 * s.elemsize == header))
     }
 
     /// Call `f(offset, value)` for every pointer slot of an object whose value is not nil;
@@ -828,8 +833,14 @@ impl Heap {
         let src = mem;
         let mem = src.memory();
         let addr = self.addr(obj);
-        // Borrow the object whole when one region holds it; else read word by word.
-        let data = mem.slice(addr, s.elemsize);
+        let span_bytes = s.npages * l.page_size;
+        // Borrow the span whole (object and heap bits) when one region holds it, else the
+        // object; else read word by word.
+        let span = mem.slice(s.base, span_bytes);
+        let data = match span {
+            Some(b) => b.get((addr - s.base) as usize..(addr - s.base + s.elemsize) as usize),
+            None => mem.slice(addr, s.elemsize),
+        };
         let word = |off: u64| match data {
             Some(d) => {
                 d.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
@@ -844,7 +855,6 @@ impl Heap {
         };
         if !s.is_large() && s.elemsize <= l.min_size_for_malloc_header {
             // Heap bits at the end of the span, one per word.
-            let span_bytes = s.npages * l.page_size;
             let size = span_bytes / 64;
             let mut start = s.base + span_bytes - size;
             if self.green_tea && s.elemsize >= 16 {
@@ -853,7 +863,12 @@ impl Heap {
             let w0 = (addr - s.base) / 8;
             // The object's bits, 64 at a time (at most 64: 512 bytes).
             let (words, first) = (s.elemsize / 8, w0 % 8);
-            let Some(bits) = mem.slice(start + w0 / 8, (first + words).div_ceil(8)) else {
+            let (at, len) = (start + w0 / 8, (first + words).div_ceil(8));
+            let bits = match span {
+                Some(b) => b.get((at - s.base) as usize..(at - s.base + len) as usize),
+                None => mem.slice(at, len),
+            };
+            let Some(bits) = bits else {
                 return PointerInfo::Unknown(NoPointerInfo::Unreadable);
             };
             for (i, part) in bits.chunks(8).enumerate() {
