@@ -9,7 +9,9 @@
 //! the reports run them) the median wall time and CPU time, then the anonymous resident memory
 //! (`RssAnon`, sampled every 10 ms: what the process holds beyond the mapped dump) each phase
 //! adds to the peak, the overall peak, and `VmHWM` (mapped dump pages included). Each run is a
-//! process of its own.
+//! process of its own. The phases run one after the other there; the last rows time the
+//! commands `gomortem heap` and `gomortem top` end to end as users run them (typing beside
+//! reachability and dominators, output included), with the peak `RssAnon` of each.
 //!
 //! Needs a Go toolchain (`just setup`), and `ulimit -c unlimited` permitted.
 
@@ -266,11 +268,13 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
         let roots = p.roots(&heap).expect("roots");
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
         l.lap();
-        let graph = ObjectGraph::build(&p, &heap);
+        let mut graph = ObjectGraph::build(&p, &heap);
+        let fields = graph.take_fields();
         l.lap();
         let reach = Reachability::compute(&graph, &heap, &root_edges);
         l.lap();
-        let typing = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&graph));
+        let typing = ObjectTypes::infer(&p, &heap, &types, &roots, Some((&graph, &fields)));
+        drop(fields);
         l.lap();
         std::hint::black_box((&types, &reach, &typing));
         return HeapRun {
@@ -327,7 +331,9 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
         if rs.is_empty() {
             continue;
         }
-        cols.push((entries, size, rs));
+        let cli: Vec<[(f64, u64); 2]> =
+            (0..runs).map(|_| [cli_run(&exe, &dump, "heap"), cli_run(&exe, &dump, "top")]).collect();
+        cols.push((entries, size, rs, cli));
     }
     if cols.is_empty() {
         return;
@@ -338,19 +344,19 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
         rayon::current_num_threads()
     );
     out += &format!("{:<24}", "N");
-    for (n, _, _) in &cols {
+    for (n, _, _, _) in &cols {
         out += &format!("{:>16}", n);
     }
     out += "\n";
     let row = |out: &mut String, name: &str, f: &dyn Fn(&[HeapRun]) -> String| {
         *out += &format!("{name:<24}");
-        for (_, _, rs) in &cols {
+        for (_, _, rs, _) in &cols {
             *out += &format!("{:>16}", f(rs));
         }
         *out += "\n";
     };
     out += &format!("{:<24}", "dump (GB)");
-    for (_, size, _) in &cols {
+    for (_, size, _, _) in &cols {
         out += &format!("{:>16.2}", *size as f64 / 1e9);
     }
     out += "\n";
@@ -400,7 +406,43 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     row(&mut out, "VmHWM (MB, with dump)", &|rs| {
         format!("{:.0}", median(rs.iter().map(|r| mb(r.hwm)).collect()))
     });
+    // The commands end to end, as users run them (analysis overlapped, output included).
+    for (i, cmd) in ["heap", "top"].iter().enumerate() {
+        out += &format!("{:<24}", format!("gomortem {cmd} (s)"));
+        for (_, _, _, cli) in &cols {
+            out += &format!("{:>16.3}", median(cli.iter().map(|c| c[i].0).collect()));
+        }
+        out += &format!("\n{:<24}", format!("gomortem {cmd} anon (MB)"));
+        for (_, _, _, cli) in &cols {
+            out += &format!("{:>16.0}", cli.iter().map(|c| mb(c[i].1)).fold(0.0, f64::max));
+        }
+        out += "\n";
+    }
     print!("{out}");
+}
+
+/// One run of `gomortem CMD DUMP --exe EXE`: its wall time, and the peak of its anonymous
+/// resident memory (`RssAnon` of the child, sampled every 5 ms).
+fn cli_run(exe: &Path, dump: &Path, cmd: &str) -> (f64, u64) {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gomortem"))
+        .arg(cmd)
+        .arg(dump)
+        .arg("--exe")
+        .arg(exe)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run gomortem");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child.try_wait().ok().flatten().is_none() {
+        let s = std::fs::read_to_string(&status).unwrap_or_default();
+        let anon = s.lines().find_map(|l| l.strip_prefix("RssAnon:"));
+        let kb = anon.and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        peak = peak.max(kb.unwrap_or(0) * 1024);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (start.elapsed().as_secs_f64(), peak)
 }
 
 /// [`heap_run`] in child processes (this program again, with `GOMORTEM_BENCH_ONE`), a part

@@ -324,7 +324,58 @@ impl ChunkBuilder {
     }
 }
 
+/// `f(offset, value)` for every non-nil word of an object (after its malloc header): the
+/// conservative scan of an object whose pointer slots are unknown.
+fn every_word(p: &Process, heap: &Heap, obj: u32, mut f: impl FnMut(u64, u64)) {
+    let (a, size) = (heap.addr(obj), heap.size(obj));
+    let mut off = heap.header_size(obj);
+    while off + 8 <= size {
+        if let Some(v) = p.mem.read_u64(a + off).filter(|&v| v != 0) {
+            f(off, v);
+        }
+        off += 8;
+    }
+}
+
+/// The offset in `a` of its first pointer to `b`, found as [`ObjectGraph::build`] finds edges:
+/// the field of that edge once the graph's fields are taken ([`ObjectGraph::take_fields`]).
+pub fn first_pointer_to(p: &Process, heap: &Heap, a: u32, b: u32) -> Option<u32> {
+    if a == b {
+        return None;
+    }
+    let found = std::cell::Cell::new(None);
+    let look = |off: u64, v: u64| {
+        if found.get().is_none() && heap.find_object(v) == Some(b) {
+            found.set(Some(off.min(FIELD_MASK as u64) as u32));
+        }
+    };
+    if let PointerInfo::Unknown(_) = heap.for_each_pointer(p, a, look) {
+        found.set(None);
+        every_word(p, heap, a, look);
+    }
+    found.get()
+}
+
+/// The fields of a graph's edges ([`ObjectGraph::raw_fields`]), taken out of it so that they
+/// can be freed once what needs them (the typing) is done.
+pub struct EdgeFields(Vec<Box<[u32]>>);
+
+impl EdgeFields {
+    /// [`ObjectGraph::raw_fields`] of `obj`, `g` the graph these were taken from.
+    #[inline]
+    pub fn of(&self, g: &ObjectGraph, obj: u32) -> &[u32] {
+        let (_, r) = g.row(obj);
+        self.0.get(obj as usize / CHUNK).and_then(|f| f.get(r)).unwrap_or_default()
+    }
+}
+
 impl ObjectGraph {
+    /// Take the fields out of the graph: [`Self::field`] and [`Self::raw_fields`] know none
+    /// after this (see [`first_pointer_to`]).
+    pub fn take_fields(&mut self) -> EdgeFields {
+        EdgeFields(self.chunks.iter_mut().map(|c| std::mem::take(&mut c.fields)).collect())
+    }
+
     /// Scan every object's pointers, in parallel by chunks of objects.
     pub fn build(p: &Process, heap: &Heap) -> ObjectGraph {
         let n = heap.len();
@@ -343,14 +394,7 @@ impl ObjectGraph {
                         // Drop what a partial scan reported, then take every word.
                         ch.targets.truncate(before);
                         ch.fields.truncate(before);
-                        let (a, size) = (heap.addr(obj), heap.size(obj));
-                        let mut off = heap.header_size(obj);
-                        while off + 8 <= size {
-                            if let Some(v) = p.mem.read_u64(a + off).filter(|&v| v != 0) {
-                                ch.add(heap, obj, off, v);
-                            }
-                            off += 8;
-                        }
+                        every_word(p, heap, obj, |off, v| ch.add(heap, obj, off, v));
                     }
                     ch.end_object();
                 }
@@ -467,7 +511,7 @@ impl ObjectGraph {
     #[inline]
     pub fn raw_fields(&self, obj: u32) -> &[u32] {
         let (c, r) = self.row(obj);
-        &c.fields[r]
+        c.fields.get(r).unwrap_or_default()
     }
 
     /// Bytes held by the graph's arrays.

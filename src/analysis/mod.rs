@@ -17,6 +17,21 @@ use graph::{ObjectGraph, Reachability, RootEdges, Step};
 use paths::{NamedPath, NamedStep};
 use typing::ObjectTypes;
 
+/// Give the memory freed so far back to the system. glibc keeps freed blocks in its arenas,
+/// where the large arrays of the phases that follow cannot reuse them: without this, the
+/// unwinding of 100,000 stacks, the graph's chunk builders and the edges' fields (freed once
+/// the typing is done) stay in the process's footprint through the dominators' peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: `malloc_trim` only hands free pages of glibc's heaps back to the system.
+        unsafe { malloc_trim(0) };
+    }
+}
+
 /// The heap, its roots, the object graph, what is reachable and the type of every object:
 /// what the heap commands share, computed once.
 pub struct HeapAnalysis<'p> {
@@ -46,9 +61,19 @@ impl<'p> HeapAnalysis<'p> {
         let types = p.types()?;
         let roots = p.roots(&heap)?;
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
-        let graph = ObjectGraph::build(p, &heap);
+        release_freed_memory();
+        let mut graph = ObjectGraph::build(p, &heap);
+        release_freed_memory();
+        // The fields of the edges serve the typing; freed as it ends, before the dominators'
+        // peak (paths find theirs again, see `name_path`).
+        let fields = graph.take_fields();
         let (typing, (reach, dom)) = rayon::join(
-            || ObjectTypes::infer(p, &heap, &types, &roots, Some(&graph)),
+            || {
+                let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
+                drop(fields);
+                release_freed_memory();
+                typing
+            },
             || {
                 let reach = Reachability::compute(&graph, &heap, &root_edges);
                 let dom = std::sync::OnceLock::new();
@@ -95,6 +120,7 @@ impl<'p> HeapAnalysis<'p> {
         let mut prev = None;
         for s in &steps[1..] {
             let Step::Object { obj, field } = *s else { continue };
+            let field = field.or_else(|| graph::first_pointer_to(self.p, &self.heap, prev?, obj));
             let via = match (prev, field) {
                 (Some(p), Some(f)) => Some(paths::field_name(self, p, f as u64)),
                 (Some(_), None) => Some("?".to_string()),

@@ -34,7 +34,7 @@ use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{ObjectGraph, FIELD_AT_START, FIELD_MASK};
+use crate::analysis::graph::{EdgeFields, ObjectGraph, FIELD_AT_START, FIELD_MASK};
 use crate::dump::AddressSpace;
 use crate::exe::dwarf::{FrameLocals, Kind as DKind, TypeId};
 use crate::runtime::heap::Heap;
@@ -308,12 +308,18 @@ struct GraphRow<'g> {
 }
 
 impl<'g> GraphRow<'g> {
-    fn of(g: &'g ObjectGraph, heap: &Heap, mem: &'g AddressSpace, o: u32) -> GraphRow<'g> {
+    fn of(
+        g: &'g ObjectGraph,
+        fields: &'g EdgeFields,
+        heap: &Heap,
+        mem: &'g AddressSpace,
+        o: u32,
+    ) -> GraphRow<'g> {
         let (base, size) = (heap.addr(o), heap.size(o));
         GraphRow {
             base,
             len: size.min(FIELD_MASK as u64),
-            fields: g.raw_fields(o),
+            fields: fields.of(g, o),
             targets: g.targets(o),
             next: 0,
             data: mem.slice(base, size).unwrap_or_default(),
@@ -370,8 +376,8 @@ struct Ctx<'a, 'p> {
     p: &'a Process,
     heap: &'a Heap,
     types: &'a TypeTable<'p>,
-    /// The object graph, whose rows resolve the pointers of the objects walked.
-    graph: Option<&'a ObjectGraph>,
+    /// The object graph and its fields, whose rows resolve the pointers of the objects walked.
+    graph: Option<(&'a ObjectGraph, &'a EdgeFields)>,
     off: Offsets,
     plans: RwLock<HashMap<TyRef, Arc<Plan>>>,
     /// Closure captures (Go 1.23+ DWARF).
@@ -385,14 +391,15 @@ struct Ctx<'a, 'p> {
 
 impl ObjectTypes {
     /// Type every object of `heap`: heap records first, then propagation from `roots` and the
-    /// typed objects. With the object `graph` of the heap, the pointers of heap objects are
-    /// taken from its rows (the same result, without looking each up again).
+    /// typed objects. With the object `graph` of the heap (and its fields, taken out of it),
+    /// the pointers of heap objects are taken from its rows (the same result, without looking
+    /// each up again).
     pub fn infer(
         p: &Process,
         heap: &Heap,
         types: &TypeTable,
         roots: &Roots,
-        graph: Option<&ObjectGraph>,
+        graph: Option<(&ObjectGraph, &EdgeFields)>,
     ) -> ObjectTypes {
         let md = p.exe.pclntab.moduledata();
         let cx = Ctx {
@@ -1406,7 +1413,7 @@ impl<'a> Ctx<'a, '_> {
     fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Sink<'a>) {
         let id = ot.entry_index(o);
         let Some(e) = ot.entries.get(id as usize) else { return };
-        out.row = self.graph.map(|g| GraphRow::of(g, self.heap, &self.p.mem, o)).unwrap_or_default();
+        out.row = self.graph.map(|(g, f)| GraphRow::of(g, f, self.heap, &self.p.mem, o)).unwrap_or_default();
         let start = self.heap.addr(o) + self.heap.header_size(o);
         let count = ot.count(o);
         if let Some(Some((plan, size))) = walk.get(id as usize) {
@@ -1609,9 +1616,10 @@ mod tests {
             let Ok(p) = Process::open(&d.join("dump"), Some(&d.join("exe"))) else { continue };
             let (Ok(heap), Ok(types)) = (p.heap(), p.types()) else { continue };
             let Ok(roots) = p.roots(&heap) else { continue };
-            let g = ObjectGraph::build(&p, &heap);
+            let mut g = ObjectGraph::build(&p, &heap);
+            let f = g.take_fields();
             let a = ObjectTypes::infer(&p, &heap, &types, &roots, None);
-            let b = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&g));
+            let b = ObjectTypes::infer(&p, &heap, &types, &roots, Some((&g, &f)));
             let names = |ot: &ObjectTypes| ot.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
             assert_eq!(names(&a), names(&b), "{}", d.display());
             assert!(a.ty == b.ty && a.count == b.count, "{}: object types differ", d.display());
@@ -1630,9 +1638,10 @@ mod tests {
         let heap = p.heap().unwrap();
         let types = p.types().unwrap();
         let roots = p.roots(&heap).unwrap();
-        let g = ObjectGraph::build(&p, &heap);
+        let mut g = ObjectGraph::build(&p, &heap);
+        let f = g.take_fields();
         let t0 = std::time::Instant::now();
-        let ot = ObjectTypes::infer(&p, &heap, &types, &roots, Some(&g));
+        let ot = ObjectTypes::infer(&p, &heap, &types, &roots, Some((&g, &f)));
         let t1 = std::time::Instant::now();
         let h = ot.histogram(&heap, None);
         let s = &ot.stats;

@@ -225,12 +225,60 @@ pub struct PointerCensus {
     pub unknown: Vec<(NoPointerInfo, u64)>,
 }
 
+/// Object addresses in 4 bytes each: the low half per object, the high half per run of
+/// objects (a heap of a few GB is one run).
+#[derive(Default)]
+struct Addrs {
+    lo: Vec<u32>,
+    /// (first object, high half), ascending; the first run starts at object 0.
+    hi: Vec<(u32, u32)>,
+}
+
+impl Addrs {
+    #[inline]
+    fn get(&self, o: u32) -> u64 {
+        let hi = match self.hi.as_slice() {
+            [(_, h)] => *h,
+            runs => runs[runs.partition_point(|&(f, _)| f <= o).saturating_sub(1)].1,
+        };
+        (hi as u64) << 32 | self.lo[o as usize] as u64
+    }
+
+    /// Note that objects from `o` on have the high half `hi`.
+    fn run(&mut self, o: u32, hi: u32) {
+        if self.hi.last().is_none_or(|&(_, h)| h != hi) {
+            self.hi.push((o, hi));
+        }
+    }
+
+    /// The high halves of the objects of the spans, whose low halves are filled in: a span
+    /// holds objects of increasing addresses, so the high half grows where the low one drops.
+    fn runs(&mut self, spans: &[Span]) {
+        for s in spans.iter().filter(|s| s.objects > 0) {
+            let (first, mut hi) = (s.first_object, (s.base >> 32) as u32);
+            self.run(first, hi);
+            let end = s.base.saturating_add(s.nelems as u64 * s.elemsize).saturating_sub(1);
+            if !s.is_large() && (end >> 32) as u32 != hi {
+                for o in first + 1..first + s.objects {
+                    if self.lo[o as usize] < self.lo[o as usize - 1] {
+                        hi += 1;
+                        self.run(o, hi);
+                    }
+                }
+            }
+        }
+        if self.hi.is_empty() {
+            self.hi.push((0, 0));
+        }
+    }
+}
+
 /// The heap of the dumped process.
 pub struct Heap {
     /// In-use spans, sorted by base address.
     pub spans: Vec<Span>,
     /// Object addresses (slot starts), sorted.
-    addrs: Vec<u64>,
+    addrs: Addrs,
     /// Span index of each object.
     span_of: Vec<u32>,
     /// For spans with free slots, per 64 slots: allocated objects before them in the span, and
@@ -353,11 +401,11 @@ impl Process {
                 return Err(Error::Unsupported(format!("more than {} heap objects", u32::MAX)));
             }
         }
-        let mut addrs = vec![0u64; next as usize];
+        let mut addrs = Addrs { lo: vec![0u32; next as usize], hi: Vec::new() };
         let mut span_of = vec![0u32; next as usize];
         {
             let mut jobs = Vec::with_capacity(spans.len());
-            let (mut ra, mut rs) = (addrs.as_mut_slice(), span_of.as_mut_slice());
+            let (mut ra, mut rs) = (addrs.lo.as_mut_slice(), span_of.as_mut_slice());
             for (i, s) in spans.iter().enumerate() {
                 let (a, rest_a) = ra.split_at_mut(s.objects as usize);
                 let (b, rest_s) = rs.split_at_mut(s.objects as usize);
@@ -369,6 +417,7 @@ impl Process {
                 b.fill(i as u32);
             });
         }
+        addrs.runs(&spans);
 
         // Slot ranks of the spans with free slots.
         let mut ranks = Vec::new();
@@ -380,9 +429,8 @@ impl Process {
             let words = (s.nelems as usize).div_ceil(64);
             let start = ranks.len();
             ranks.resize(start + words, (0u32, 0u64));
-            let first = s.first_object as usize;
-            for &a in &addrs[first..first + s.objects as usize] {
-                let n = ((a - s.base) / s.elemsize) as usize;
+            for o in s.first_object..s.first_object + s.objects {
+                let n = ((addrs.get(o) - s.base) / s.elemsize) as usize;
                 ranks[start + n / 64].1 |= 1 << (n % 64);
             }
             let mut cum = 0;
@@ -543,10 +591,11 @@ impl Process {
         free + (free..s.nelems).filter(|&n| b[(n / 8) as usize] >> (n % 8) & 1 == 1).count() as u32
     }
 
-    fn fill_objects(&self, s: &Span, bits: u64, out: &mut [u64]) {
+    /// The low halves of the addresses of a span's allocated objects, in order.
+    fn fill_objects(&self, s: &Span, bits: u64, out: &mut [u32]) {
         if s.is_large() {
             if let Some(o) = out.first_mut() {
-                *o = s.base;
+                *o = s.base as u32;
             }
             return;
         }
@@ -555,7 +604,7 @@ impl Process {
         let allocated =
             (0..s.nelems).filter(|&n| n < free || b.is_some_and(|b| b[(n / 8) as usize] >> (n % 8) & 1 == 1));
         for (o, n) in out.iter_mut().zip(allocated) {
-            *o = s.base + n as u64 * s.elemsize;
+            *o = (s.base + n as u64 * s.elemsize) as u32;
         }
     }
 
@@ -711,17 +760,17 @@ impl PageGeometry {
 impl Heap {
     /// Number of allocated objects.
     pub fn len(&self) -> u32 {
-        self.addrs.len() as u32
+        self.addrs.lo.len() as u32
     }
 
     pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
+        self.addrs.lo.is_empty()
     }
 
     /// Address of an object (the start of its slot; for objects with a malloc header, the
     /// header: the Go pointer to the object is `addr + header_size`).
     pub fn addr(&self, obj: u32) -> u64 {
-        self.addrs[obj as usize]
+        self.addrs.get(obj)
     }
 
     /// Size of an object's slot (its size class; a large object's span).
@@ -750,11 +799,6 @@ impl Heap {
 
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
         !s.noscan() && !s.is_large() && s.elemsize > l.min_size_for_malloc_header
-    }
-
-    /// All object addresses, sorted.
-    pub fn addrs(&self) -> &[u64] {
-        &self.addrs
     }
 
     /// The in-use span holding `addr`, by the arena's page table.
@@ -1028,6 +1072,43 @@ impl Heap {
 
 #[cfg(test)]
 mod tests {
+    /// Addresses kept in 4 bytes each come back whole, across a 4 GiB boundary inside a span.
+    #[test]
+    fn addresses_across_4g() {
+        let span = |base: u64, elemsize: u64, nelems: u32, first_object: u32, objects: u32| Span {
+            mspan: 0,
+            base,
+            npages: 1,
+            elemsize,
+            nelems,
+            spanclass: 2,
+            freeindex: nelems,
+            alloc_count: objects,
+            alloc_count_before_cache: 0,
+            sweepgen: 0,
+            large_type: 0,
+            cached: false,
+            first_object,
+            objects,
+            rank_base: 0,
+            div_mul: 0,
+        };
+        let want: Vec<u64> = vec![
+            0xc0_ffff_f000,
+            0xc0_ffff_f800,
+            0xc1_0000_0000,
+            0xc1_0000_0800,
+            0xc2_0000_0000,
+            0xc2_0000_0010,
+        ];
+        let spans = [span(0xc0_ffff_f000, 0x800, 4, 0, 4), span(0xc2_0000_0000, 0x10, 2, 4, 2)];
+        let mut a = Addrs { lo: want.iter().map(|&v| v as u32).collect(), hi: Vec::new() };
+        a.runs(&spans);
+        let got: Vec<u64> = (0..want.len() as u32).map(|o| a.get(o)).collect();
+        assert_eq!(got, want);
+        assert_eq!(a.hi, vec![(0, 0xc0), (2, 0xc1), (4, 0xc2)]);
+    }
+
     use super::*;
     use std::path::PathBuf;
 
@@ -1046,7 +1127,7 @@ mod tests {
         assert_eq!(rs.heap_alloc, t.bytes, "{name}: HeapAlloc");
         assert_eq!(rs.heap_inuse, t.in_use_bytes, "{name}: HeapInuse");
         // Addresses sorted, each found back from its first and last byte.
-        assert!(h.addrs().windows(2).all(|w| w[0] < w[1]), "{name}: sorted");
+        assert!((1..h.len()).all(|o| h.addr(o - 1) < h.addr(o)), "{name}: sorted");
         let step = (h.len() / 5000).max(1);
         for obj in (0..h.len()).step_by(step as usize) {
             let (a, n) = (h.addr(obj), h.size(obj));
