@@ -815,12 +815,7 @@ impl Heap {
     /// among the span's allocated slots.
     #[inline]
     pub fn find_object(&self, addr: u64) -> Option<u32> {
-        let s = &self.spans[self.find_span(addr)? as usize];
-        if s.is_large() {
-            return (s.objects == 1).then_some(s.first_object);
-        }
-        let n = s.slot(addr - s.base);
-        self.allocated_slot(s, n)
+        self.find_object_start(addr).map(|(o, _)| o)
     }
 
     /// The object in slot `n` of a small-object span, if that slot is allocated.
