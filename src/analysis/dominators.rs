@@ -256,12 +256,17 @@ impl Dominators {
             retained: Retained { bytes: vec![0; total as usize], big: HashMap::new() },
             count: vec![0; total as usize],
         };
+        let t = crate::analysis::Timings::start();
         c.weigh(&size);
         let preds_of = c.single_predecessors(reach.parents());
+        t.lap("dominators: weights and single predecessors");
         let num = c.search();
+        t.lap("dominators: search");
         let (off, preds) = c.predecessor_rows(&num, preds_of)?;
+        t.lap("dominators: predecessor rows");
         let dom = semi_nca(num.parent, &off, &preds);
         drop((off, preds));
+        t.lap("dominators: semi-NCA");
         c.sum_retained(&num.vertex, &dom);
         Ok(Dominators {
             objects: n,
@@ -1034,5 +1039,28 @@ pub(crate) mod tests {
         // part; 3 is shared by both roots (dominated by the super-root); root 1 alone retains
         // nothing, so it is not listed.
         assert_eq!(top, vec![Node::Root(0), Node::Object(2), Node::Object(3)]);
+    }
+
+    /// Timing of the dominators alone on a big dump, repeated in one process (the analysis
+    /// before them done once): `GOMORTEM_DOM_BENCH=DIR` (with `dump` and `exe`), release build:
+    /// `cargo test --release --lib analysis::dominators::tests::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench() {
+        let Some(d) = std::env::var_os("GOMORTEM_DOM_BENCH").map(std::path::PathBuf::from) else {
+            return;
+        };
+        let p = crate::runtime::Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let a = crate::analysis::HeapAnalysis::run(&p).unwrap();
+        let runs: usize = std::env::var("GOMORTEM_DOM_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = std::time::Instant::now();
+            let dom = Dominators::from_reach(&a.graph, &a.heap, &a.root_edges, &a.reach).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+            std::hint::black_box(&dom);
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!("dominators: min {:.3} s, median {:.3} s over {runs} runs", times[0], times[runs / 2]);
     }
 }

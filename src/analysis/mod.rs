@@ -32,6 +32,22 @@ fn release_freed_memory() {
     }
 }
 
+/// `GOMORTEM_TIMINGS=1`: when each phase of the heap analysis ends, on stderr (for profiling;
+/// see docs/testing.md).
+pub(crate) struct Timings(Option<std::time::Instant>);
+
+impl Timings {
+    pub(crate) fn start() -> Timings {
+        Timings(std::env::var_os("GOMORTEM_TIMINGS").map(|_| std::time::Instant::now()))
+    }
+
+    pub(crate) fn lap(&self, phase: &str) {
+        if let Some(t) = self.0 {
+            eprintln!("timings: {phase} done at {:.3} s", t.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// The heap, its roots, the object graph, what is reachable and the type of every object:
 /// what the heap commands share, computed once.
 pub struct HeapAnalysis<'p> {
@@ -57,32 +73,40 @@ impl<'p> HeapAnalysis<'p> {
     /// typing: both follow the object graph, and are independent of each other (neither keeps
     /// both cores busy on its own).
     pub fn run_with(p: &'p Process, dominators: bool) -> Result<HeapAnalysis<'p>> {
+        let t = Timings::start();
         let heap = p.heap()?;
+        t.lap("heap");
         let types = p.types()?;
-        let roots = p.roots(&heap)?;
+        t.lap("types");
+        // The roots and the object graph both need the heap alone: the unwinding of the stacks
+        // keeps one core busy at times, the graph's scan fills the other.
+        let (roots, mut graph) = rayon::join(|| p.roots(&heap), || ObjectGraph::build(p, &heap));
+        let roots = roots?;
+        t.lap("roots and graph");
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
-        release_freed_memory();
-        let mut graph = ObjectGraph::build(p, &heap);
         release_freed_memory();
         // The fields of the edges serve the typing; freed as it ends, before the dominators'
         // peak (paths find theirs again, see `name_path`).
         let fields = graph.take_fields();
-        let (typing, (reach, dom)) = rayon::join(
+        // Reachability first, on every core. The dominators follow it, and their search is
+        // sequential: beside the typing, it keeps one core while the typing takes the other.
+        let reach = Reachability::compute(&graph, &heap, &root_edges);
+        t.lap("reachability");
+        let dom = std::sync::OnceLock::new();
+        let (typing, ()) = rayon::join(
             || {
                 let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
+                t.lap("typing");
                 drop(fields);
                 release_freed_memory();
                 typing
             },
             || {
-                let reach = Reachability::compute(&graph, &heap, &root_edges);
-                let dom = std::sync::OnceLock::new();
                 if dominators {
-                    let _ = dom.set(
-                        Dominators::from_reach(&graph, &heap, &root_edges, &reach).map_err(|e| e.to_string()),
-                    );
+                    let d = Dominators::from_reach(&graph, &heap, &root_edges, &reach);
+                    let _ = dom.set(d.map_err(|e| e.to_string()));
+                    t.lap("dominators");
                 }
-                (reach, dom)
             },
         );
         let mut warnings = p.warnings.clone();

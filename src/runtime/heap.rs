@@ -284,8 +284,10 @@ pub struct Heap {
     /// For spans with free slots, per 64 slots: allocated objects before them in the span, and
     /// which of them are allocated; a slot's object index is a rank, not a search.
     ranks: Vec<(u32, u64)>,
-    /// Arena index → span index + 1 of each page of the arena (0: no in-use span), sorted.
-    arenas: Vec<(u64, Box<[u32]>)>,
+    /// Page → span, for [`Self::find_span`].
+    page_table: PageTable,
+    /// What a lookup of an address needs of each span, packed: one cache line per lookup.
+    lookup: Vec<SpanLookup>,
     pub totals: HeapTotals,
     /// None when `memstats` or the size class table could not be read (see `warnings`).
     pub runtime_stats: Option<RuntimeStats>,
@@ -444,6 +446,7 @@ impl Process {
         // Totals by class, consistency with allocCount, the page → span table.
         totals.by_class = vec![ClassTotals::default(); l.num_size_classes as usize];
         let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
+        let lookup: Vec<SpanLookup> = spans.iter().map(|s| SpanLookup::new(&l, s)).collect();
         let pages = PageGeometry::new(&l);
         for (i, s) in spans.iter().enumerate() {
             let bytes = s.objects as u64 * s.elemsize;
@@ -487,7 +490,8 @@ impl Process {
             addrs,
             span_of,
             ranks,
-            arenas: arenas.into_iter().collect(),
+            page_table: PageTable::new(arenas.into_iter().collect()),
+            lookup,
             totals,
             runtime_stats,
             green_tea,
@@ -757,6 +761,116 @@ impl PageGeometry {
     }
 }
 
+/// Page → span index of the in-use spans: per arena, a table of span index + 1 per page (0:
+/// none); the arenas by a direct index when their range is compact (always, in the runtime's
+/// usual layout), else by a search.
+struct PageTable {
+    /// Arena index of `slots[0]`.
+    first: u64,
+    /// Per arena index from `first`: its table's index + 1 (0: no table). Empty when the
+    /// arenas are too far apart; then `keys` is searched.
+    slots: Vec<u32>,
+    keys: Vec<u64>,
+    tables: Vec<Box<[u32]>>,
+}
+
+impl PageTable {
+    /// Arena indices a direct index may cover (4 bytes each).
+    const MAX_SLOTS: u64 = 1 << 20;
+
+    fn new(arenas: Vec<(u64, Box<[u32]>)>) -> PageTable {
+        let (keys, tables): (Vec<u64>, Vec<Box<[u32]>>) = arenas.into_iter().unzip();
+        let first = keys.first().copied().unwrap_or(0);
+        let span = keys.last().map_or(0, |&l| l - first + 1);
+        let mut slots = Vec::new();
+        if span <= Self::MAX_SLOTS {
+            slots = vec![0u32; span as usize];
+            for (i, &k) in keys.iter().enumerate() {
+                slots[(k - first) as usize] = i as u32 + 1;
+            }
+        }
+        PageTable { first, slots, keys, tables }
+    }
+
+    /// The span index of a page (arena index, page in the arena), if in use.
+    #[inline]
+    fn get(&self, (arena, page): (u64, u64)) -> Option<u32> {
+        let t = if !self.slots.is_empty() {
+            let i = *self.slots.get(arena.wrapping_sub(self.first) as usize)?;
+            i.checked_sub(1)? as usize
+        } else {
+            self.keys.binary_search(&arena).ok()?
+        };
+        self.tables.get(t)?.get(page as usize)?.checked_sub(1)
+    }
+}
+
+/// What finding the object at an address needs of its span, in 32 bytes (a [`Span`] is 80,
+/// over two cache lines): the lookup of every pointer of the heap reads one of these.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+struct SpanLookup {
+    base: u64,
+    /// Bytes of slots from `base` (`nelems * elemsize`).
+    extent: u32,
+    elemsize: u32,
+    div_mul: u32,
+    first_object: u32,
+    rank_base: u32,
+    flags: u8,
+}
+
+impl SpanLookup {
+    /// A large-object span.
+    const LARGE: u8 = 1;
+    /// Objects carry a malloc header.
+    const HEADER: u8 = 2;
+    /// Every slot is allocated (a large span: its object is).
+    const FULL: u8 = 4;
+    /// The extent or the element size does not fit 32 bits: see the [`Span`].
+    const WIDE: u8 = 8;
+
+    fn new(l: &HeapLayout, s: &Span) -> SpanLookup {
+        let extent = s.nelems as u64 * s.elemsize;
+        let mut flags = 0;
+        if s.is_large() {
+            flags |= Self::LARGE;
+        }
+        if Heap::has_header(l, s) {
+            flags |= Self::HEADER;
+        }
+        if if s.is_large() { s.objects == 1 } else { s.objects == s.nelems } {
+            flags |= Self::FULL;
+        }
+        if extent > u32::MAX as u64 || s.elemsize == 0 {
+            flags |= Self::WIDE;
+        }
+        SpanLookup {
+            base: s.base,
+            extent: extent.min(u32::MAX as u64) as u32,
+            elemsize: s.elemsize.min(u32::MAX as u64) as u32,
+            div_mul: s.div_mul,
+            first_object: s.first_object,
+            rank_base: s.rank_base,
+            flags,
+        }
+    }
+
+    /// The slot holding offset `rel` (below `extent`), as [`Span::slot`].
+    #[inline]
+    fn slot(&self, rel: u32) -> u32 {
+        let e = self.elemsize;
+        if self.div_mul != 0 {
+            let n = ((rel as u64 * self.div_mul as u64) >> 32) as u32;
+            // Exact for the runtime's size classes; checked, as the span may be corrupt.
+            if n as u64 * e as u64 <= rel as u64 && (rel as u64) - (n as u64 * e as u64) < e as u64 {
+                return n;
+            }
+        }
+        rel / e
+    }
+}
+
 impl Heap {
     /// Number of allocated objects.
     pub fn len(&self) -> u32 {
@@ -804,11 +918,13 @@ impl Heap {
     /// The in-use span holding `addr`, by the arena's page table.
     #[inline]
     pub fn find_span(&self, addr: u64) -> Option<u32> {
-        let (ri, page) = self.pages.locate(&self.layout, addr);
-        let i = self.arenas.binary_search_by_key(&ri, |(k, _)| *k).ok()?;
-        let si = *self.arenas[i].1.get(page as usize)?;
-        let s = self.spans.get(si.checked_sub(1)? as usize)?;
-        (s.base <= addr && addr < s.slots_end()).then_some(si - 1)
+        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        let s = self.lookup.get(si as usize)?;
+        if s.flags & SpanLookup::WIDE != 0 {
+            let s = &self.spans[si as usize];
+            return (s.base <= addr && addr < s.slots_end()).then_some(si);
+        }
+        (addr.wrapping_sub(s.base) < s.extent as u64).then_some(si)
     }
 
     /// The allocated object whose slot holds `addr`, if any: a span lookup, then the slot's rank
@@ -824,9 +940,15 @@ impl Heap {
         if s.objects == s.nelems {
             return Some(s.first_object + n);
         }
-        let (before, bits) = *self.ranks.get(s.rank_base as usize + n as usize / 64)?;
+        self.ranked_slot(s.first_object, s.rank_base, n)
+    }
+
+    /// Slot `n` of a span with free slots, by its ranks.
+    #[inline]
+    fn ranked_slot(&self, first_object: u32, rank_base: u32, n: u32) -> Option<u32> {
+        let (before, bits) = *self.ranks.get(rank_base as usize + n as usize / 64)?;
         let bit = 1u64 << (n % 64);
-        (bits & bit != 0).then(|| s.first_object + before + (bits & (bit - 1)).count_ones())
+        (bits & bit != 0).then(|| first_object + before + (bits & (bit - 1)).count_ones())
     }
 
     /// The allocated object whose value starts at `addr` (after its malloc header, if any);
@@ -837,10 +959,39 @@ impl Heap {
     }
 
     /// [`Self::find_object`], and whether `addr` is where the object's value starts (after
-    /// its malloc header, if any) rather than inside it.
+    /// its malloc header, if any) rather than inside it. The hot path of the graph's scan: a
+    /// page-table entry and one [`SpanLookup`].
     #[inline]
     pub fn find_object_start(&self, addr: u64) -> Option<(u32, bool)> {
-        let s = &self.spans[self.find_span(addr)? as usize];
+        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        let s = self.lookup.get(si as usize)?;
+        let rel = addr.wrapping_sub(s.base);
+        if s.flags & SpanLookup::WIDE != 0 {
+            return self.find_object_start_wide(si, addr);
+        }
+        if rel >= s.extent as u64 {
+            return None;
+        }
+        let header = if s.flags & SpanLookup::HEADER != 0 { self.layout.malloc_header_size } else { 0 };
+        if s.flags & SpanLookup::LARGE != 0 {
+            return (s.flags & SpanLookup::FULL != 0).then_some((s.first_object, rel == header));
+        }
+        let n = s.slot(rel as u32);
+        let o = if s.flags & SpanLookup::FULL != 0 {
+            s.first_object + n
+        } else {
+            self.ranked_slot(s.first_object, s.rank_base, n)?
+        };
+        Some((o, rel - n as u64 * s.elemsize as u64 == header))
+    }
+
+    /// [`Self::find_object_start`] in a span whose extent does not fit 32 bits.
+    #[cold]
+    fn find_object_start_wide(&self, si: u32, addr: u64) -> Option<(u32, bool)> {
+        let s = &self.spans[si as usize];
+        if addr < s.base || addr >= s.slots_end() {
+            return None;
+        }
         let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
         let rel = addr - s.base;
         if s.is_large() {
@@ -1107,6 +1258,27 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    #[test]
+    fn page_table_near_and_far_arenas() {
+        let table = |v: &[(u64, u32)]| -> Box<[u32]> {
+            let mut t = vec![0u32; 8];
+            v.iter().for_each(|&(p, s)| t[p as usize] = s);
+            t.into_boxed_slice()
+        };
+        // Arenas 5 and 7: a direct index; 5 and 2^40: a search.
+        for far in [7, 1 << 40] {
+            let pt = PageTable::new(vec![(5, table(&[(0, 1), (3, 2)])), (far, table(&[(7, 9)]))]);
+            assert_eq!(pt.slots.is_empty(), far > 7);
+            assert_eq!(pt.get((5, 0)), Some(0));
+            assert_eq!(pt.get((5, 3)), Some(1));
+            assert_eq!(pt.get((5, 1)), None);
+            assert_eq!(pt.get((far, 7)), Some(8));
+            assert_eq!(pt.get((far, 8)), None);
+            assert_eq!((pt.get((4, 0)), pt.get((6, 0)), pt.get((u64::MAX, 0))), (None, None, None));
+        }
+        assert_eq!(PageTable::new(Vec::new()).get((0, 0)), None);
+    }
+
     /// Directories holding a `case.json` under `root` (any depth), sorted.
     /// The whole-heap invariants every real dump must satisfy; returns the heap.
     fn check_consistent(p: &Process, name: &str) -> Heap {
@@ -1128,6 +1300,12 @@ mod tests {
             let (a, n) = (h.addr(obj), h.size(obj));
             assert_eq!(h.find_object(a), Some(obj), "{name}: {a:#x}");
             assert_eq!(h.find_object(a + n - 1), Some(obj), "{name}: {a:#x}+{n}");
+            // The packed lookup answers as the span itself does, around the object too (free
+            // slots, span ends).
+            for x in [a.wrapping_sub(1), a, a + 1, a + h.header_size(obj), a + n - 1, a + n] {
+                let slow = h.find_span(x).and_then(|si| h.find_object_start_wide(si, x));
+                assert_eq!(h.find_object_start(x), slow, "{name}: {x:#x}");
+            }
         }
         // The runtime's own page → span map (mheap_.arenas[l1][l2].spans) agrees with ours.
         let l = &h.layout;
