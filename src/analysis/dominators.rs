@@ -427,57 +427,61 @@ impl Computation<'_> {
     }
 
     /// In one parallel pass over the reachable objects: an object with one predecessor, an
-    /// object, is dominated by it (its search parent, in `parents`); if it points nowhere, it
-    /// is pendant and added to its dominator here. And the predecessors of the objects with
-    /// several are counted, by rank. (Prefetching first, and no stores between the atomic
-    /// operations: each waits for the stores before it.)
+    /// object, is dominated by it (its search parent, in `parents`). A target with one
+    /// predecessor that points nowhere is pendant: its object adds it to what it retains (its
+    /// own entry: no other task writes it). And the predecessors of the objects with several
+    /// are counted, by rank. (Prefetching first, and no stores between the atomic operations:
+    /// each waits for the stores before it.)
     fn single_predecessors(&mut self, parents: &[u32]) -> Vec<u32> {
         let (g, n, many, marked) = (self.g, self.n, &self.many, self.marked);
         let mut preds_of = vec![0u32; many.len as usize];
-        let deferred: Vec<(u32, u32)> = {
+        let deferred: Vec<(u32, u64)> = {
+            let big = &self.retained.big;
             let bytes = as_atomic(&mut self.retained.bytes);
             let counts = as_atomic(&mut self.count);
             let cnt = as_atomic(&mut preds_of);
+            let get = |x: u32| match bytes[x as usize].load(Relaxed) {
+                BIG => big.get(&x).copied().unwrap_or(0),
+                b => b as u64,
+            };
             self.idom[..n as usize]
                 .par_chunks_mut(STEP)
                 .zip(marked.par_chunks(64).zip(many.bits.par_chunks(64)))
                 .enumerate()
                 .map_init(
                     || (Vec::new(), Vec::new()),
-                    |(sinks, ranks), (ci, (d, (mw, nw)))| {
+                    |(sinks, ranks): &mut (Vec<(u32, u32)>, Vec<u32>), (ci, (d, (mw, nw)))| {
                         sinks.clear();
                         ranks.clear();
                         for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
                             for b in BitIter(w) {
                                 let k = wi * 64 + b as usize;
                                 let v = (ci * STEP + k) as u32;
-                                let targets = g.targets(v);
-                                for &t in targets {
+                                for &t in g.targets(v) {
                                     if many.has(t) {
                                         ranks.push(many.rank(t) as u32);
+                                    } else if !g.has_targets(t) {
+                                        // Its one predecessor is v.
+                                        sinks.push((v, t));
                                     }
                                 }
                                 let p = parents[v as usize];
                                 // Under a root (p is FROM_ROOT), the search does it.
                                 if nw >> b & 1 == 0 && p < n {
                                     d[k] = p;
-                                    if targets.is_empty() {
-                                        sinks.push((p, v));
-                                    }
                                 }
                             }
                         }
+                        sinks.iter().for_each(|&(_, t)| prefetch(&bytes[t as usize]));
                         let mut deferred = Vec::new();
-                        for &(p, _) in sinks.iter() {
-                            prefetch(&bytes[p as usize]);
-                            prefetch(&counts[p as usize]);
-                        }
-                        for &(p, v) in sinks.iter() {
-                            counts[p as usize].fetch_add(1, Relaxed);
-                            let b = bytes[v as usize].load(Relaxed);
-                            let add = |x: u32| x.checked_add(b).filter(|&y| y < BIG);
-                            if b == BIG || bytes[p as usize].fetch_update(Relaxed, Relaxed, add).is_err() {
-                                deferred.push((p, v));
+                        for run in sinks.chunk_by(|a, b| a.0 == b.0) {
+                            let v = run[0].0;
+                            let add: u64 = run.iter().map(|&(_, t)| get(t)).sum();
+                            let c = counts[v as usize].load(Relaxed);
+                            counts[v as usize].store(c + run.len() as u32, Relaxed);
+                            match get(v) + add {
+                                b if b >= BIG as u64 => deferred.push((v, b)),
+                                b => bytes[v as usize].store(b as u32, Relaxed),
                             }
                         }
                         ranks.iter().for_each(|&r| prefetch(&cnt[r as usize]));
@@ -490,8 +494,8 @@ impl Computation<'_> {
                 .flatten_iter()
                 .collect()
         };
-        for (p, v) in deferred {
-            self.retained.add(p, v);
+        for (v, b) in deferred {
+            self.retained.set(v, b);
         }
         for r in self.roots {
             for &o in r.objects.iter().filter(|&&o| o < n && many.has(o)) {

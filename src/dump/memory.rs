@@ -21,6 +21,8 @@ pub struct AddressSpace {
     regions: Vec<Region>,
     /// Bytes backed, as of the last [`Self::finish`].
     total: u64,
+    /// Index of the largest region (a Go process's heap, where most reads go), tried first.
+    hot: usize,
 }
 
 impl AddressSpace {
@@ -78,6 +80,7 @@ impl AddressSpace {
             out.push(r);
         }
         self.total = out.iter().map(|r| r.len).sum();
+        self.hot = (0..out.len()).max_by_key(|&i| out[i].len).unwrap_or(0);
         self.regions = out;
     }
 
@@ -107,7 +110,11 @@ impl AddressSpace {
         self.finish();
     }
 
+    #[inline]
     fn find(&self, addr: u64) -> Option<&Region> {
+        if let Some(r) = self.regions.get(self.hot).filter(|r| addr.wrapping_sub(r.va) < r.len) {
+            return Some(r);
+        }
         let i = self.regions.partition_point(|r| r.va <= addr);
         if i == 0 {
             return None;
