@@ -550,31 +550,46 @@ pub enum Step {
     Object { obj: u32, field: Option<u32> },
 }
 
-/// A bitset over objects, set from several threads.
-struct AtomicBits(Vec<AtomicU64>);
+/// Bitsets over objects, set from several threads, interleaved: the words of the same 64
+/// objects in every set share a cache line (a search reads and sets several per edge).
+struct Lanes(Vec<[AtomicU64; LANES]>);
 
-impl AtomicBits {
-    fn new(n: u32) -> AtomicBits {
-        AtomicBits((0..(n as usize).div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+/// The sets of a search, as lanes of [`Lanes`].
+const MARKED: usize = 0;
+/// Objects with more than one predecessor.
+const MANY: usize = 1;
+/// During a parallel level: objects an edge offers to claim, and those several do.
+const OFFERED: usize = 2;
+const CONTESTED: usize = 3;
+const LANES: usize = 4;
+
+impl Lanes {
+    fn new(n: u32) -> Lanes {
+        Lanes((0..(n as usize).div_ceil(64)).map(|_| Default::default()).collect())
     }
 
     #[inline]
-    fn get(&self, o: u32) -> bool {
-        self.0[(o / 64) as usize].load(Relaxed) >> (o % 64) & 1 == 1
+    fn word(&self, lane: usize, o: u32) -> &AtomicU64 {
+        &self.0[(o / 64) as usize][lane]
+    }
+
+    #[inline]
+    fn get(&self, lane: usize, o: u32) -> bool {
+        self.word(lane, o).load(Relaxed) >> (o % 64) & 1 == 1
     }
 
     /// Set the bit; true if this call set it.
     #[inline]
-    fn claim(&self, o: u32) -> bool {
+    fn claim(&self, lane: usize, o: u32) -> bool {
         let bit = 1u64 << (o % 64);
-        self.0[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
+        self.word(lane, o).fetch_or(bit, Relaxed) & bit == 0
     }
 
     /// Set the bit, reading it first (most are set already).
     #[inline]
-    fn set(&self, o: u32) {
-        if !self.get(o) {
-            self.0[(o / 64) as usize].fetch_or(1 << (o % 64), Relaxed);
+    fn set(&self, lane: usize, o: u32) {
+        if !self.get(lane, o) {
+            self.word(lane, o).fetch_or(1 << (o % 64), Relaxed);
         }
     }
 
@@ -585,14 +600,15 @@ impl AtomicBits {
 
     /// Clear the bit, reading it first.
     #[inline]
-    fn clear(&self, o: u32) {
-        if self.get(o) {
-            self.0[(o / 64) as usize].fetch_and(!(1 << (o % 64)), Relaxed);
+    fn clear(&self, lane: usize, o: u32) {
+        if self.get(lane, o) {
+            self.word(lane, o).fetch_and(!(1 << (o % 64)), Relaxed);
         }
     }
 
-    fn into_words(self) -> Vec<u64> {
-        self.0.into_iter().map(AtomicU64::into_inner).collect()
+    /// One lane's words.
+    fn lane(&self, lane: usize) -> Vec<u64> {
+        self.0.par_iter().map(|w| w[lane].load(Relaxed)).collect()
     }
 }
 
@@ -605,20 +621,11 @@ pub(crate) fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
 
 /// The shared state of a search.
 struct SearchState<'a> {
-    marked: AtomicBits,
-    /// Objects with more than one predecessor.
-    many: AtomicBits,
-    /// During a parallel level: objects an edge offers to claim, and those several do.
-    offered: AtomicBits,
-    contested: AtomicBits,
+    /// [`MARKED`], [`MANY`], [`OFFERED`], [`CONTESTED`].
+    sets: Lanes,
     /// Parent of each marked object; during a parallel level, of a contested unmarked object,
     /// the least frontier position offering it.
     parent: &'a [AtomicU32],
-}
-
-/// Whether a search over `g` may have a frontier of `parallel` objects.
-fn frontier_may_be_parallel(g: &ObjectGraph, parallel: usize) -> bool {
-    g.len() as usize >= parallel
 }
 
 /// Frontiers at least this long are expanded in parallel.
@@ -670,27 +677,21 @@ impl Reachability {
     ) -> Reachability {
         let n = g.len();
         let mut parent_v = vec![NONE; n as usize];
-        let st = SearchState {
-            marked: AtomicBits::new(n),
-            many: AtomicBits::new(n),
-            offered: AtomicBits::new(if frontier_may_be_parallel(g, parallel) { n } else { 0 }),
-            contested: AtomicBits::new(if frontier_may_be_parallel(g, parallel) { n } else { 0 }),
-            parent: as_atomic(&mut parent_v),
-        };
-        let (marked, many, parent) = (&st.marked, &st.many, st.parent);
+        let st = SearchState { sets: Lanes::new(n), parent: as_atomic(&mut parent_v) };
+        let (sets, parent) = (&st.sets, st.parent);
         let mut root_of = Vec::new();
         // Objects without edges are marked but never enter a frontier.
         let mut frontier = Vec::new();
         for r in roots {
             for &o in r.objects.iter().filter(|&&o| o < n) {
                 root_of.push((o, r.root));
-                if marked.claim(o) {
+                if sets.claim(MARKED, o) {
                     parent[o as usize].store(FROM_ROOT, Relaxed);
                     if g.has_targets(o) {
                         frontier.push(o);
                     }
                 } else {
-                    many.set(o);
+                    sets.set(MANY, o);
                 }
             }
         }
@@ -705,14 +706,14 @@ impl Reachability {
                 let mut claimed = 0;
                 for &u in &frontier {
                     for &v in g.targets(u) {
-                        if marked.claim(v) {
+                        if sets.claim(MARKED, v) {
                             parent[v as usize].store(u, Relaxed);
                             claimed += 1;
                             if g.has_targets(v) {
                                 next.push(v);
                             }
                         } else {
-                            many.set(v);
+                            sets.set(MANY, v);
                         }
                     }
                 }
@@ -725,8 +726,8 @@ impl Reachability {
             };
             depth += (claimed > 0) as u32;
         }
-        let SearchState { marked, many, .. } = st;
-        let marked = marked.into_words();
+        let (marked, many) = (st.sets.lane(MARKED), st.sets.lane(MANY));
+        drop(st);
         let (objects, bytes) = marked
             .par_iter()
             .enumerate()
@@ -743,7 +744,7 @@ impl Reachability {
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         Reachability {
             marked,
-            many_preds: many.into_words(),
+            many_preds: many,
             parent: parent_v,
             root_of,
             root_edges,
@@ -767,11 +768,15 @@ impl Reachability {
         struct Part {
             targets: Vec<u32>,
             counts: Vec<u32>,
+            /// Targets offered before by another candidate.
+            contested: usize,
         }
+        let sets = &s.sets;
         let parts: Vec<Part> = frontier
             .par_chunks(FRONTIER_STEP)
             .map(|c| {
-                let mut part = Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()) };
+                let mut part =
+                    Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()), contested: 0 };
                 for (i, &u) in c.iter().enumerate() {
                     if let Some(&w) = c.get(i + AHEAD_ROW) {
                         g.prefetch_row(w);
@@ -780,17 +785,18 @@ impl Reachability {
                         g.prefetch_targets(w);
                     }
                     if let Some(&w) = c.get(i + AHEAD_MARKS) {
-                        g.targets(w).iter().take(8).for_each(|&v| s.marked.prefetch(v));
+                        g.targets(w).iter().take(8).for_each(|&v| sets.prefetch(v));
                     }
                     let before = part.targets.len();
                     for &v in g.targets(u) {
-                        if s.marked.get(v) {
-                            s.many.set(v);
+                        if sets.get(MARKED, v) {
+                            sets.set(MANY, v);
                             continue;
                         }
-                        if !s.offered.claim(v) {
-                            s.contested.set(v);
-                            s.many.set(v);
+                        if !sets.claim(OFFERED, v) {
+                            sets.set(CONTESTED, v);
+                            sets.set(MANY, v);
+                            part.contested += 1;
                         }
                         part.targets.push(v);
                     }
@@ -809,13 +815,17 @@ impl Reachability {
                 }
             }
         };
-        parts.par_iter().enumerate().for_each(|(ci, part)| {
-            replay(ci, part, &mut |pos, _, v| {
-                if s.contested.get(v) {
-                    s.parent[v as usize].fetch_min(pos, Relaxed);
-                }
-            })
-        });
+        // Contested targets (rare; none at most levels) go to the least position offering them.
+        let contested = parts.iter().any(|p| p.contested > 0);
+        if contested {
+            parts.par_iter().enumerate().for_each(|(ci, part)| {
+                replay(ci, part, &mut |pos, _, v| {
+                    if sets.get(CONTESTED, v) {
+                        s.parent[v as usize].fetch_min(pos, Relaxed);
+                    }
+                })
+            });
+        }
         let next: Vec<(Vec<u32>, usize)> = parts
             .par_iter()
             .enumerate()
@@ -825,11 +835,11 @@ impl Reachability {
                     // An uncontested target is this edge's alone: no other thread reads or marks
                     // it in this pass, so it is marked later, in bulk (an atomic operation here
                     // would wait for the store to `parent`, a cache miss, to complete).
-                    if !s.contested.get(v) {
+                    if !contested || !sets.get(CONTESTED, v) {
                         s.parent[v as usize].store(u, Relaxed);
                     // A contested one holds a position until claimed; once the release below
                     // is seen, its mark is too (so a parent equal to `pos` by chance is no claim).
-                    } else if s.parent[v as usize].load(Acquire) == pos && s.marked.claim(v) {
+                    } else if s.parent[v as usize].load(Acquire) == pos && sets.claim(MARKED, v) {
                         s.parent[v as usize].store(u, Release);
                     } else {
                         return;
@@ -846,24 +856,23 @@ impl Reachability {
         // and leave the level's marks clear for the next one; word by word over the whole
         // sets when the candidates are many.
         let candidates: usize = parts.iter().map(|p| p.targets.len()).sum();
-        if candidates > s.marked.0.len() / 4 {
-            let sets = s.marked.0.par_iter().zip(s.offered.0.par_iter().zip(s.contested.0.par_iter()));
-            sets.for_each(|(m, (o, c))| {
-                let w = o.load(Relaxed);
-                if w != 0 {
-                    m.fetch_or(w, Relaxed);
-                    o.store(0, Relaxed);
-                    c.store(0, Relaxed);
+        if candidates > sets.0.len() / 4 {
+            sets.0.par_iter().for_each(|w| {
+                let o = w[OFFERED].load(Relaxed);
+                if o != 0 {
+                    w[MARKED].fetch_or(o, Relaxed);
+                    w[OFFERED].store(0, Relaxed);
+                    w[CONTESTED].store(0, Relaxed);
                 }
             });
         } else {
             parts.par_iter().for_each(|part| {
                 for &v in &part.targets {
-                    s.offered.clear(v);
-                    if s.contested.get(v) {
-                        s.contested.clear(v);
+                    sets.clear(OFFERED, v);
+                    if sets.get(CONTESTED, v) {
+                        sets.clear(CONTESTED, v);
                     } else {
-                        s.marked.set(v);
+                        sets.set(MARKED, v);
                     }
                 }
             });

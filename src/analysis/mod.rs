@@ -194,3 +194,51 @@ impl<'p> HeapAnalysis<'p> {
         paths::distinct_paths(self, obj, n).iter().filter_map(|s| self.name_path(s)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Timing of one phase of the heap analysis on a big dump, repeated in one process (what
+    /// it needs computed once): `GOMORTEM_PHASE_BENCH=DIR` (with `dump` and `exe`),
+    /// `GOMORTEM_PHASE=graph|reach|typing|dominators` (default dominators),
+    /// `GOMORTEM_PHASE_RUNS` (default 7), release build:
+    /// `cargo test --release --lib analysis::tests::phase_bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn phase_bench() {
+        let Some(d) = std::env::var_os("GOMORTEM_PHASE_BENCH").map(std::path::PathBuf::from) else {
+            return;
+        };
+        let phase = std::env::var("GOMORTEM_PHASE").unwrap_or_else(|_| "dominators".into());
+        let runs: usize = std::env::var("GOMORTEM_PHASE_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
+        let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
+        let a = HeapAnalysis::run(&p).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = std::time::Instant::now();
+            match phase.as_str() {
+                "graph" => drop(std::hint::black_box(ObjectGraph::build(&p, &a.heap))),
+                "reach" => {
+                    drop(std::hint::black_box(Reachability::compute(&a.graph, &a.heap, &a.root_edges)))
+                }
+                "typing" => {
+                    // A graph of its own: the analysis freed its edges' fields.
+                    let mut g = ObjectGraph::build(&p, &a.heap);
+                    let fields = g.take_fields();
+                    let t = std::time::Instant::now();
+                    let ty = ObjectTypes::infer(&p, &a.heap, &a.types, &a.roots, Some((&g, &fields)));
+                    times.push(t.elapsed().as_secs_f64());
+                    std::hint::black_box(ty);
+                    continue;
+                }
+                _ => drop(std::hint::black_box(
+                    Dominators::from_reach(&a.graph, &a.heap, &a.root_edges, &a.reach).unwrap(),
+                )),
+            }
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!("{phase}: min {:.3} s, median {:.3} s over {runs} runs", times[0], times[runs / 2]);
+    }
+}
