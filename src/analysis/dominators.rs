@@ -67,7 +67,7 @@ pub struct Dominators {
     /// NONE if unreachable (the super-root is its own).
     idom: Vec<u32>,
     retained: Retained,
-    retained_count: Vec<u32>,
+    retained_count: Counts,
     /// Nodes reached from the super-root (itself included).
     pub reached: u32,
 }
@@ -122,24 +122,27 @@ impl Iterator for BitIter {
     }
 }
 
-/// The objects with several predecessors, and their ranks among them (an index into arrays
-/// over them alone).
-struct Many<'a> {
-    bits: &'a [u64],
-    /// Such objects before each word.
+/// A set of objects (64 a word), and their ranks in it: an index into arrays over the set's
+/// objects alone.
+struct Ranks<B> {
+    bits: B,
+    /// Objects of the set before each word.
     base: Vec<u32>,
     len: u32,
 }
 
-impl<'a> Many<'a> {
-    fn new(bits: &'a [u64]) -> Many<'a> {
+/// The objects with several predecessors.
+type Many<'a> = Ranks<&'a [u64]>;
+
+impl<B: std::ops::Deref<Target = [u64]>> Ranks<B> {
+    fn new(bits: B) -> Ranks<B> {
         let mut base = Vec::with_capacity(bits.len());
         let mut len = 0u32;
-        for &w in bits {
+        for &w in bits.iter() {
             base.push(len);
             len += w.count_ones();
         }
-        Many { bits, base, len }
+        Ranks { bits, base, len }
     }
 
     #[inline]
@@ -151,6 +154,45 @@ impl<'a> Many<'a> {
     fn rank(&self, v: u32) -> usize {
         let (i, b) = ((v / 64) as usize, v % 64);
         (self.base[i] + (self.bits[i] & ((1u64 << b) - 1)).count_ones()) as usize
+    }
+}
+
+/// Objects each node retains. Only the nodes that may retain others have an entry: the
+/// reachable objects with edges (by rank), then the root nodes and the super-root. An object
+/// without edges retains itself alone (a third of the entries, at 16 million objects).
+struct Counts {
+    stored: Ranks<Vec<u64>>,
+    objects: u32,
+    v: Vec<u32>,
+}
+
+impl Counts {
+    /// The entry of a node, None for an object without edges.
+    #[inline]
+    fn slot(&self, id: u32) -> Option<usize> {
+        if id >= self.objects {
+            Some((self.stored.len + (id - self.objects)) as usize)
+        } else {
+            self.stored.has(id).then(|| self.stored.rank(id))
+        }
+    }
+
+    /// The count of a node; `reached` tells whether an object without edges was reached.
+    #[inline]
+    fn get(&self, id: u32, reached: bool) -> u32 {
+        self.slot(id).map_or(reached as u32, |s| self.v[s])
+    }
+
+    /// Add `c` to a node that may retain others.
+    #[inline]
+    fn add(&mut self, id: u32, c: u32) {
+        if let Some(s) = self.slot(id) {
+            self.v[s] += c;
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        (self.v.capacity() + self.stored.base.capacity()) * 4 + self.stored.bits.capacity() * 8
     }
 }
 
@@ -254,7 +296,7 @@ impl Dominators {
             sup: total as u32 - 1,
             idom: vec![NONE; total as usize],
             retained: Retained { bytes: vec![0; total as usize], big: HashMap::new() },
-            count: vec![0; total as usize],
+            count: Counts::new(g, marked, n, total as u32 - n),
         };
         let t = crate::analysis::Timings::start();
         c.weigh(&size);
@@ -264,8 +306,8 @@ impl Dominators {
         t.lap("dominators: search");
         let (off, preds) = c.predecessor_rows(&num, preds_of)?;
         t.lap("dominators: predecessor rows");
-        let dom = semi_nca(num.parent, &off, &preds);
-        drop((off, preds));
+        let dom = semi_nca(num.parent, off, &preds);
+        drop(preds);
         t.lap("dominators: semi-NCA");
         c.sum_retained(&num.vertex, &dom);
         Ok(Dominators {
@@ -309,7 +351,7 @@ impl Dominators {
     /// Bytes and objects a node retains (0 if unreachable); the super-root retains every
     /// reachable object.
     pub fn retained(&self, node: Node) -> (u64, u32) {
-        self.id(node).map_or((0, 0), |i| (self.retained.get(i), self.retained_count[i as usize]))
+        self.id(node).map_or((0, 0), |i| (self.retained.get(i), self.count(i)))
     }
 
     /// The nodes (roots and objects) that retain the most bytes, largest first; nodes that
@@ -370,7 +412,7 @@ impl Dominators {
             .map(|Reverse((b, _, Reverse(id)))| Retainer {
                 node: self.node(id),
                 retained_bytes: b,
-                retained_objects: self.retained_count[id as usize],
+                retained_objects: self.count(id),
                 dominator: self.node(self.idom[id as usize]),
             })
             .collect()
@@ -381,7 +423,12 @@ impl Dominators {
         (self.idom.capacity() * 4
             + self.retained.bytes.capacity() * 4
             + self.retained.big.capacity() * 16
-            + self.retained_count.capacity() * 4) as u64
+            + self.retained_count.memory_bytes()) as u64
+    }
+
+    /// Objects a node retains.
+    fn count(&self, id: u32) -> u32 {
+        self.retained_count.get(id, self.idom[id as usize] != NONE)
     }
 }
 
@@ -397,7 +444,19 @@ struct Computation<'a> {
     /// Per node: the immediate dominator; meanwhile, for the numbered nodes, their number.
     idom: Vec<u32>,
     retained: Retained,
-    count: Vec<u32>,
+    count: Counts,
+}
+
+impl Counts {
+    /// Entries for the reachable objects of `g` with edges (`marked`: the reachable ones),
+    /// each retaining itself to begin with, and for `others` nodes past the objects, none.
+    fn new(g: &ObjectGraph, marked: &[u64], n: u32, others: u32) -> Counts {
+        let bits: Vec<u64> = marked.par_iter().enumerate().map(|(i, &w)| w & g.has_targets_word(i)).collect();
+        let stored = Ranks::new(bits);
+        let mut v = vec![1u32; stored.len as usize];
+        v.resize((stored.len + others) as usize, 0);
+        Counts { stored, objects: n, v }
+    }
 }
 
 impl Computation<'_> {
@@ -406,15 +465,13 @@ impl Computation<'_> {
         let n = self.n as usize;
         let big: Vec<(u32, u64)> = self.retained.bytes[..n]
             .par_chunks_mut(64)
-            .zip(self.count[..n].par_chunks_mut(64))
             .zip(self.marked.par_iter())
             .enumerate()
-            .flat_map_iter(|(i, ((b, c), &w))| {
+            .flat_map_iter(|(i, (b, &w))| {
                 let mut big = Vec::new();
                 for k in BitIter(w) {
                     let (k, o) = (k as usize, (i * 64) as u32 + k);
                     let s = size(o);
-                    c[k] = 1;
                     b[k] = s.min(BIG as u64) as u32;
                     if s >= BIG as u64 {
                         big.push((o, s));
@@ -438,7 +495,8 @@ impl Computation<'_> {
         let deferred: Vec<(u32, u64)> = {
             let big = &self.retained.big;
             let bytes = as_atomic(&mut self.retained.bytes);
-            let counts = as_atomic(&mut self.count);
+            let stored = &self.count.stored;
+            let counts = as_atomic(&mut self.count.v);
             let cnt = as_atomic(&mut preds_of);
             let get = |x: u32| match bytes[x as usize].load(Relaxed) {
                 BIG => big.get(&x).copied().unwrap_or(0),
@@ -477,8 +535,10 @@ impl Computation<'_> {
                         for run in sinks.chunk_by(|a, b| a.0 == b.0) {
                             let v = run[0].0;
                             let add: u64 = run.iter().map(|&(_, t)| get(t)).sum();
-                            let c = counts[v as usize].load(Relaxed);
-                            counts[v as usize].store(c + run.len() as u32, Relaxed);
+                            // v has edges: an entry.
+                            let at = stored.rank(v);
+                            let c = counts[at].load(Relaxed);
+                            counts[at].store(c + run.len() as u32, Relaxed);
                             match get(v) + add {
                                 b if b >= BIG as u64 => deferred.push((v, b)),
                                 b => bytes[v as usize].store(b as u32, Relaxed),
@@ -536,9 +596,9 @@ impl Computation<'_> {
                         // dominator's (two cache misses spared; the usual case).
                         continue;
                     }
-                    let (b, c) = (retained.get(f.node) + f.bytes, count[f.node as usize] + f.count);
+                    let (b, c) = (retained.get(f.node) + f.bytes, count.get(f.node, true) + f.count);
                     retained.set(f.node, b);
-                    count[f.node as usize] = c;
+                    count.add(f.node, f.count);
                     if f.dfs == NONE {
                         // Pendant: retained by its one predecessor (a pendant root: by the
                         // super-root, below).
@@ -577,12 +637,11 @@ impl Computation<'_> {
                         idom[v as usize] = u;
                     }
                     prefetch(&retained.bytes[v as usize]);
-                    prefetch(&count[v as usize]);
                     stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
                 } else if under_root {
                     // Pendant, pointing nowhere (the others were done before).
                     idom[v as usize] = u;
-                    let (b, c) = (retained.get(v), count[v as usize]);
+                    let (b, c) = (retained.get(v), 1);
                     if let Some(top) = stack.last_mut() {
                         top.bytes += b;
                         top.count += c;
@@ -595,11 +654,11 @@ impl Computation<'_> {
         for r in n..sup {
             if idom[r as usize] == NONE {
                 idom[r as usize] = sup;
-                (b, c) = (b + retained.get(r), c + count[r as usize]);
+                (b, c) = (b + retained.get(r), c + count.get(r, true));
             }
         }
         retained.set(sup, b);
-        count[sup as usize] = c;
+        count.add(sup, c);
         num
     }
 
@@ -683,25 +742,26 @@ impl Computation<'_> {
                 let (v, p) = (vertex[w - AHEAD] as usize, vertex[dom[w - AHEAD] as usize] as usize);
                 for i in [v, p] {
                     prefetch(&self.retained.bytes[i]);
-                    prefetch(&self.count[i]);
                 }
             }
             let (v, p) = (vertex[w], vertex[dom[w] as usize]);
             self.idom[v as usize] = p;
             self.retained.add(p, v);
-            self.count[p as usize] += self.count[v as usize];
+            let c = self.count.get(v, true);
+            self.count.add(p, c);
         }
     }
 }
 
 /// Immediate dominators of the numbered nodes (as numbers, in place of their search
-/// parents), from their search parents and predecessor rows.
-fn semi_nca(parent: Vec<u32>, off: &[u32], preds: &[u32]) -> Vec<u32> {
+/// parents), from their search parents and predecessor rows (`off` is consumed).
+fn semi_nca(parent: Vec<u32>, mut off: Vec<u32>, preds: &[u32]) -> Vec<u32> {
     // Semidominators, in reverse preorder. A node is linked into the forest once processed,
     // i.e. iff its number is above the current one; `best[x]` is the least semidominator on
-    // the compressed path above a linked x.
+    // the compressed path above a linked x. The semidominator of w is kept in `off[w + 1]`,
+    // read for the last time as w's row is (rows are done downwards).
     let m = parent.len();
-    let mut semi = vec![0u32; m];
+    let semi_of = |off: &[u32], w: usize| off[w + 1];
     let mut best = vec![0u32; m];
     let mut ancestor = parent.clone();
     let mut path: Vec<u32> = Vec::new();
@@ -727,7 +787,7 @@ fn semi_nca(parent: Vec<u32>, off: &[u32], preds: &[u32]) -> Vec<u32> {
             };
             s = s.min(c);
         }
-        semi[w as usize] = s;
+        off[w as usize + 1] = s;
         best[w as usize] = s;
     }
     drop((best, ancestor));
@@ -735,8 +795,8 @@ fn semi_nca(parent: Vec<u32>, off: &[u32], preds: &[u32]) -> Vec<u32> {
     // far, numbered at most the semidominator.
     let mut dom = parent;
     for w in 1..m {
-        let mut x = dom[w];
-        while x > semi[w] {
+        let (mut x, semi) = (dom[w], semi_of(&off, w));
+        while x > semi {
             x = dom[x as usize];
         }
         dom[w] = x;

@@ -159,13 +159,48 @@ pub struct Histogram {
 /// The type of every heap object (see the module documentation).
 pub struct ObjectTypes {
     ty: Vec<u32>,
-    count: Vec<u32>,
+    count: ElemCounts,
     pub entries: Vec<Entry>,
     pub stats: TypingStats,
     pub warnings: Vec<String>,
 }
 
 pub const UNTYPED: u32 = u32::MAX;
+
+/// Elements each object's entry describes: 2 bytes an object, the few counts of 65,535 or
+/// more (big arrays) aside.
+#[derive(PartialEq)]
+struct ElemCounts {
+    v: Vec<u16>,
+    wide: HashMap<u32, u32>,
+}
+
+impl ElemCounts {
+    const WIDE: u16 = u16::MAX;
+
+    fn new(n: usize) -> ElemCounts {
+        ElemCounts { v: vec![0; n], wide: HashMap::default() }
+    }
+
+    #[inline]
+    fn get(&self, o: u32) -> u32 {
+        match self.v.get(o as usize) {
+            Some(&Self::WIDE) => self.wide.get(&o).copied().unwrap_or(0),
+            Some(&c) => c as u32,
+            None => 0,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, o: u32, c: u32) {
+        if c >= Self::WIDE as u32 {
+            self.v[o as usize] = Self::WIDE;
+            self.wide.insert(o, c);
+        } else {
+            self.v[o as usize] = c as u16;
+        }
+    }
+}
 
 /// Longest array walked per object, in elements, and deepest type nesting.
 const MAX_COUNT: u64 = u32::MAX as u64;
@@ -308,14 +343,15 @@ struct GraphRow<'g> {
 }
 
 impl<'g> GraphRow<'g> {
+    /// The row of object `o`, at `base`, `size` bytes.
     fn of(
         g: &'g ObjectGraph,
         fields: &'g EdgeFields,
-        heap: &Heap,
         mem: &'g AddressSpace,
         o: u32,
+        base: u64,
+        size: u64,
     ) -> GraphRow<'g> {
-        let (base, size) = (heap.addr(o), heap.size(o));
         GraphRow {
             base,
             len: size.min(FIELD_MASK as u64),
@@ -419,7 +455,7 @@ impl ObjectTypes {
         let mut st = State {
             ot: ObjectTypes {
                 ty: vec![UNTYPED; n],
-                count: vec![0; n],
+                count: ElemCounts::new(n),
                 entries: Vec::new(),
                 stats: TypingStats::default(),
                 warnings: Vec::new(),
@@ -513,7 +549,7 @@ impl ObjectTypes {
     /// `State::apply`), or a longer array of the same kind.
     fn may_change(&self, c: &Claim, kind: ObjKind) -> bool {
         let cur = self.ty[c.obj as usize];
-        cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.count[c.obj as usize]
+        cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.count.get(c.obj)
     }
 
     /// The entry of an object, None if untyped.
@@ -528,7 +564,7 @@ impl ObjectTypes {
 
     /// Number of elements (bytes, for string bytes) the object's entry describes.
     pub fn count(&self, obj: u32) -> u64 {
-        self.count.get(obj as usize).copied().unwrap_or(0) as u64
+        self.count.get(obj) as u64
     }
 
     /// Bytes of the object's slot its type covers (malloc header included).
@@ -536,8 +572,8 @@ impl ObjectTypes {
         let Some(e) = self.entry(obj) else {
             return 0;
         };
-        let slot = heap.size(obj);
-        (heap.header_size(obj) + self.count(obj).saturating_mul(e.elem_size)).min(slot)
+        let (slot, header) = heap.size_and_header(obj);
+        (header + self.count(obj).saturating_mul(e.elem_size)).min(slot)
     }
 
     fn compute_stats(&self, heap: &Heap, rounds: u32) -> TypingStats {
@@ -677,8 +713,8 @@ impl State {
             let mut source = given;
             if cur != UNTYPED {
                 let e = &self.ot.entries[cur as usize];
-                if e.kind == kind && e.source != Source::Header && count > self.ot.count[o] {
-                    self.ot.count[o] = count;
+                if e.kind == kind && e.source != Source::Header && count > self.ot.count.get(c.obj) {
+                    self.ot.count.set(c.obj, count);
                     self.enqueue(c.obj);
                     continue;
                 }
@@ -703,7 +739,7 @@ impl State {
             };
             self.ot.ty[o] = id;
             if cur == UNTYPED {
-                self.ot.count[o] = count;
+                self.ot.count.set(c.obj, count);
                 self.enqueue(c.obj);
             }
         }
@@ -766,7 +802,8 @@ impl<'a> Ctx<'a, '_> {
 
     /// Values of `size` bytes that fit in the object after its header.
     fn capacity(&self, o: u32, size: u64) -> u64 {
-        (self.heap.size(o) - self.heap.header_size(o)) / size.max(1)
+        let (slot, header) = self.heap.size_and_header(o);
+        (slot - header) / size.max(1)
     }
 
     /// The heap's record of an object: (object, type, values of the type it holds).
@@ -1413,8 +1450,9 @@ impl<'a> Ctx<'a, '_> {
     fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Sink<'a>) {
         let id = ot.entry_index(o);
         let Some(e) = ot.entries.get(id as usize) else { return };
-        out.row = self.graph.map(|(g, f)| GraphRow::of(g, f, self.heap, &self.p.mem, o)).unwrap_or_default();
-        let start = self.heap.addr(o) + self.heap.header_size(o);
+        let (addr, (size, header)) = (self.heap.addr(o), self.heap.size_and_header(o));
+        out.row = self.graph.map(|(g, f)| GraphRow::of(g, f, &self.p.mem, o, addr, size)).unwrap_or_default();
+        let start = addr + header;
         let count = ot.count(o);
         if let Some(Some((plan, size))) = walk.get(id as usize) {
             for i in 0..count {

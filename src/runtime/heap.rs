@@ -279,11 +279,12 @@ pub struct Heap {
     pub spans: Vec<Span>,
     /// Object addresses (slot starts), sorted.
     addrs: Addrs,
-    /// Span index of each object.
-    span_of: Vec<u32>,
     /// For spans with free slots, per 64 slots: allocated objects before them in the span, and
     /// which of them are allocated; a slot's object index is a rank, not a search.
     ranks: Vec<(u32, u64)>,
+    /// Span index of the first object of each block of [`OBJECT_BLOCK`] objects (the spans of
+    /// the others are found from it: 4 bytes per block, not per object).
+    block_span: Vec<u32>,
     /// Page → span, for [`Self::find_span`].
     page_table: PageTable,
     /// What a lookup of an address needs of each span, packed: one cache line per lookup.
@@ -404,20 +405,15 @@ impl Process {
             }
         }
         let mut addrs = Addrs { lo: vec![0u32; next as usize], hi: Vec::new() };
-        let mut span_of = vec![0u32; next as usize];
         {
             let mut jobs = Vec::with_capacity(spans.len());
-            let (mut ra, mut rs) = (addrs.lo.as_mut_slice(), span_of.as_mut_slice());
+            let mut ra = addrs.lo.as_mut_slice();
             for (i, s) in spans.iter().enumerate() {
                 let (a, rest_a) = ra.split_at_mut(s.objects as usize);
-                let (b, rest_s) = rs.split_at_mut(s.objects as usize);
-                (ra, rs) = (rest_a, rest_s);
-                jobs.push((i, a, b));
+                ra = rest_a;
+                jobs.push((i, a));
             }
-            jobs.into_par_iter().for_each(|(i, a, b)| {
-                self.fill_objects(&spans[i], alloc_bits[i], a);
-                b.fill(i as u32);
-            });
+            jobs.into_par_iter().for_each(|(i, a)| self.fill_objects(&spans[i], alloc_bits[i], a));
         }
         addrs.runs(&spans);
 
@@ -485,11 +481,12 @@ impl Process {
                 None
             }
         };
+        let block_span = block_spans(&spans, next as u32);
         Ok(Heap {
             spans,
             addrs,
-            span_of,
             ranks,
+            block_span,
             page_table: PageTable::new(arenas.into_iter().collect()),
             lookup,
             totals,
@@ -761,6 +758,23 @@ impl PageGeometry {
     }
 }
 
+/// Objects per block of [`Heap::span_index`]'s table.
+const OBJECT_BLOCK: u32 = 64;
+
+/// The span of each block's first object: the last span whose objects start at or before it.
+fn block_spans(spans: &[Span], objects: u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(objects.div_ceil(OBJECT_BLOCK) as usize);
+    let mut si = 0usize;
+    for b in 0..objects.div_ceil(OBJECT_BLOCK) {
+        let o = b * OBJECT_BLOCK;
+        while spans.get(si + 1).is_some_and(|s| s.first_object <= o) {
+            si += 1;
+        }
+        out.push(si as u32);
+    }
+    out
+}
+
 /// Page → span index of the in-use spans: per arena, a table of span index + 1 per page (0:
 /// none); the arenas by a direct index when their range is compact (always, in the runtime's
 /// usual layout), else by a search.
@@ -892,12 +906,24 @@ impl Heap {
         self.span(obj).elemsize
     }
 
+    /// The span of an object: the last span whose objects start at or before it, searched
+    /// from the span of its block's first object (most blocks lie in one or two spans).
+    #[inline]
     pub fn span_index(&self, obj: u32) -> u32 {
-        self.span_of[obj as usize]
+        let b = (obj / OBJECT_BLOCK) as usize;
+        let lo = self.block_span[b] as usize;
+        let hi = self.block_span.get(b + 1).map_or(self.lookup.len(), |&h| h as usize + 1);
+        match self.lookup.get(lo + 1) {
+            Some(next) if next.first_object <= obj => {
+                (lo + self.lookup[lo..hi].partition_point(|s| s.first_object <= obj) - 1) as u32
+            }
+            _ => lo as u32,
+        }
     }
 
+    #[inline]
     pub fn span(&self, obj: u32) -> &Span {
-        &self.spans[self.span_of[obj as usize] as usize]
+        &self.spans[self.span_index(obj) as usize]
     }
 
     /// Bytes of malloc header at the start of the object (8 for scan objects of small spans
@@ -909,6 +935,14 @@ impl Heap {
         } else {
             0
         }
+    }
+
+    /// [`Self::size`] and [`Self::header_size`], with one span lookup.
+    #[inline]
+    pub fn size_and_header(&self, obj: u32) -> (u64, u64) {
+        let s = self.span(obj);
+        let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
+        (s.elemsize, header)
     }
 
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
@@ -1293,6 +1327,11 @@ mod tests {
         assert_eq!(rs.heap_objects, t.objects, "{name}: HeapObjects");
         assert_eq!(rs.heap_alloc, t.bytes, "{name}: HeapAlloc");
         assert_eq!(rs.heap_inuse, t.in_use_bytes, "{name}: HeapInuse");
+        // Each object in the span its block's search finds.
+        for o in 0..h.len() {
+            let s = h.span(o);
+            assert!(s.first_object <= o && o < s.first_object + s.objects, "{name}: span of object {o}");
+        }
         // Addresses sorted, each found back from its first and last byte.
         assert!((1..h.len()).all(|o| h.addr(o - 1) < h.addr(o)), "{name}: sorted");
         let step = (h.len() / 5000).max(1);
