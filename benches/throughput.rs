@@ -298,7 +298,7 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
     l.lap();
     // What `report::heap::top` does past the dominators: name and path each retainer.
     let top: Vec<_> = dom
-        .top_retainers(10)
+        .top_retainers(10, |o| a.heap.size(o))
         .into_iter()
         .map(|r| match r.node {
             Node::Object(o) => (a.type_name(o), a.path_to(o).unwrap_or_default()),

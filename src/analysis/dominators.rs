@@ -66,45 +66,9 @@ pub struct Dominators {
     /// Per node (objects, then root nodes, then the super-root): immediate dominator node,
     /// NONE if unreachable (the super-root is its own).
     idom: Vec<u32>,
-    retained: Retained,
-    retained_count: Counts,
+    sums: Sums,
     /// Nodes reached from the super-root (itself included).
     pub reached: u32,
-}
-
-/// Retained bytes per node: 4 bytes a node, the few sums of 4 GiB or more aside.
-struct Retained {
-    bytes: Vec<u32>,
-    big: HashMap<u32, u64>,
-}
-
-impl Retained {
-    #[inline]
-    fn get(&self, id: u32) -> u64 {
-        match self.bytes[id as usize] {
-            BIG => self.big.get(&id).copied().unwrap_or(0),
-            b => b as u64,
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, id: u32, v: u64) {
-        if v >= BIG as u64 {
-            self.bytes[id as usize] = BIG;
-            self.big.insert(id, v);
-        } else {
-            self.bytes[id as usize] = v as u32;
-        }
-    }
-
-    /// Add what `from` retains to `to`.
-    #[inline]
-    fn add(&mut self, to: u32, from: u32) {
-        let b = self.get(from);
-        if b != 0 {
-            self.set(to, self.get(to) + b);
-        }
-    }
 }
 
 /// The set bits of a word, lowest first.
@@ -157,16 +121,52 @@ impl<B: std::ops::Deref<Target = [u64]>> Ranks<B> {
     }
 }
 
-/// Objects each node retains. Only the nodes that may retain others have an entry: the
-/// reachable objects with edges (by rank), then the root nodes and the super-root. An object
-/// without edges retains itself alone (a third of the entries, at 16 million objects).
-struct Counts {
+/// What each node retains, in bytes and objects. Only the nodes that may retain others have
+/// an entry: the reachable objects with edges (by rank), then the root nodes and the
+/// super-root. An object without edges retains itself alone, its own size (two thirds of the
+/// objects, in a heap of strings and byte slices): the caller's `size` tells it.
+struct Sums {
     stored: Ranks<Vec<u64>>,
     objects: u32,
-    v: Vec<u32>,
+    /// Bytes per entry; sums of 4 GiB or more are [`BIG`] here, and kept in `big` by entry.
+    bytes: Vec<u32>,
+    big: HashMap<u32, u64>,
+    count: Vec<u32>,
 }
 
-impl Counts {
+impl Sums {
+    /// Entries for the reachable objects of `g` with edges (`marked`: the reachable ones),
+    /// each retaining itself to begin with, and for `others` nodes past the objects, retaining
+    /// nothing yet.
+    fn new(g: &ObjectGraph, marked: &[u64], n: u32, others: u32, size: &(dyn Fn(u32) -> u64 + Sync)) -> Sums {
+        let bits: Vec<u64> = marked.par_iter().enumerate().map(|(i, &w)| w & g.has_targets_word(i)).collect();
+        let stored = Ranks::new(bits);
+        let len = (stored.len + others) as usize;
+        let mut bytes = vec![0u32; len];
+        let big: Vec<(u32, u64)> = {
+            let at = as_atomic(&mut bytes);
+            stored
+                .bits
+                .par_iter()
+                .enumerate()
+                .flat_map_iter(|(i, &w)| {
+                    let mut big = Vec::new();
+                    for (k, b) in BitIter(w).enumerate() {
+                        let (slot, s) = (stored.base[i] + k as u32, size(i as u32 * 64 + b));
+                        at[slot as usize].store(s.min(BIG as u64) as u32, Relaxed);
+                        if s >= BIG as u64 {
+                            big.push((slot, s));
+                        }
+                    }
+                    big
+                })
+                .collect()
+        };
+        let mut count = vec![1u32; stored.len as usize];
+        count.resize(len, 0);
+        Sums { stored, objects: n, bytes, big: big.into_iter().collect(), count }
+    }
+
     /// The entry of a node, None for an object without edges.
     #[inline]
     fn slot(&self, id: u32) -> Option<usize> {
@@ -177,22 +177,58 @@ impl Counts {
         }
     }
 
-    /// The count of a node; `reached` tells whether an object without edges was reached.
     #[inline]
-    fn get(&self, id: u32, reached: bool) -> u32 {
-        self.slot(id).map_or(reached as u32, |s| self.v[s])
+    fn bytes_at(&self, s: usize) -> u64 {
+        match self.bytes[s] {
+            BIG => self.big.get(&(s as u32)).copied().unwrap_or(0),
+            b => b as u64,
+        }
     }
 
-    /// Add `c` to a node that may retain others.
     #[inline]
-    fn add(&mut self, id: u32, c: u32) {
+    fn set_at(&mut self, s: usize, v: u64) {
+        if v >= BIG as u64 {
+            self.bytes[s] = BIG;
+            self.big.insert(s as u32, v);
+        } else {
+            self.bytes[s] = v as u32;
+        }
+    }
+
+    /// Bytes and objects a node retains; an object without edges weighs `size` if `reached`.
+    #[inline]
+    fn get(&self, id: u32, reached: bool, size: &dyn Fn(u32) -> u64) -> (u64, u32) {
+        match self.slot(id) {
+            Some(s) => (self.bytes_at(s), self.count[s]),
+            None if reached => (size(id), 1),
+            None => (0, 0),
+        }
+    }
+
+    /// Add to what a node with an entry retains (only those retain others).
+    #[inline]
+    fn add(&mut self, id: u32, b: u64, c: u32) {
         if let Some(s) = self.slot(id) {
-            self.v[s] += c;
+            if b != 0 {
+                self.set_at(s, self.bytes_at(s) + b);
+            }
+            self.count[s] += c;
+        }
+    }
+
+    /// Start loading a node's entry into the cache.
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        if let Some(s) = self.slot(id) {
+            prefetch(&self.bytes[s]);
+            prefetch(&self.count[s]);
         }
     }
 
     fn memory_bytes(&self) -> usize {
-        (self.v.capacity() + self.stored.base.capacity()) * 4 + self.stored.bits.capacity() * 8
+        (self.bytes.capacity() + self.count.capacity() + self.stored.base.capacity()) * 4
+            + self.stored.bits.capacity() * 8
+            + self.big.capacity() * 16
     }
 }
 
@@ -295,11 +331,10 @@ impl Dominators {
             n,
             sup: total as u32 - 1,
             idom: vec![NONE; total as usize],
-            retained: Retained { bytes: vec![0; total as usize], big: HashMap::new() },
-            count: Counts::new(g, marked, n, total as u32 - n),
+            sums: Sums::new(g, marked, n, total as u32 - n, &size),
+            size: &size,
         };
         let t = crate::analysis::Timings::start();
-        c.weigh(&size);
         let preds_of = c.single_predecessors(reach.parents());
         t.lap("dominators: weights and single predecessors");
         let num = c.search();
@@ -314,8 +349,7 @@ impl Dominators {
             objects: n,
             root_ids: roots.iter().map(|r| r.root).collect(),
             idom: c.idom,
-            retained: c.retained,
-            retained_count: c.count,
+            sums: c.sums,
             reached: (1 + roots.len() as u64 + reach.objects) as u32,
         })
     }
@@ -350,8 +384,9 @@ impl Dominators {
 
     /// Bytes and objects a node retains (0 if unreachable); the super-root retains every
     /// reachable object.
-    pub fn retained(&self, node: Node) -> (u64, u32) {
-        self.id(node).map_or((0, 0), |i| (self.retained.get(i), self.count(i)))
+    /// `size` weighs an object, as for the computation.
+    pub fn retained(&self, node: Node, size: impl Fn(u32) -> u64) -> (u64, u32) {
+        self.id(node).map_or((0, 0), |i| self.sums.get(i, self.idom[i as usize] != NONE, &size))
     }
 
     /// The nodes (roots and objects) that retain the most bytes, largest first; nodes that
@@ -363,7 +398,8 @@ impl Dominators {
     /// outermost name for it. A node retaining less than half of its dominator is a distinct
     /// part of it and is listed (e.g. the biggest of many tables of a map). The rule is local,
     /// so the list is the top `n` of the nodes it keeps.
-    pub fn top_retainers(&self, n: usize) -> Vec<Retainer> {
+    /// `size` weighs an object, as for the computation.
+    pub fn top_retainers(&self, n: usize, size: impl Fn(u32) -> u64 + Sync) -> Vec<Retainer> {
         use std::cmp::Reverse;
         let sup = self.idom.len() as u32 - 1;
         // Bounded min-heaps, one per parallel part; among equal sizes, roots (they weigh 0
@@ -380,23 +416,25 @@ impl Dominators {
         const PART: usize = 1 << 16;
         let top = self.idom[..sup as usize]
             .par_chunks(PART)
-            .zip(self.retained.bytes[..sup as usize].par_chunks(PART))
             .enumerate()
-            .map(|(ci, (ds, bs))| {
+            .map(|(ci, ds)| {
                 let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
-                for (k, (&d, &b)) in ds.iter().zip(bs).enumerate() {
-                    if d == NONE || b == 0 {
+                for (k, &d) in ds.iter().enumerate() {
+                    let id = (ci * PART + k) as u32;
+                    if d == NONE {
                         continue;
                     }
-                    let id = (ci * PART + k) as u32;
-                    let b = self.retained.get(id);
+                    let b = self.sums.get(id, true, &size).0;
+                    if b == 0 {
+                        continue;
+                    }
                     // Too small for the list so far: no need to look at the dominator (a cache
                     // miss).
                     let full = heap.len() == n;
                     if n == 0 || full && heap.peek().is_some_and(|&Reverse((min, _, _))| b < min) {
                         continue;
                     }
-                    if d != sup && b.saturating_mul(2) >= self.retained.get(d) {
+                    if d != sup && b.saturating_mul(2) >= self.sums.get(d, true, &size).0 {
                         continue;
                     }
                     offer(&mut heap, Reverse((b, id >= self.objects, Reverse(id))));
@@ -412,7 +450,7 @@ impl Dominators {
             .map(|Reverse((b, _, Reverse(id)))| Retainer {
                 node: self.node(id),
                 retained_bytes: b,
-                retained_objects: self.count(id),
+                retained_objects: self.sums.get(id, true, &size).1,
                 dominator: self.node(self.idom[id as usize]),
             })
             .collect()
@@ -420,15 +458,7 @@ impl Dominators {
 
     /// Bytes held by the result arrays.
     pub fn memory_bytes(&self) -> u64 {
-        (self.idom.capacity() * 4
-            + self.retained.bytes.capacity() * 4
-            + self.retained.big.capacity() * 16
-            + self.retained_count.memory_bytes()) as u64
-    }
-
-    /// Objects a node retains.
-    fn count(&self, id: u32) -> u32 {
-        self.retained_count.get(id, self.idom[id as usize] != NONE)
+        (self.idom.capacity() * 4 + self.sums.memory_bytes()) as u64
     }
 }
 
@@ -443,46 +473,12 @@ struct Computation<'a> {
     sup: u32,
     /// Per node: the immediate dominator; meanwhile, for the numbered nodes, their number.
     idom: Vec<u32>,
-    retained: Retained,
-    count: Counts,
-}
-
-impl Counts {
-    /// Entries for the reachable objects of `g` with edges (`marked`: the reachable ones),
-    /// each retaining itself to begin with, and for `others` nodes past the objects, none.
-    fn new(g: &ObjectGraph, marked: &[u64], n: u32, others: u32) -> Counts {
-        let bits: Vec<u64> = marked.par_iter().enumerate().map(|(i, &w)| w & g.has_targets_word(i)).collect();
-        let stored = Ranks::new(bits);
-        let mut v = vec![1u32; stored.len as usize];
-        v.resize((stored.len + others) as usize, 0);
-        Counts { stored, objects: n, v }
-    }
+    sums: Sums,
+    /// Weighs an object.
+    size: &'a (dyn Fn(u32) -> u64 + Sync),
 }
 
 impl Computation<'_> {
-    /// Reachable objects retain themselves, to begin with.
-    fn weigh(&mut self, size: &(impl Fn(u32) -> u64 + Sync)) {
-        let n = self.n as usize;
-        let big: Vec<(u32, u64)> = self.retained.bytes[..n]
-            .par_chunks_mut(64)
-            .zip(self.marked.par_iter())
-            .enumerate()
-            .flat_map_iter(|(i, (b, &w))| {
-                let mut big = Vec::new();
-                for k in BitIter(w) {
-                    let (k, o) = (k as usize, (i * 64) as u32 + k);
-                    let s = size(o);
-                    b[k] = s.min(BIG as u64) as u32;
-                    if s >= BIG as u64 {
-                        big.push((o, s));
-                    }
-                }
-                big
-            })
-            .collect();
-        self.retained.big.extend(big);
-    }
-
     /// In one parallel pass over the reachable objects: an object with one predecessor, an
     /// object, is dominated by it (its search parent, in `parents`). A target with one
     /// predecessor that points nowhere is pendant: its object adds it to what it retains (its
@@ -490,18 +486,14 @@ impl Computation<'_> {
     /// are counted, by rank. (Prefetching first, and no stores between the atomic operations:
     /// each waits for the stores before it.)
     fn single_predecessors(&mut self, parents: &[u32]) -> Vec<u32> {
-        let (g, n, many, marked) = (self.g, self.n, &self.many, self.marked);
+        let (g, n, many, marked, size) = (self.g, self.n, &self.many, self.marked, self.size);
         let mut preds_of = vec![0u32; many.len as usize];
         let deferred: Vec<(u32, u64)> = {
-            let big = &self.retained.big;
-            let bytes = as_atomic(&mut self.retained.bytes);
-            let stored = &self.count.stored;
-            let counts = as_atomic(&mut self.count.v);
+            let sums = &mut self.sums;
+            let (stored, big) = (&sums.stored, &sums.big);
+            let bytes = as_atomic(&mut sums.bytes);
+            let counts = as_atomic(&mut sums.count);
             let cnt = as_atomic(&mut preds_of);
-            let get = |x: u32| match bytes[x as usize].load(Relaxed) {
-                BIG => big.get(&x).copied().unwrap_or(0),
-                b => b as u64,
-            };
             self.idom[..n as usize]
                 .par_chunks_mut(STEP)
                 .zip(marked.par_chunks(64).zip(many.bits.par_chunks(64)))
@@ -530,18 +522,21 @@ impl Computation<'_> {
                                 }
                             }
                         }
-                        sinks.iter().for_each(|&(_, t)| prefetch(&bytes[t as usize]));
                         let mut deferred = Vec::new();
                         for run in sinks.chunk_by(|a, b| a.0 == b.0) {
                             let v = run[0].0;
-                            let add: u64 = run.iter().map(|&(_, t)| get(t)).sum();
-                            // v has edges: an entry.
+                            // Sinks retain their own size; v has edges: an entry.
+                            let add: u64 = run.iter().map(|&(_, t)| size(t)).sum();
                             let at = stored.rank(v);
                             let c = counts[at].load(Relaxed);
                             counts[at].store(c + run.len() as u32, Relaxed);
-                            match get(v) + add {
-                                b if b >= BIG as u64 => deferred.push((v, b)),
-                                b => bytes[v as usize].store(b as u32, Relaxed),
+                            let own = match bytes[at].load(Relaxed) {
+                                BIG => big.get(&(at as u32)).copied().unwrap_or(0),
+                                b => b as u64,
+                            };
+                            match own + add {
+                                b if b >= BIG as u64 => deferred.push((at as u32, b)),
+                                b => bytes[at].store(b as u32, Relaxed),
                             }
                         }
                         ranks.iter().for_each(|&r| prefetch(&cnt[r as usize]));
@@ -554,8 +549,8 @@ impl Computation<'_> {
                 .flatten_iter()
                 .collect()
         };
-        for (v, b) in deferred {
-            self.retained.set(v, b);
+        for (at, b) in deferred {
+            self.sums.set_at(at as usize, b);
         }
         for r in self.roots {
             for &o in r.objects.iter().filter(|&&o| o < n && many.has(o)) {
@@ -582,7 +577,7 @@ impl Computation<'_> {
         // (of the first), side by side for one cache miss.
         let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.bits.len()];
         bits.par_iter_mut().enumerate().for_each(|(i, b)| *b = [many.bits[i], g.has_targets_word(i), 0, 0]);
-        let (retained, count, idom) = (&mut self.retained, &mut self.count, &mut self.idom);
+        let (sums, idom, size) = (&mut self.sums, &mut self.idom, self.size);
         let mut stack: Vec<Frame> = Vec::new();
         for (i, r) in self.roots.iter().enumerate() {
             let node = n + i as u32;
@@ -596,9 +591,9 @@ impl Computation<'_> {
                         // dominator's (two cache misses spared; the usual case).
                         continue;
                     }
-                    let (b, c) = (retained.get(f.node) + f.bytes, count.get(f.node, true) + f.count);
-                    retained.set(f.node, b);
-                    count.add(f.node, f.count);
+                    let (b, c) = sums.get(f.node, true, size);
+                    let (b, c) = (b + f.bytes, c + f.count);
+                    sums.add(f.node, f.bytes, f.count);
                     if f.dfs == NONE {
                         // Pendant: retained by its one predecessor (a pendant root: by the
                         // super-root, below).
@@ -636,12 +631,12 @@ impl Computation<'_> {
                     if under_root {
                         idom[v as usize] = u;
                     }
-                    prefetch(&retained.bytes[v as usize]);
+                    sums.prefetch(v);
                     stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
                 } else if under_root {
                     // Pendant, pointing nowhere (the others were done before).
                     idom[v as usize] = u;
-                    let (b, c) = (retained.get(v), 1);
+                    let (b, c) = (size(v), 1);
                     if let Some(top) = stack.last_mut() {
                         top.bytes += b;
                         top.count += c;
@@ -654,11 +649,11 @@ impl Computation<'_> {
         for r in n..sup {
             if idom[r as usize] == NONE {
                 idom[r as usize] = sup;
-                (b, c) = (b + retained.get(r), c + count.get(r, true));
+                let (rb, rc) = sums.get(r, true, size);
+                (b, c) = (b + rb, c + rc);
             }
         }
-        retained.set(sup, b);
-        count.add(sup, c);
+        sums.add(sup, b, c);
         num
     }
 
@@ -740,15 +735,13 @@ impl Computation<'_> {
             }
             if w > AHEAD {
                 let (v, p) = (vertex[w - AHEAD] as usize, vertex[dom[w - AHEAD] as usize] as usize);
-                for i in [v, p] {
-                    prefetch(&self.retained.bytes[i]);
-                }
+                self.sums.prefetch(v as u32);
+                self.sums.prefetch(p as u32);
             }
             let (v, p) = (vertex[w], vertex[dom[w] as usize]);
             self.idom[v as usize] = p;
-            self.retained.add(p, v);
-            let c = self.count.get(v, true);
-            self.count.add(p, c);
+            let (b, c) = self.sums.get(v, true, self.size);
+            self.sums.add(p, b, c);
         }
     }
 }
@@ -876,7 +869,7 @@ pub(crate) mod tests {
             let got = d.idom(node(v));
             if !reach[v] {
                 assert_eq!(got, None, "{v} unreachable");
-                assert_eq!(d.retained(node(v)), (0, 0));
+                assert_eq!(d.retained(node(v), size), (0, 0));
                 continue;
             }
             // The idom is the strict dominator every other one dominates; else the super-root.
@@ -889,12 +882,12 @@ pub(crate) mod tests {
             let dominated: Vec<usize> =
                 (0..n as usize).filter(|&o| reach[o] && (o == v || strict[o].contains(&v))).collect();
             let bytes: u64 = dominated.iter().map(|&o| size(o as u32)).sum();
-            assert_eq!(d.retained(node(v)), (bytes, dominated.len() as u32), "retained by {v}");
+            assert_eq!(d.retained(node(v), size), (bytes, dominated.len() as u32), "retained by {v}");
         }
         let all: Vec<u32> = (0..n).filter(|&o| reach[o as usize]).collect();
         let r = Reachability::compute_with(&g, &roots, size);
         assert_eq!(r.objects, all.len() as u64);
-        assert_eq!(d.retained(Node::SuperRoot), (r.bytes, all.len() as u32));
+        assert_eq!(d.retained(Node::SuperRoot, size), (r.bytes, all.len() as u32));
         for o in 0..n {
             assert_eq!(r.is_reachable(o), reach[o as usize]);
         }
@@ -1025,7 +1018,7 @@ pub(crate) mod tests {
                     let node = dom.node(id as u32);
                     let got = dom.idom[id];
                     assert_eq!(got, w, "{}: idom of {node:?}", d.display());
-                    assert_eq!(dom.retained(node), ret[id], "{}: retained by {node:?}", d.display());
+                    assert_eq!(dom.retained(node, size), ret[id], "{}: retained by {node:?}", d.display());
                 }
                 checked += 1;
             }
@@ -1063,8 +1056,8 @@ pub(crate) mod tests {
         // Root 9 points into the cycle, so 3 is no longer dominated by 0.
         assert_eq!(d.idom(Node::Object(3)), Some(Node::SuperRoot));
         assert_eq!(d.idom(Node::Object(0)), Some(Node::Root(7)));
-        assert_eq!(d.retained(Node::Root(7)), (30, 3));
-        assert_eq!(d.retained(Node::Root(9)), (0, 0));
+        assert_eq!(d.retained(Node::Root(7), |_| 10), (30, 3));
+        assert_eq!(d.retained(Node::Root(9), |_| 10), (0, 0));
     }
 
     #[test]
@@ -1079,8 +1072,8 @@ pub(crate) mod tests {
         let d = Dominators::compute(&g, &roots, |_| 32).unwrap();
         let r = Reachability::compute_with(&g, &roots, |_| 32);
         eprintln!("1M chain: {:?}", t.elapsed());
-        assert_eq!(d.retained(Node::Object(0)), (32 * n as u64, n));
-        assert_eq!(d.retained(Node::Object(n / 2)), (32 * (n / 2) as u64, n / 2));
+        assert_eq!(d.retained(Node::Object(0), |_| 32), (32 * n as u64, n));
+        assert_eq!(d.retained(Node::Object(n / 2), |_| 32), (32 * (n / 2) as u64, n / 2));
         assert_eq!(d.idom(Node::Object(n - 1)), Some(Node::Object(n - 2)));
         assert_eq!((r.objects, r.depth), (n as u64, n - 1));
         let path = r.path_to(&g, n - 1).unwrap();
@@ -1088,7 +1081,7 @@ pub(crate) mod tests {
         assert_eq!(path[0], Step::Root(0));
         assert_eq!(path[2], Step::Object { obj: 1, field: Some(8) });
         // A top list names the chain once.
-        let top = d.top_retainers(5);
+        let top = d.top_retainers(5, |_| 32);
         assert_eq!(top.len(), 1, "{top:?}");
         assert_eq!(top[0].node, Node::Root(0));
     }
@@ -1101,7 +1094,7 @@ pub(crate) mod tests {
         let size = |o: u32| if o == 1 { 1000 } else { 10 };
         let g = ObjectGraph::from_edges(4, edges);
         let d = Dominators::compute(&g, &roots, size).unwrap();
-        let top: Vec<Node> = d.top_retainers(10).iter().map(|r| r.node).collect();
+        let top: Vec<Node> = d.top_retainers(10, size).iter().map(|r| r.node).collect();
         // Object 0 is root 0 seen one level down; object 1 is most of object 0; 2 is a small
         // part; 3 is shared by both roots (dominated by the super-root); root 1 alone retains
         // nothing, so it is not listed.

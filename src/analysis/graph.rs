@@ -988,7 +988,11 @@ mod tests {
         );
         assert!(reach.objects <= t.objects && reach.bytes <= t.bytes, "{name}");
         assert!(reach.objects > 0, "{name}");
-        assert_eq!(dom.retained(Node::SuperRoot), (reach.bytes, reach.objects as u32), "{name}");
+        assert_eq!(
+            dom.retained(Node::SuperRoot, |o| heap.size(o)),
+            (reach.bytes, reach.objects as u32),
+            "{name}"
+        );
         // Every edge is in range, every reachable object has a path whose steps are edges.
         for obj in (0..g.len()).step_by((g.len() as usize / 200).max(1)) {
             assert!(g.targets(obj).iter().all(|&t| t < g.len() && t != obj));
@@ -1008,10 +1012,13 @@ mod tests {
             // Every dominator of a reachable object is reachable and retains at least as much.
             if let Some(Node::Object(d)) = dom.idom(Node::Object(obj)) {
                 assert!(reach.is_reachable(d));
-                assert!(dom.retained(Node::Object(d)).0 > dom.retained(Node::Object(obj)).0);
+                assert!(
+                    dom.retained(Node::Object(d), |o| heap.size(o)).0
+                        > dom.retained(Node::Object(obj), |o| heap.size(o)).0
+                );
             }
         }
-        for r in dom.top_retainers(5) {
+        for r in dom.top_retainers(5, |o| heap.size(o)) {
             let label = match r.node {
                 Node::Root(i) => roots[i as usize].name.clone(),
                 n => format!("{n:?}"),
@@ -1023,7 +1030,7 @@ mod tests {
 
     fn root_retained(a: &Analysed, name: &str) -> (u64, u32) {
         let i = a.roots.iter().position(|r| r.name == name).unwrap_or_else(|| panic!("no root {name}"));
-        a.dom.retained(Node::Root(i as u32))
+        a.dom.retained(Node::Root(i as u32), |o| a.heap.size(o))
     }
 
     /// Dumps of the structure program (see the report): `$GOMORTEM_GRAPH_DUMPS/*/{exe,dump,stdout}`.
@@ -1044,7 +1051,7 @@ mod tests {
             let payloads = val("entries") * val("payload");
             eprintln!("{name}: main.bigMap retains {mb} bytes, {mc} objects; payloads {payloads}");
             assert!(mc as u64 > val("entries") && mb > payloads && mb < payloads + payloads / 2, "{name}");
-            let top = a.dom.top_retainers(3);
+            let top = a.dom.top_retainers(3, |o| a.heap.size(o));
             let i = a.roots.iter().position(|r| r.name == "main.bigMap").unwrap() as u32;
             assert_eq!(top[0].node, Node::Root(i), "{name}");
             // A payload's shortest path starts at the map.
@@ -1100,7 +1107,7 @@ mod tests {
                 let reach = Reachability::compute(&a.g, &a.heap, &edges);
                 let dom = Dominators::from_reach(&a.g, &a.heap, &edges, &reach).unwrap();
                 let i = roots.roots.iter().position(|r| r.name == "main.sessionCache").unwrap();
-                let (b, c) = dom.retained(Node::Root(i as u32));
+                let (b, c) = dom.retained(Node::Root(i as u32), |o| a.heap.size(o));
                 eprintln!("{}: main.sessionCache retains {b} bytes, {c} objects", d.display());
                 assert!(b >= 500 * 2048 && c >= 500, "{}", d.display());
             }

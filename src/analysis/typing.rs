@@ -158,7 +158,7 @@ pub struct Histogram {
 
 /// The type of every heap object (see the module documentation).
 pub struct ObjectTypes {
-    ty: Vec<u32>,
+    ty: TyIds,
     count: ElemCounts,
     pub entries: Vec<Entry>,
     pub stats: TypingStats,
@@ -166,6 +166,48 @@ pub struct ObjectTypes {
 }
 
 pub const UNTYPED: u32 = u32::MAX;
+
+/// The entry of each object ([`UNTYPED`] if none): 2 bytes an object while there are fewer
+/// than 65,535 entries (always, in the programs seen so far), 4 bytes after.
+#[derive(PartialEq)]
+enum TyIds {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl TyIds {
+    const NARROW_UNTYPED: u16 = u16::MAX;
+
+    fn new(n: usize) -> TyIds {
+        TyIds::Narrow(vec![Self::NARROW_UNTYPED; n])
+    }
+
+    #[inline]
+    fn get(&self, o: usize) -> u32 {
+        match self {
+            TyIds::Narrow(v) => match v.get(o) {
+                Some(&Self::NARROW_UNTYPED) | None => UNTYPED,
+                Some(&t) => t as u32,
+            },
+            TyIds::Wide(v) => v.get(o).copied().unwrap_or(UNTYPED),
+        }
+    }
+
+    fn set(&mut self, o: usize, id: u32) {
+        if let TyIds::Narrow(v) = self {
+            if id < Self::NARROW_UNTYPED as u32 {
+                v[o] = id as u16;
+                return;
+            }
+            let wide =
+                v.iter().map(|&t| if t == Self::NARROW_UNTYPED { UNTYPED } else { t as u32 }).collect();
+            *self = TyIds::Wide(wide);
+        }
+        if let TyIds::Wide(v) = self {
+            v[o] = id;
+        }
+    }
+}
 
 /// Elements each object's entry describes: 2 bytes an object, the few counts of 65,535 or
 /// more (big arrays) aside.
@@ -454,7 +496,7 @@ impl ObjectTypes {
         let n = heap.len() as usize;
         let mut st = State {
             ot: ObjectTypes {
-                ty: vec![UNTYPED; n],
+                ty: TyIds::new(n),
                 count: ElemCounts::new(n),
                 entries: Vec::new(),
                 stats: TypingStats::default(),
@@ -548,18 +590,18 @@ impl ObjectTypes {
     /// Whether a claim could change the object's type: untyped, another kind (see
     /// `State::apply`), or a longer array of the same kind.
     fn may_change(&self, c: &Claim, kind: ObjKind) -> bool {
-        let cur = self.ty[c.obj as usize];
+        let cur = self.ty.get(c.obj as usize);
         cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.count.get(c.obj)
     }
 
     /// The entry of an object, None if untyped.
     pub fn entry(&self, obj: u32) -> Option<&Entry> {
-        self.entries.get(*self.ty.get(obj as usize)? as usize)
+        self.entries.get(self.ty.get(obj as usize) as usize)
     }
 
     /// The entry index of an object ([`UNTYPED`] if none).
     pub fn entry_index(&self, obj: u32) -> u32 {
-        self.ty.get(obj as usize).copied().unwrap_or(UNTYPED)
+        self.ty.get(obj as usize)
     }
 
     /// Number of elements (bytes, for string bytes) the object's entry describes.
@@ -620,11 +662,7 @@ impl ObjectTypes {
         let sums = (0..heap.len())
             .into_par_iter()
             .fold(zero, |mut acc, o| {
-                let i = self
-                    .ty
-                    .get(o as usize)
-                    .and_then(|&t| row_of.get(t as usize))
-                    .map_or(untyped, |&r| r as usize);
+                let i = row_of.get(self.ty.get(o as usize) as usize).map_or(untyped, |&r| r as usize);
                 let b = heap.size(o);
                 let a = &mut acc[i];
                 a[0] += 1;
@@ -709,7 +747,7 @@ impl State {
         for c in &claims.list {
             let o = c.obj as usize;
             let (count, kind) = (c.count, claims.kind(c));
-            let cur = self.ot.ty[o];
+            let cur = self.ot.ty.get(o);
             let mut source = given;
             if cur != UNTYPED {
                 let e = &self.ot.entries[cur as usize];
@@ -737,7 +775,7 @@ impl State {
             } else {
                 self.entry_id(cx, kind, c.array, source, c.obj)
             };
-            self.ot.ty[o] = id;
+            self.ot.ty.set(o, id);
             if cur == UNTYPED {
                 self.ot.count.set(c.obj, count);
                 self.enqueue(c.obj);
@@ -1569,6 +1607,20 @@ fn shift(it: &Item, by: u64) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ids_widen_past_65534() {
+        let mut t = TyIds::new(3);
+        t.set(0, 7);
+        assert_eq!((t.get(0), t.get(1), t.get(9)), (7, UNTYPED, UNTYPED));
+        t.set(1, 70_000);
+        assert!(matches!(t, TyIds::Wide(_)));
+        assert_eq!((t.get(0), t.get(1), t.get(2)), (7, 70_000, UNTYPED));
+        let mut c = ElemCounts::new(2);
+        c.set(0, 3);
+        c.set(1, 1 << 20);
+        assert_eq!((c.get(0), c.get(1), c.get(5)), (3, 1 << 20, 0));
+    }
     use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges};
     use std::path::{Path, PathBuf};
 

@@ -95,7 +95,7 @@ pub struct TopDoc {
 pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
     let dom = a.dominators()?;
     let retainers = dom
-        .top_retainers(n)
+        .top_retainers(n, |o| a.heap.size(o))
         .into_iter()
         .map(|r| match r.node {
             Node::Object(o) => RetainerRow {

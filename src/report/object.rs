@@ -151,7 +151,7 @@ pub fn object(a: &HeapAnalysis, target: &Target, depth: u32) -> Result<ObjectDoc
         }
         None => values = d.untyped(o),
     }
-    let (retained_bytes, retained_objects) = dom.retained(Node::Object(o));
+    let (retained_bytes, retained_objects) = dom.retained(Node::Object(o), |x| a.heap.size(x));
     Ok(ObjectDoc {
         schema_version: SCHEMA_VERSION,
         command: "object",
@@ -197,7 +197,8 @@ fn global(
         .roots
         .iter()
         .position(|r| matches!(r.kind, RootKind::Data | RootKind::Bss) && r.addr == start);
-    let (retained_bytes, retained_objects) = root.map_or((0, 0), |i| dom.retained(Node::Root(i as u32)));
+    let (retained_bytes, retained_objects) =
+        root.map_or((0, 0), |i| dom.retained(Node::Root(i as u32), |x| a.heap.size(x)));
     Ok(ObjectDoc {
         schema_version: SCHEMA_VERSION,
         command: "object",

@@ -902,8 +902,13 @@ impl Heap {
     }
 
     /// Size of an object's slot (its size class; a large object's span).
+    #[inline]
     pub fn size(&self, obj: u32) -> u64 {
-        self.span(obj).elemsize
+        let si = self.span_index(obj) as usize;
+        match &self.lookup[si] {
+            l if l.flags & SpanLookup::WIDE == 0 => l.elemsize as u64,
+            _ => self.spans[si].elemsize,
+        }
     }
 
     /// The span of an object: the last span whose objects start at or before it, searched
