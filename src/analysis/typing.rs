@@ -359,6 +359,13 @@ impl Claims {
     fn kind(&self, c: &Claim) -> ObjKind {
         self.kinds[c.kind as usize]
     }
+
+    /// Empty, keeping the buffers.
+    fn clear(&mut self) {
+        self.list.clear();
+        self.kinds.clear();
+        self.index.clear();
+    }
 }
 
 /// Where a walk puts its claims, with the graph's row of the heap object walked, if any.
@@ -550,35 +557,37 @@ impl ObjectTypes {
         // Each round walks the objects typed (or extended) in the previous one, in address
         // order: the dump is read front to back, not in the random order pointers lead.
         let mut rounds = 0;
+        // One sink per task of a batch, kept from batch to batch: their buffers are allocated
+        // once, by the threads that fill them (freeing them in the applying thread instead,
+        // batch after batch, made the threads wait on each other's allocator locks).
+        let mut sinks: Vec<Sink> = (0..BATCH / 64 / 8).map(|_| Sink::default()).collect();
         while st.queued > 0 {
             rounds += 1;
             let words = std::mem::replace(&mut st.queue, vec![0; n.div_ceil(64)]);
             st.queued = 0;
             for batch in words.chunks(BATCH / 64) {
                 let base = (batch.as_ptr() as usize - words.as_ptr() as usize) / 8 * 64;
-                let parts: Vec<Claims> = batch
-                    .par_chunks(8)
-                    .enumerate()
-                    .map(|(i, ws)| {
-                        let mut out = Sink::default();
+                let tasks = batch.len().div_ceil(8);
+                sinks[..tasks].par_iter_mut().zip(batch.par_chunks(8)).enumerate().for_each(
+                    |(i, (out, ws))| {
+                        out.claims.clear();
                         for (j, &w) in ws.iter().enumerate() {
                             let mut w = w;
                             while w != 0 {
                                 let o = base + (i * 8 + j) * 64 + w.trailing_zeros() as usize;
                                 w &= w - 1;
-                                cx.walk_object(&st.ot, &st.walk, o as u32, &mut out);
+                                cx.walk_object(&st.ot, &st.walk, o as u32, out);
                             }
                         }
                         // Claims that cannot change anything, dropped here in parallel rather
                         // than in the sequential apply.
-                        let mut claims = out.claims;
+                        let claims = &mut out.claims;
                         let kinds = &claims.kinds;
                         claims.list.retain(|c| st.ot.may_change(c, kinds[c.kind as usize]));
-                        claims
-                    })
-                    .collect();
-                for claims in &parts {
-                    st.apply(&cx, claims, Source::Propagated);
+                    },
+                );
+                for out in &sinks[..tasks] {
+                    st.apply(&cx, &out.claims, Source::Propagated);
                 }
             }
         }
