@@ -568,9 +568,10 @@ impl Computation<'_> {
         let (g, n, sup) = (self.g, self.n, self.sup);
         let many = &self.many;
         self.idom[sup as usize] = sup;
-        // At least the super-root, the roots with an edge and the objects with several
-        // predecessors are numbered.
-        let cap = 1 + self.roots.len() + many.len as usize;
+        // The super-root, the roots, the objects with several predecessors and some with edges
+        // are numbered: room for all of them (untouched room costs no memory), as growing
+        // would copy.
+        let cap = 1 + self.roots.len() + many.len as usize + self.sums.stored.len as usize;
         let mut num = Numbering { vertex: Vec::with_capacity(cap), parent: Vec::with_capacity(cap) };
         num.push(sup, 0);
         // Per 64 objects: those with several predecessors, those with edges, and those visited

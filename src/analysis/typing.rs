@@ -251,6 +251,8 @@ const MAX_DEPTH: u32 = 48;
 const MAX_INLINE: usize = 64;
 /// Objects walked per parallel batch.
 const BATCH: usize = 1 << 16;
+/// Claims a batch task's buffer keeps from one batch to the next (16 bytes each).
+const KEPT_CLAIMS: usize = 1 << 14;
 
 /// What a pointer-holding word (or pair of words) of a value is.
 #[derive(Clone, Copy, Debug)]
@@ -586,8 +588,12 @@ impl ObjectTypes {
                         claims.list.retain(|c| st.ot.may_change(c, kinds[c.kind as usize]));
                     },
                 );
-                for out in &sinks[..tasks] {
+                for out in &mut sinks[..tasks] {
                     st.apply(&cx, &out.claims, Source::Propagated);
+                    // A task over big arrays made many claims: not kept for the next batches.
+                    if out.claims.list.capacity() > KEPT_CLAIMS {
+                        out.claims.list = Vec::new();
+                    }
                 }
             }
         }
