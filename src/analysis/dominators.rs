@@ -209,11 +209,16 @@ impl Sums {
     #[inline]
     fn add(&mut self, id: u32, b: u64, c: u32) {
         if let Some(s) = self.slot(id) {
-            if b != 0 {
-                self.set_at(s, self.bytes_at(s) + b);
-            }
-            self.count[s] += c;
+            self.add_at(s, b, c);
         }
+    }
+
+    #[inline]
+    fn add_at(&mut self, s: usize, b: u64, c: u32) {
+        if b != 0 {
+            self.set_at(s, self.bytes_at(s) + b);
+        }
+        self.count[s] += c;
     }
 
     /// Start loading a node's entry into the cache.
@@ -345,6 +350,7 @@ impl Dominators {
         drop(preds);
         t.lap("dominators: semi-NCA");
         c.sum_retained(&num.vertex, &dom);
+        t.lap("dominators: retained sums");
         Ok(Dominators {
             objects: n,
             root_ids: roots.iter().map(|r| r.root).collect(),
@@ -726,23 +732,47 @@ impl Computation<'_> {
     }
 
     /// Retained sizes, children before their dominators; the dominators of the numbered
-    /// nodes as nodes (`dom` in numbers).
+    /// nodes as nodes (`dom` in numbers). The dominators are stored, and the numbered nodes'
+    /// entries found, in parallel first: the sequential sums then read two arrays by number.
     fn sum_retained(&mut self, vertex: &[u32], dom: &[u32]) {
-        // Cache lines a few steps ahead: the node's, then its dominator's.
+        let sums = &self.sums;
+        let slots: Vec<u32> = {
+            let idom = as_atomic(&mut self.idom);
+            vertex
+                .par_iter()
+                .zip(dom.par_iter())
+                .enumerate()
+                .map(|(w, (&v, &d))| {
+                    if w > 0 {
+                        idom[v as usize].store(vertex[d as usize], Relaxed);
+                    }
+                    sums.slot(v).map_or(NONE, |s| s as u32)
+                })
+                .collect()
+        };
+        // Cache lines a few steps ahead: the dominator's number, then both entries.
         const AHEAD: usize = 8;
+        let sums = &mut self.sums;
         for w in (1..vertex.len()).rev() {
             if w > 2 * AHEAD {
-                prefetch(&vertex[dom[w - 2 * AHEAD] as usize]);
+                prefetch(&slots[dom[w - 2 * AHEAD] as usize]);
             }
             if w > AHEAD {
-                let (v, p) = (vertex[w - AHEAD] as usize, vertex[dom[w - AHEAD] as usize] as usize);
-                self.sums.prefetch(v as u32);
-                self.sums.prefetch(p as u32);
+                for s in [slots[w - AHEAD], slots[dom[w - AHEAD] as usize]].into_iter().filter(|&s| s != NONE)
+                {
+                    prefetch(&sums.bytes[s as usize]);
+                    prefetch(&sums.count[s as usize]);
+                }
             }
-            let (v, p) = (vertex[w], vertex[dom[w] as usize]);
-            self.idom[v as usize] = p;
-            let (b, c) = self.sums.get(v, true, self.size);
-            self.sums.add(p, b, c);
+            let (vs, ps) = (slots[w], slots[dom[w] as usize]);
+            let (b, c) = match vs {
+                NONE => ((self.size)(vertex[w]), 1),
+                s => (sums.bytes_at(s as usize), sums.count[s as usize]),
+            };
+            // A dominator retains others: it has an entry.
+            if ps != NONE {
+                sums.add_at(ps as usize, b, c);
+            }
         }
     }
 }
