@@ -934,20 +934,20 @@ impl Heap {
     /// Bytes of malloc header at the start of the object (8 for scan objects of small spans
     /// above 512 B, else 0).
     pub fn header_size(&self, obj: u32) -> u64 {
-        let s = self.span(obj);
-        if Self::has_header(&self.layout, s) {
-            self.layout.malloc_header_size
-        } else {
-            0
-        }
+        self.size_and_header(obj).1
     }
 
     /// [`Self::size`] and [`Self::header_size`], with one span lookup.
     #[inline]
     pub fn size_and_header(&self, obj: u32) -> (u64, u64) {
-        let s = self.span(obj);
-        let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
-        (s.elemsize, header)
+        let si = self.span_index(obj) as usize;
+        let l = &self.lookup[si];
+        if l.flags & SpanLookup::WIDE != 0 {
+            let s = &self.spans[si];
+            return (s.elemsize, if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 });
+        }
+        let header = if l.flags & SpanLookup::HEADER != 0 { self.layout.malloc_header_size } else { 0 };
+        (l.elemsize as u64, header)
     }
 
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
