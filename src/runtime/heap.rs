@@ -344,7 +344,6 @@ impl Process {
 
         let mut totals = HeapTotals::default();
         let mut spans = Vec::new();
-        let mut alloc_bits = Vec::new();
         for r in raw {
             let bytes = r.npages.saturating_mul(l.page_size);
             if r.state == l.span_in_use {
@@ -362,30 +361,22 @@ impl Process {
                 spans.push((s, r.alloc_bits));
             }
         }
-        spans.sort_by_key(|(s, _)| s.base);
-        let mut spans: Vec<Span> = spans
-            .into_iter()
-            .map(|(s, b)| {
-                alloc_bits.push(b);
-                s
-            })
-            .collect();
+        // In-use spans have distinct bases: an unstable sort orders them all the same.
+        spans.par_sort_unstable_by_key(|(s, _)| s.base);
+        let (mut spans, alloc_bits): (Vec<Span>, Vec<u64>) = spans.into_par_iter().unzip();
 
         // The mcaches' current spans, and what they allocated since they were cached.
-        let by_mspan: HashMap<u64, u32> =
-            spans.iter().enumerate().map(|(i, s)| (s.mspan, i as u32)).collect();
         let (cached, tiny_allocs) = self.mcaches(&l, &mut warnings);
+        let cached: std::collections::HashSet<u64> = cached.into_iter().collect();
+        let cached_spans: Vec<usize> =
+            spans.par_iter().enumerate().filter(|(_, s)| cached.contains(&s.mspan)).map(|(i, _)| i).collect();
         let mut pending = vec![0u64; l.num_size_classes as usize];
-        for a in cached {
-            if let Some(&i) = by_mspan.get(&a) {
-                let s = &mut spans[i as usize];
-                if !s.cached {
-                    s.cached = true;
-                    totals.cached_spans += 1;
-                    if let Some(p) = pending.get_mut(s.size_class()) {
-                        *p += (s.alloc_count as u64).saturating_sub(s.alloc_count_before_cache as u64);
-                    }
-                }
+        for i in cached_spans {
+            let s = &mut spans[i];
+            s.cached = true;
+            totals.cached_spans += 1;
+            if let Some(p) = pending.get_mut(s.size_class()) {
+                *p += (s.alloc_count as u64).saturating_sub(s.alloc_count_before_cache as u64);
             }
         }
 
@@ -417,26 +408,38 @@ impl Process {
         }
         addrs.runs(&spans);
 
-        // Slot ranks of the spans with free slots.
-        let mut ranks = Vec::new();
-        for (i, s) in spans.iter_mut().enumerate() {
+        // Slot ranks of the spans with free slots: where each span's start (in order), then
+        // the spans' words in parallel.
+        let mut words_total = 0usize;
+        for s in spans.iter_mut() {
             if s.is_large() || s.objects == s.nelems {
                 continue;
             }
-            s.rank_base = ranks.len() as u32;
-            let words = (s.nelems as usize).div_ceil(64);
-            let start = ranks.len();
-            ranks.resize(start + words, (0u32, 0u64));
-            for o in s.first_object..s.first_object + s.objects {
-                let n = ((addrs.get(o) - s.base) / s.elemsize) as usize;
-                ranks[start + n / 64].1 |= 1 << (n % 64);
+            s.rank_base = words_total as u32;
+            words_total += (s.nelems as usize).div_ceil(64);
+        }
+        let mut ranks = vec![(0u32, 0u64); words_total];
+        {
+            let mut jobs = Vec::new();
+            let mut rest = ranks.as_mut_slice();
+            for s in spans.iter().filter(|s| !s.is_large() && s.objects != s.nelems) {
+                let (mine, tail) = rest.split_at_mut((s.nelems as usize).div_ceil(64));
+                rest = tail;
+                jobs.push((s, mine));
             }
-            let mut cum = 0;
-            for r in &mut ranks[start..] {
-                r.0 = cum;
-                cum += r.1.count_ones();
-            }
-            debug_assert_eq!(cum, s.objects, "span {i}");
+            let addrs = &addrs;
+            jobs.into_par_iter().for_each(|(s, mine)| {
+                for o in s.first_object..s.first_object + s.objects {
+                    let n = s.slot(addrs.get(o) - s.base) as usize;
+                    mine[n / 64].1 |= 1 << (n % 64);
+                }
+                let mut cum = 0;
+                for r in mine.iter_mut() {
+                    r.0 = cum;
+                    cum += r.1.count_ones();
+                }
+                debug_assert_eq!(cum, s.objects, "span at {:#x}", s.base);
+            });
         }
 
         // Totals by class, consistency with allocCount, the page → span table.
@@ -944,7 +947,10 @@ impl Heap {
         let l = &self.lookup[si];
         if l.flags & SpanLookup::WIDE != 0 {
             let s = &self.spans[si];
-            return (s.elemsize, if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 });
+            return (
+                s.elemsize,
+                if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 },
+            );
         }
         let header = if l.flags & SpanLookup::HEADER != 0 { self.layout.malloc_header_size } else { 0 };
         (l.elemsize as u64, header)
