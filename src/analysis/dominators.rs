@@ -71,6 +71,14 @@ pub struct Dominators {
     pub reached: u32,
 }
 
+/// `len` copies of `v`, written in parallel: the first touch of a big array's pages is most
+/// of the cost of making it.
+fn filled(len: usize, v: u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(len);
+    out.par_extend(rayon::iter::repeat_n(v, len));
+    out
+}
+
 /// The set bits of a word, lowest first.
 struct BitIter(u64);
 
@@ -318,6 +326,7 @@ impl Dominators {
         reach: &Reachability,
         size: impl Fn(u32) -> u64 + Sync,
     ) -> Result<Dominators> {
+        let t = crate::analysis::Timings::start();
         let n = g.len();
         let total = n as u64 + roots.len() as u64 + 1;
         if total >= NONE as u64 {
@@ -335,11 +344,11 @@ impl Dominators {
             many: Many::new(many_bits),
             n,
             sup: total as u32 - 1,
-            idom: vec![NONE; total as usize],
+            idom: filled(total as usize, NONE),
             sums: Sums::new(g, marked, n, total as u32 - n, &size),
             size: &size,
         };
-        let t = crate::analysis::Timings::start();
+        t.lap("dominators: arrays");
         let preds_of = c.single_predecessors(reach.parents());
         t.lap("dominators: weights and single predecessors");
         let num = c.search();

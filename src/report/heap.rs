@@ -94,8 +94,10 @@ pub struct TopDoc {
 
 pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
     let dom = a.dominators()?;
-    let retainers = dom
-        .top_retainers(n, |o| a.heap.size(o))
+    let t = crate::analysis::Timings::start();
+    let top = dom.top_retainers(n, |o| a.heap.size(o));
+    t.lap("top: retainers");
+    let retainers = top
         .into_iter()
         .map(|r| match r.node {
             Node::Object(o) => RetainerRow {
