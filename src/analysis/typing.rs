@@ -733,6 +733,17 @@ struct State {
 }
 
 impl State {
+    /// Whether walking an object of entry `id` can claim anything: its type holds pointers, or
+    /// it is a channel or a map's structure (see `Ctx::walk_object`).
+    fn walks(&self, id: u32) -> bool {
+        self.walk.get(id as usize).is_some_and(|w| w.is_some())
+            || self
+                .ot
+                .entries
+                .get(id as usize)
+                .is_some_and(|e| matches!(e.kind, ObjKind::Chan(_) | ObjKind::Map(..)))
+    }
+
     fn enqueue(&mut self, o: u32) {
         let (w, b) = (o as usize / 64, 1u64 << (o % 64));
         if self.queue[w] & b == 0 {
@@ -768,7 +779,9 @@ impl State {
                 let e = &self.ot.entries[cur as usize];
                 if e.kind == kind && e.source != Source::Header && count > self.ot.count.get(c.obj) {
                     self.ot.count.set(c.obj, count);
-                    self.enqueue(c.obj);
+                    if self.walks(cur) {
+                        self.enqueue(c.obj);
+                    }
                     continue;
                 }
                 // Groups or buckets the heap typed by their group type: name them by map.
@@ -793,7 +806,9 @@ impl State {
             self.ot.ty.set(o, id);
             if cur == UNTYPED {
                 self.ot.count.set(c.obj, count);
-                self.enqueue(c.obj);
+                if self.walks(id) {
+                    self.enqueue(c.obj);
+                }
             }
         }
     }
@@ -1503,11 +1518,16 @@ impl<'a> Ctx<'a, '_> {
     fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Sink<'a>) {
         let id = ot.entry_index(o);
         let Some(e) = ot.entries.get(id as usize) else { return };
+        let plan = walk.get(id as usize).and_then(|w| w.as_ref());
+        if plan.is_none() && !matches!(e.kind, ObjKind::Chan(_) | ObjKind::Map(..)) {
+            // No pointers to follow (strings' bytes, byte slices' arrays): nothing to read.
+            return;
+        }
         let (addr, (size, header)) = (self.heap.addr(o), self.heap.size_and_header(o));
         out.row = self.graph.map(|(g, f)| GraphRow::of(g, f, &self.p.mem, o, addr, size)).unwrap_or_default();
         let start = addr + header;
         let count = ot.count(o);
-        if let Some(Some((plan, size))) = walk.get(id as usize) {
+        if let Some((plan, size)) = plan {
             for i in 0..count {
                 self.walk_plan(plan, start + i * size, 0, out);
             }
