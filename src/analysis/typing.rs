@@ -161,7 +161,9 @@ pub struct ObjectTypes {
     ty: TyIds,
     count: ElemCounts,
     pub entries: Vec<Entry>,
-    pub stats: TypingStats,
+    /// Made on first use ([`Self::stats`]): `top` has no need of them.
+    stats: std::sync::OnceLock<TypingStats>,
+    rounds: u32,
     pub warnings: Vec<String>,
 }
 
@@ -508,7 +510,8 @@ impl ObjectTypes {
                 ty: TyIds::new(n),
                 count: ElemCounts::new(n),
                 entries: Vec::new(),
-                stats: TypingStats::default(),
+                stats: Default::default(),
+                rounds: 0,
                 warnings: Vec::new(),
             },
             index: HashMap::default(),
@@ -598,8 +601,13 @@ impl ObjectTypes {
             }
         }
         let mut ot = st.ot;
-        ot.stats = ot.compute_stats(heap, rounds);
+        ot.rounds = rounds;
         ot
+    }
+
+    /// Totals by source and what stays untyped (computed once).
+    pub fn stats(&self, heap: &Heap) -> &TypingStats {
+        self.stats.get_or_init(|| self.compute_stats(heap, self.rounds))
     }
 
     /// Whether a claim could change the object's type: untyped, another kind (see
@@ -1701,7 +1709,7 @@ mod tests {
         let g = ObjectGraph::build(&p, &heap);
         let re = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));
         let r = Reachability::compute(&g, &heap, &re);
-        let s = &ot.stats;
+        let s = ot.stats(&heap);
         let (mut uo, mut ub) = (0u64, 0u64);
         for o in (0..heap.len()).filter(|&o| r.is_reachable(o) && ot.entry(o).is_none()) {
             uo += 1;
@@ -1769,7 +1777,7 @@ mod tests {
         let ot = ObjectTypes::infer(&p, &heap, &types, &roots, Some((&g, &f)));
         let t1 = std::time::Instant::now();
         let h = ot.histogram(&heap, None);
-        let s = &ot.stats;
+        let s = ot.stats(&heap);
         eprintln!(
             "{}: {} objects; infer {:?}, histogram {:?}; untyped {} obj {} B ({:.1}%), {} entries, {} rounds",
             d.display(),

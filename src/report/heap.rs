@@ -55,8 +55,8 @@ pub fn heap(a: &HeapAnalysis, top: usize) -> HeapDoc {
         allocated_bytes: t.bytes,
         reachable_objects: a.reach.objects,
         reachable_bytes: a.reach.bytes,
-        untyped_objects: a.typing.stats.untyped_objects,
-        untyped_bytes: a.typing.stats.untyped_bytes,
+        untyped_objects: a.typing.stats(&a.heap).untyped_objects,
+        untyped_bytes: a.typing.stats(&a.heap).untyped_bytes,
         untyped_reachable_objects: untyped.map_or(0, |r| r.reachable_objects),
         untyped_reachable_bytes: untyped.map_or(0, |r| r.reachable_bytes),
         runtime: a
