@@ -292,7 +292,9 @@ impl StackScan<'_, '_> {
         let cfa_off = addr.wrapping_sub(fr.fp) as i64;
         let found = self.locals.and_then(|l| l.find(self.lookup_pc(&fr), cfa_off));
         let goid = self.goid;
-        let func = self.func_name(fi).to_string();
+        // Named only when the root is new (a frame's words share their roots).
+        let (p, frames) = (self.p, self.frames);
+        let func = frames.get(fi).map_or("?", |f| p.func_name(f.func));
         match found {
             Some((local, start)) => {
                 let base = fr.fp.wrapping_add(start as u64);
@@ -301,9 +303,8 @@ impl StackScan<'_, '_> {
                 let size = local.pieces.iter().find(|p| p.cfa_off == start).map_or(8, |p| p.size);
                 let ty = local.ty.filter(|t| whole && d.is_some_and(|d| d.ty(*t).size == size));
                 let key = (fi, format!("{}@{start}", local.name));
-                let name = format!("goroutine {goid} {func} {}", local.name);
                 let r = self.acc.root(key, || Root {
-                    name,
+                    name: format!("goroutine {goid} {func} {}", local.name),
                     kind,
                     goroutine: Some(goid),
                     addr: base,
