@@ -56,18 +56,24 @@ pub struct Span {
     div_mul: u32,
 }
 
+/// The slot of `elemsize`-byte slots holding offset `rel`: by the runtime's `divMul` when
+/// set (no division), checked, as the span may be corrupt; else by a division.
+#[inline]
+fn slot_of(rel: u64, elemsize: u64, div_mul: u32) -> u32 {
+    if div_mul != 0 && rel >> 32 == 0 {
+        let n = (rel * div_mul as u64) >> 32;
+        if n * elemsize <= rel && rel - n * elemsize < elemsize {
+            return n as u32;
+        }
+    }
+    (rel / elemsize) as u32
+}
+
 impl Span {
     /// The slot holding the byte at offset `rel` of a small span.
     #[inline]
     fn slot(&self, rel: u64) -> u32 {
-        if self.div_mul != 0 && rel >> 32 == 0 {
-            let n = (rel * self.div_mul as u64) >> 32;
-            // Exact for the runtime's size classes; checked, as the span may be corrupt.
-            if n * self.elemsize <= rel && rel - n * self.elemsize < self.elemsize {
-                return n as u32;
-            }
-        }
-        (rel / self.elemsize) as u32
+        slot_of(rel, self.elemsize, self.div_mul)
     }
 
     pub fn size_class(&self) -> usize {
@@ -876,15 +882,17 @@ impl SpanLookup {
     /// The slot holding offset `rel` (below `extent`), as [`Span::slot`].
     #[inline]
     fn slot(&self, rel: u32) -> u32 {
-        let e = self.elemsize;
-        if self.div_mul != 0 {
-            let n = ((rel as u64 * self.div_mul as u64) >> 32) as u32;
-            // Exact for the runtime's size classes; checked, as the span may be corrupt.
-            if n as u64 * e as u64 <= rel as u64 && (rel as u64) - (n as u64 * e as u64) < e as u64 {
-                return n;
-            }
+        slot_of(rel as u64, self.elemsize as u64, self.div_mul)
+    }
+
+    /// Bytes of malloc header before each object's value.
+    #[inline]
+    fn header(&self, l: &HeapLayout) -> u64 {
+        if self.flags & Self::HEADER != 0 {
+            l.malloc_header_size
+        } else {
+            0
         }
-        rel / e
     }
 }
 
@@ -907,11 +915,7 @@ impl Heap {
     /// Size of an object's slot (its size class; a large object's span).
     #[inline]
     pub fn size(&self, obj: u32) -> u64 {
-        let si = self.span_index(obj) as usize;
-        match &self.lookup[si] {
-            l if l.flags & SpanLookup::WIDE == 0 => l.elemsize as u64,
-            _ => self.spans[si].elemsize,
-        }
+        self.size_and_header(obj).0
     }
 
     /// The span of an object: the last span whose objects start at or before it, searched
@@ -946,14 +950,9 @@ impl Heap {
         let si = self.span_index(obj) as usize;
         let l = &self.lookup[si];
         if l.flags & SpanLookup::WIDE != 0 {
-            let s = &self.spans[si];
-            return (
-                s.elemsize,
-                if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 },
-            );
+            return (self.spans[si].elemsize, l.header(&self.layout));
         }
-        let header = if l.flags & SpanLookup::HEADER != 0 { self.layout.malloc_header_size } else { 0 };
-        (l.elemsize as u64, header)
+        (l.elemsize as u64, l.header(&self.layout))
     }
 
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
@@ -1017,7 +1016,7 @@ impl Heap {
         if rel >= s.extent as u64 {
             return None;
         }
-        let header = if s.flags & SpanLookup::HEADER != 0 { self.layout.malloc_header_size } else { 0 };
+        let header = s.header(&self.layout);
         if s.flags & SpanLookup::LARGE != 0 {
             return (s.flags & SpanLookup::FULL != 0).then_some((s.first_object, rel == header));
         }
@@ -1037,7 +1036,7 @@ impl Heap {
         if addr < s.base || addr >= s.slots_end() {
             return None;
         }
-        let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
+        let header = self.lookup[si as usize].header(&self.layout);
         let rel = addr - s.base;
         if s.is_large() {
             return (s.objects == 1).then_some((s.first_object, rel == header));
