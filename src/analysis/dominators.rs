@@ -313,7 +313,7 @@ impl Dominators {
     pub fn compute(
         g: &ObjectGraph,
         roots: &[RootEdges],
-        size: impl Fn(u32) -> u64 + Sync,
+        size: impl Fn(u32) -> u64 + Send + Sync,
     ) -> Result<Dominators> {
         let reach = Reachability::compute_with(g, roots, &size);
         Self::compute_reached(g, roots, &reach, size)
@@ -324,8 +324,20 @@ impl Dominators {
         g: &ObjectGraph,
         roots: &[RootEdges],
         reach: &Reachability,
-        size: impl Fn(u32) -> u64 + Sync,
+        size: impl Fn(u32) -> u64 + Send + Sync,
     ) -> Result<Dominators> {
+        Self::prepare(g, roots, reach, size)?.finish()
+    }
+
+    /// The first, parallel stage of [`Self::compute_reached`]: what the objects with one
+    /// predecessor settle, and the counts of the others' predecessors. [`Prepared::finish`]
+    /// does the rest, mostly sequential: the caller may give the other cores work beside it.
+    pub fn prepare<'a>(
+        g: &'a ObjectGraph,
+        roots: &'a [RootEdges],
+        reach: &'a Reachability,
+        size: impl Fn(u32) -> u64 + Send + Sync + 'a,
+    ) -> Result<Prepared<'a>> {
         let t = crate::analysis::Timings::start();
         let n = g.len();
         let total = n as u64 + roots.len() as u64 + 1;
@@ -337,6 +349,8 @@ impl Dominators {
         if marked.len() != (n as usize).div_ceil(64) || reach.root_edge_count() != in_range {
             return Err(Error::Other("dominators: reachability of other roots or of another graph".into()));
         }
+        let size: Box<dyn Fn(u32) -> u64 + Send + Sync + 'a> = Box::new(size);
+        let sums = Sums::new(g, marked, n, total as u32 - n, &*size);
         let mut c = Computation {
             g,
             roots,
@@ -345,28 +359,13 @@ impl Dominators {
             n,
             sup: total as u32 - 1,
             idom: filled(total as usize, NONE),
-            sums: Sums::new(g, marked, n, total as u32 - n, &size),
-            size: &size,
+            sums,
+            size,
         };
         t.lap("dominators: arrays");
         let preds_of = c.single_predecessors(reach.parents());
         t.lap("dominators: weights and single predecessors");
-        let num = c.search();
-        t.lap("dominators: search");
-        let (off, preds) = c.predecessor_rows(&num, preds_of)?;
-        t.lap("dominators: predecessor rows");
-        let dom = semi_nca(num.parent, off, &preds);
-        drop(preds);
-        t.lap("dominators: semi-NCA");
-        c.sum_retained(&num.vertex, &dom);
-        t.lap("dominators: retained sums");
-        Ok(Dominators {
-            objects: n,
-            root_ids: roots.iter().map(|r| r.root).collect(),
-            idom: c.idom,
-            sums: c.sums,
-            reached: (1 + roots.len() as u64 + reach.objects) as u32,
-        })
+        Ok(Prepared { c, preds_of, reached: (1 + roots.len() as u64 + reach.objects) as u32, t })
     }
 
     fn node(&self, id: u32) -> Node {
@@ -477,6 +476,39 @@ impl Dominators {
     }
 }
 
+/// Dominators half computed: see [`Dominators::prepare`].
+pub struct Prepared<'a> {
+    c: Computation<'a>,
+    /// Predecessors of each object with several, by rank.
+    preds_of: Vec<u32>,
+    reached: u32,
+    t: crate::analysis::Timings,
+}
+
+impl Prepared<'_> {
+    /// The depth-first search, the predecessor rows, semidominators and dominators, and the
+    /// retained sizes.
+    pub fn finish(self) -> Result<Dominators> {
+        let Prepared { mut c, preds_of, reached, t } = self;
+        let num = c.search();
+        t.lap("dominators: search");
+        let (off, preds) = c.predecessor_rows(&num, preds_of)?;
+        t.lap("dominators: predecessor rows");
+        let dom = semi_nca(num.parent, off, &preds);
+        drop(preds);
+        t.lap("dominators: semi-NCA");
+        c.sum_retained(&num.vertex, &dom);
+        t.lap("dominators: retained sums");
+        Ok(Dominators {
+            objects: c.n,
+            root_ids: c.roots.iter().map(|r| r.root).collect(),
+            idom: c.idom,
+            sums: c.sums,
+            reached,
+        })
+    }
+}
+
 /// The state of one computation of dominators.
 struct Computation<'a> {
     g: &'a ObjectGraph,
@@ -490,7 +522,7 @@ struct Computation<'a> {
     idom: Vec<u32>,
     sums: Sums,
     /// Weighs an object.
-    size: &'a (dyn Fn(u32) -> u64 + Sync),
+    size: Box<dyn Fn(u32) -> u64 + Send + Sync + 'a>,
 }
 
 impl Computation<'_> {
@@ -501,7 +533,7 @@ impl Computation<'_> {
     /// are counted, by rank. (Prefetching first, and no stores between the atomic operations:
     /// each waits for the stores before it.)
     fn single_predecessors(&mut self, parents: &[u32]) -> Vec<u32> {
-        let (g, n, many, marked, size) = (self.g, self.n, &self.many, self.marked, self.size);
+        let (g, n, many, marked, size) = (self.g, self.n, &self.many, self.marked, &*self.size);
         let mut preds_of = vec![0u32; many.len as usize];
         let deferred: Vec<(u32, u64)> = {
             let sums = &mut self.sums;
@@ -593,7 +625,7 @@ impl Computation<'_> {
         // (of the first), side by side for one cache miss.
         let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.bits.len()];
         bits.par_iter_mut().enumerate().for_each(|(i, b)| *b = [many.bits[i], g.has_targets_word(i), 0, 0]);
-        let (sums, idom, size) = (&mut self.sums, &mut self.idom, self.size);
+        let (sums, idom, size) = (&mut self.sums, &mut self.idom, &*self.size);
         let mut stack: Vec<Frame> = Vec::new();
         for (i, r) in self.roots.iter().enumerate() {
             let node = n + i as u32;
@@ -889,7 +921,7 @@ pub(crate) mod tests {
         n: u32,
         edges: Vec<(u32, u32, u32)>,
         roots: Vec<RootEdges>,
-        size: impl Fn(u32) -> u64 + Copy + Sync,
+        size: impl Fn(u32) -> u64 + Copy + Send + Sync,
     ) {
         let adj = augmented(n, &edges, &roots);
         let total = adj.len();

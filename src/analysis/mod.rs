@@ -69,9 +69,9 @@ impl<'p> HeapAnalysis<'p> {
         Self::run_with(p, false)
     }
 
-    /// Like [`Self::run`]; with `dominators`, the dominator tree is computed too, alongside the
-    /// typing: both follow the object graph, and are independent of each other (neither keeps
-    /// both cores busy on its own).
+    /// Like [`Self::run`]; with `dominators`, the dominator tree is computed too: its parallel
+    /// first stage on every core, then its mostly sequential rest alongside the typing (both
+    /// follow the object graph, independent of each other).
     pub fn run_with(p: &'p Process, dominators: bool) -> Result<HeapAnalysis<'p>> {
         let t = Timings::start();
         let heap = p.heap()?;
@@ -93,22 +93,30 @@ impl<'p> HeapAnalysis<'p> {
         let reach = Reachability::compute(&graph, &heap, &root_edges);
         t.lap("reachability");
         let dom = std::sync::OnceLock::new();
-        let (typing, ()) = rayon::join(
-            || {
-                let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
-                t.lap("typing");
-                drop(fields);
-                release_freed_memory();
-                typing
-            },
-            || {
-                if dominators {
-                    let d = Dominators::from_reach(&graph, &heap, &root_edges, &reach);
-                    let _ = dom.set(d.map_err(|e| e.to_string()));
+        let typing = || {
+            let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
+            t.lap("typing");
+            typing
+        };
+        // The dominators' first stage is parallel: it takes every core. The rest is mostly
+        // sequential (a depth-first search, then semidominators and sums): the typing goes
+        // beside it.
+        let typing =
+            match dominators.then(|| Dominators::prepare(&graph, &root_edges, &reach, |o| heap.size(o))) {
+                Some(Ok(prepared)) => {
+                    let (typing, d) = rayon::join(typing, || prepared.finish());
                     t.lap("dominators");
+                    let _ = dom.set(d.map_err(|e| e.to_string()));
+                    typing
                 }
-            },
-        );
+                Some(Err(e)) => {
+                    let _ = dom.set(Err(e.to_string()));
+                    typing()
+                }
+                None => typing(),
+            };
+        drop(fields);
+        release_freed_memory();
         let mut warnings = p.warnings.clone();
         warnings.extend(heap.warnings.iter().cloned());
         warnings.extend(roots.warnings.iter().cloned());
