@@ -644,15 +644,23 @@ impl ObjectTypes {
     fn compute_stats(&self, heap: &Heap, rounds: u32) -> TypingStats {
         let mut by: Vec<SourceTotals> =
             SOURCES.iter().map(|&s| SourceTotals { source: Some(s), ..Default::default() }).collect();
-        let per: Vec<(u64, u64, u64)> = (0..heap.len())
-            .into_par_iter()
+        let per: Vec<(u64, u64, u64)> = heap
+            .par_object_runs()
             .fold(
                 || vec![(0u64, 0u64, 0u64); 4],
-                |mut acc, o| {
-                    let i = self.entry(o).map_or(3, |e| e.source as usize);
-                    acc[i].0 += 1;
-                    acc[i].1 += heap.size(o);
-                    acc[i].2 += self.covered(heap, o);
+                |mut acc, (objs, size, header)| {
+                    for o in objs {
+                        let Some(e) = self.entry(o) else {
+                            acc[3].0 += 1;
+                            acc[3].1 += size;
+                            continue;
+                        };
+                        let a = &mut acc[e.source as usize];
+                        a.0 += 1;
+                        a.1 += size;
+                        // As `covered`.
+                        a.2 += (header + self.count(o).saturating_mul(e.elem_size)).min(size);
+                    }
                     acc
                 },
             )
@@ -682,17 +690,18 @@ impl ObjectTypes {
             self.entries.iter().map(|e| names.binary_search(&e.name.as_str()).unwrap_or(0) as u32).collect();
         let untyped = names.len();
         let zero = || vec![[0u64; 4]; untyped + 1];
-        let sums = (0..heap.len())
-            .into_par_iter()
-            .fold(zero, |mut acc, o| {
-                let i = row_of.get(self.ty.get(o as usize) as usize).map_or(untyped, |&r| r as usize);
-                let b = heap.size(o);
-                let a = &mut acc[i];
-                a[0] += 1;
-                a[1] += b;
-                if reachable.is_some_and(|f| f(o)) {
-                    a[2] += 1;
-                    a[3] += b;
+        let sums = heap
+            .par_object_runs()
+            .fold(zero, |mut acc, (objs, b, _)| {
+                for o in objs {
+                    let i = row_of.get(self.ty.get(o as usize) as usize).map_or(untyped, |&r| r as usize);
+                    let a = &mut acc[i];
+                    a[0] += 1;
+                    a[1] += b;
+                    if reachable.is_some_and(|f| f(o)) {
+                        a[2] += 1;
+                        a[3] += b;
+                    }
                 }
                 acc
             })

@@ -955,6 +955,16 @@ impl Heap {
         (l.elemsize as u64, l.header(&self.layout))
     }
 
+    /// The objects of every span holding some, in parallel: their indices, slot size and
+    /// malloc header bytes (what [`Self::size_and_header`] gives each, without a lookup per
+    /// object).
+    pub fn par_object_runs(&self) -> impl ParallelIterator<Item = (std::ops::Range<u32>, u64, u64)> + '_ {
+        self.spans.par_iter().filter(|s| s.objects > 0).map(|s| {
+            let header = if Self::has_header(&self.layout, s) { self.layout.malloc_header_size } else { 0 };
+            (s.first_object..s.first_object + s.objects, s.elemsize, header)
+        })
+    }
+
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
         !s.noscan() && !s.is_large() && s.elemsize > l.min_size_for_malloc_header
     }
