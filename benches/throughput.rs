@@ -10,8 +10,9 @@
 //! (`RssAnon`, sampled every 10 ms: what the process holds beyond the mapped dump) each phase
 //! adds to the peak, the overall peak, and `VmHWM` (mapped dump pages included). Each run is a
 //! process of its own. The phases run one after the other there; the last rows time the
-//! commands `gomortem heap` and `gomortem top` end to end as users run them (typing beside
-//! reachability and dominators, output included), with the peak `RssAnon` of each.
+//! commands `gomortem heap`, `gomortem top` and `gomortem heap --retainers 10` (both answers
+//! from one analysis) end to end as users run them (typing beside the dominators, output
+//! included), with the peak `RssAnon` of each.
 //!
 //! Needs a Go toolchain (`just setup`), and `ulimit -c unlimited` permitted.
 
@@ -290,7 +291,7 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
     l.anon_after[..=REPORTS].fill(l.anon.get());
     l.k = REPORTS;
     l.restart();
-    let doc = gomortem::report::heap::heap(&a, 30);
+    let doc = gomortem::report::heap::heap(&a, 30, 0).expect("heap report");
     std::hint::black_box(&doc);
     l.lap();
     // As `HeapAnalysis::dominators` should, reusing the search of the roots.
@@ -331,8 +332,8 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
         if rs.is_empty() {
             continue;
         }
-        let cli: Vec<[(f64, u64); 2]> =
-            (0..runs).map(|_| [cli_run(&exe, &dump, "heap"), cli_run(&exe, &dump, "top")]).collect();
+        let cli: Vec<Vec<(f64, u64)>> =
+            (0..runs).map(|_| CLI_RUNS.iter().map(|args| cli_run(&exe, &dump, args)).collect()).collect();
         cols.push((entries, size, rs, cli));
     }
     if cols.is_empty() {
@@ -407,7 +408,8 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
         format!("{:.0}", median(rs.iter().map(|r| mb(r.hwm)).collect()))
     });
     // The commands end to end, as users run them (analysis overlapped, output included).
-    for (i, cmd) in ["heap", "top"].iter().enumerate() {
+    for (i, args) in CLI_RUNS.iter().enumerate() {
+        let cmd = args.join(" ");
         out += &format!("{:<24}", format!("gomortem {cmd} (s)"));
         for (_, _, _, cli) in &cols {
             out += &format!("{:>16.3}", median(cli.iter().map(|c| c[i].0).collect()));
@@ -421,12 +423,16 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     print!("{out}");
 }
 
-/// One run of `gomortem CMD DUMP --exe EXE`: its wall time, and the peak of its anonymous
-/// resident memory (`RssAnon` of the child, sampled every 5 ms).
-fn cli_run(exe: &Path, dump: &Path, cmd: &str) -> (f64, u64) {
+/// The commands timed end to end: `heap`, `top`, and both answers from one run.
+const CLI_RUNS: [&[&str]; 3] = [&["heap"], &["top"], &["heap", "--retainers", "10"]];
+
+/// One run of `gomortem CMD DUMP --exe EXE [ARGS]`: its wall time, and the peak of its
+/// anonymous resident memory (`RssAnon` of the child, sampled every 5 ms).
+fn cli_run(exe: &Path, dump: &Path, args: &[&str]) -> (f64, u64) {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gomortem"))
-        .arg(cmd)
+        .arg(args[0])
+        .args(&args[1..])
         .arg(dump)
         .arg("--exe")
         .arg(exe)

@@ -56,6 +56,10 @@ enum Command {
         /// Rows of the histogram.
         #[arg(long, default_value_t = 30)]
         top: usize,
+        /// Also list the N biggest retainers, as `top` does, from the same analysis (one run for
+        /// both answers).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        retainers: usize,
     },
     /// What retains the most memory (dominator tree), and through which path from which root.
     Top {
@@ -107,9 +111,9 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
     use report::heap as rh;
     let stdout = || std::io::stdout().lock();
     match cli.command {
-        Command::Heap { target, top } => {
+        Command::Heap { target, top, retainers } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::heap(&HeapAnalysis::run(&p)?, top);
+            let doc = rh::heap(&HeapAnalysis::run_with(&p, retainers > 0)?, top, retainers)?;
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {

@@ -86,6 +86,19 @@ fn top_retainers_are_the_scenario_leaks() {
 }
 
 #[test]
+fn heap_with_retainers_is_heap_and_top_in_one_run() {
+    let case = &leaky_cases()[0];
+    let both = run_json(case, &["heap", "--top", "5", "--retainers", "7"]);
+    let heap = run_json(case, &["heap", "--top", "5"]);
+    let top = run_json(case, &["top", "--top", "7"]);
+    assert_eq!(both["summary"], heap["summary"]);
+    assert_eq!(both["types"], heap["types"]);
+    assert_eq!(both["retainers"], top["retainers"]);
+    assert_eq!(both["retainers"].as_array().map(|r| r.len()), Some(7));
+    assert!(heap.get("retainers").is_none(), "no retainers unless asked");
+}
+
+#[test]
 fn path_leads_from_a_root() {
     let case = &leaky_cases()[0];
     let top = run_json(case, &["top", "--top", "20"]);

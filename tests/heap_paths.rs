@@ -132,7 +132,7 @@ fn global_map_entry_to_payload() {
         );
         // The global, its map header and the map's entries.
         let g = run_json(case, &["object", "main.sessionCache"]);
-        assert_eq!(g["schema_version"], "1.2.0");
+        assert_eq!(g["schema_version"], gomortem::report::SCHEMA_VERSION);
         assert_eq!((g["kind"].as_str(), g["name"].as_str()), (Some("global"), Some("main.sessionCache")));
         assert!(g["retained_bytes"].as_u64().unwrap() >= entries * each, "{name}: {g}");
         let hdr = target(&g["values"][0]);

@@ -42,10 +42,15 @@ pub struct HeapDoc {
     pub command: &'static str,
     pub summary: HeapSummary,
     pub types: Vec<Row>,
+    /// With `--retainers N`: what `top` lists, from the same analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retainers: Option<Vec<RetainerRow>>,
     pub warnings: Vec<String>,
 }
 
-pub fn heap(a: &HeapAnalysis, top: usize) -> HeapDoc {
+/// The summary and the `top` rows of the histogram; with `retainers` above 0, the biggest
+/// retainers too (as [`top`] lists them: the analysis must have its dominators).
+pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> Result<HeapDoc> {
     let reach = |o: u32| a.reach.is_reachable(o);
     let hist = a.typing.histogram(&a.heap, Some(&reach));
     let untyped = hist.types.iter().find(|r| r.type_name == "untyped");
@@ -69,7 +74,18 @@ pub fn heap(a: &HeapAnalysis, top: usize) -> HeapDoc {
     };
     let mut types = hist.types;
     types.truncate(top);
-    HeapDoc { schema_version: SCHEMA_VERSION, command: "heap", summary, types, warnings: a.warnings.clone() }
+    let retainers = match retainers {
+        0 => None,
+        n => Some(self::top(a, n)?.retainers),
+    };
+    Ok(HeapDoc {
+        schema_version: SCHEMA_VERSION,
+        command: "heap",
+        summary,
+        types,
+        retainers,
+        warnings: a.warnings.clone(),
+    })
 }
 
 #[derive(Serialize)]
@@ -275,6 +291,10 @@ pub fn heap_text(d: &HeapDoc) -> String {
             r.type_name
         );
     }
+    if let Some(rs) = &d.retainers {
+        let _ = writeln!(o, "\nthe biggest retainers (what each alone keeps alive):\n");
+        retainers_text(&mut o, rs);
+    }
     for w in &d.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
@@ -288,7 +308,12 @@ pub fn top_text(d: &TopDoc) -> String {
         "{} reachable; the biggest retainers (what each alone keeps alive):\n",
         bytes(d.reachable_bytes)
     );
-    for r in &d.retainers {
+    retainers_text(&mut o, &d.retainers);
+    o
+}
+
+fn retainers_text(o: &mut String, rs: &[RetainerRow]) {
+    for r in rs {
         let _ = writeln!(
             o,
             "{:>12} {:>9} objects  {} {}",
@@ -302,7 +327,6 @@ pub fn top_text(d: &TopDoc) -> String {
         }
         o.push('\n');
     }
-    o
 }
 
 pub fn path_text(d: &PathDoc) -> String {
