@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{as_atomic, prefetch, ObjectGraph, Reachability, RootEdges};
+use crate::analysis::graph::{as_atomic, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
 use crate::runtime::heap::Heap;
 use crate::{Error, Result};
 
@@ -77,21 +77,6 @@ fn filled(len: usize, v: u32) -> Vec<u32> {
     let mut out = Vec::with_capacity(len);
     out.par_extend(rayon::iter::repeat_n(v, len));
     out
-}
-
-/// The set bits of a word, lowest first.
-struct BitIter(u64);
-
-impl Iterator for BitIter {
-    type Item = u32;
-    #[inline]
-    fn next(&mut self) -> Option<u32> {
-        (self.0 != 0).then(|| {
-            let b = self.0.trailing_zeros();
-            self.0 &= self.0 - 1;
-            b
-        })
-    }
 }
 
 /// A set of objects (64 a word), and their ranks in it: an index into arrays over the set's

@@ -653,10 +653,46 @@ pub struct Reachability {
     pub depth: u32,
 }
 
+/// The set bits of a word, lowest first.
+pub(crate) struct BitIter(pub(crate) u64);
+
+impl Iterator for BitIter {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        (self.0 != 0).then(|| {
+            let b = self.0.trailing_zeros();
+            self.0 &= self.0 - 1;
+            b
+        })
+    }
+}
+
+/// How many bits of `objs` are set in a bitset of 64 objects a word.
+fn count_ones_in(bits: &[u64], objs: std::ops::Range<u32>) -> u64 {
+    let (a, b) = (objs.start as usize, objs.end as usize);
+    if a >= b {
+        return 0;
+    }
+    let (wa, wb) = (a / 64, (b - 1) / 64);
+    let lo = !0u64 << (a % 64);
+    let hi = !0u64 >> (63 - (b - 1) % 64);
+    let word = |i: usize| bits.get(i).copied().unwrap_or(0);
+    if wa == wb {
+        return (word(wa) & lo & hi).count_ones() as u64;
+    }
+    let mid: u64 = (wa + 1..wb).map(|i| word(i).count_ones() as u64).sum();
+    (word(wa) & lo).count_ones() as u64 + mid + (word(wb) & hi).count_ones() as u64
+}
+
 impl Reachability {
     /// Mark from `roots` over `g`; object indices out of range are ignored.
     pub fn compute(g: &ObjectGraph, heap: &Heap, roots: &[RootEdges]) -> Reachability {
-        Self::compute_with(g, roots, |o| heap.size(o))
+        let mut r = Self::search(g, roots, PARALLEL_FRONTIER);
+        // Span by span: the objects of a span have one size.
+        let marked = &r.marked;
+        r.bytes = heap.par_object_runs().map(|(objs, size, _)| count_ones_in(marked, objs) * size).sum();
+        r
     }
 
     /// As [`Self::compute`], with object sizes from `size` (for graphs not built from a heap).
@@ -665,16 +701,19 @@ impl Reachability {
         roots: &[RootEdges],
         size: impl Fn(u32) -> u64 + Sync,
     ) -> Reachability {
-        Self::search(g, roots, size, PARALLEL_FRONTIER)
+        let mut r = Self::search(g, roots, PARALLEL_FRONTIER);
+        r.bytes = r
+            .marked
+            .par_iter()
+            .enumerate()
+            .map(|(i, &w)| BitIter(w).map(|b| size(i as u32 * 64 + b)).sum::<u64>())
+            .sum();
+        r
     }
 
     /// Breadth-first search; frontiers of at least `parallel` objects go in parallel.
-    fn search(
-        g: &ObjectGraph,
-        roots: &[RootEdges],
-        size: impl Fn(u32) -> u64 + Sync,
-        parallel: usize,
-    ) -> Reachability {
+    /// The bytes reached are left at 0 for the caller.
+    fn search(g: &ObjectGraph, roots: &[RootEdges], parallel: usize) -> Reachability {
         let n = g.len();
         let mut parent_v = vec![NONE; n as usize];
         let st = SearchState { sets: Lanes::new(n), parent: as_atomic(&mut parent_v) };
@@ -728,20 +767,7 @@ impl Reachability {
         }
         let (marked, many) = (st.sets.lane(MARKED), st.sets.lane(MANY));
         drop(st);
-        let (objects, bytes) = marked
-            .par_iter()
-            .enumerate()
-            .filter(|(_, &w)| w != 0)
-            .map(|(i, &w)| {
-                let mut b = 0;
-                let mut m = w;
-                while m != 0 {
-                    b += size(i as u32 * 64 + m.trailing_zeros());
-                    m &= m - 1;
-                }
-                (w.count_ones() as u64, b)
-            })
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let objects = marked.par_iter().map(|w| w.count_ones() as u64).sum();
         Reachability {
             marked,
             many_preds: many,
@@ -749,7 +775,7 @@ impl Reachability {
             root_of,
             root_edges,
             objects,
-            bytes,
+            bytes: 0,
             depth,
         }
     }
@@ -1115,11 +1141,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn count_ones_in_ranges() {
+        use crate::analysis::dominators::tests::Rng;
+        let mut rng = Rng(0x9e3779b97f4a7c15);
+        let bits: Vec<u64> =
+            (0..8).map(|_| (rng.next(u32::MAX) as u64) << 32 | rng.next(u32::MAX) as u64).collect();
+        let naive =
+            |a: u32, b: u32| (a..b).filter(|&o| bits[(o / 64) as usize] >> (o % 64) & 1 == 1).count() as u64;
+        for a in 0..=512u32 {
+            for b in [a, a + 1, a + 63, a + 64, a + 65, a + 200, 512] {
+                let b = b.min(512);
+                assert_eq!(count_ones_in(&bits, a..b.max(a)), naive(a, b.max(a)), "{a}..{b}");
+            }
+        }
+    }
+
     /// The parallel search finds what the sequential one does, parents included.
     fn same_search(name: &str, g: &ObjectGraph, roots: &[RootEdges]) {
-        let size = |o: u32| 16 + (o % 7) as u64 * 8;
-        let seq = Reachability::search(g, roots, size, usize::MAX);
-        let par = Reachability::search(g, roots, size, 1);
+        let (seq, par) = (Reachability::search(g, roots, usize::MAX), Reachability::search(g, roots, 1));
         assert_eq!((seq.objects, seq.bytes, seq.depth), (par.objects, par.bytes, par.depth), "{name}");
         assert!(seq.marked == par.marked && seq.many_preds == par.many_preds, "{name}: marks");
         assert!(seq.parent == par.parent && seq.root_of == par.root_of, "{name}: parents");
