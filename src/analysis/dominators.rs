@@ -399,12 +399,42 @@ impl Dominators {
     /// so the list is the top `n` of the nodes it keeps.
     /// `size` weighs an object, as for the computation.
     pub fn top_retainers(&self, n: usize, size: impl Fn(u32) -> u64 + Sync) -> Vec<Retainer> {
+        const PART: u32 = 1 << 16;
+        let nodes = self.idom.len() as u32 - 1;
+        let parts =
+            (0..nodes.div_ceil(PART)).into_par_iter().map(|i| (i * PART..((i + 1) * PART).min(nodes), None));
+        self.top_in(n, parts, &size)
+    }
+
+    /// [`Self::top_retainers`], the objects given by runs of one size each (a heap's spans:
+    /// see [`Heap::par_object_runs`]), which spares looking up the size of each object
+    /// without edges; every object must be in a run.
+    pub fn top_retainers_in_runs(
+        &self,
+        n: usize,
+        runs: impl ParallelIterator<Item = (std::ops::Range<u32>, u64)>,
+        size: impl Fn(u32) -> u64 + Sync,
+    ) -> Vec<Retainer> {
+        let roots = self.objects..self.idom.len() as u32 - 1;
+        let parts = runs.map(|(r, s)| (r, Some(s))).chain(rayon::iter::once((roots, None)));
+        self.top_in(n, parts, &size)
+    }
+
+    /// The top `n` among `parts` of the nodes (the super-root aside): ranges of node ids, with
+    /// the size of each object without edges in it if it is the same for all.
+    fn top_in(
+        &self,
+        n: usize,
+        parts: impl ParallelIterator<Item = (std::ops::Range<u32>, Option<u64>)>,
+        size: &(dyn Fn(u32) -> u64 + Sync),
+    ) -> Vec<Retainer> {
         use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
         let sup = self.idom.len() as u32 - 1;
         // Bounded min-heaps, one per parallel part; among equal sizes, roots (they weigh 0
         // themselves, so may retain exactly what their object does) and then lower ids first.
         type Key = Reverse<(u64, bool, Reverse<u32>)>;
-        let offer = |heap: &mut std::collections::BinaryHeap<Key>, key: Key| {
+        let offer = |heap: &mut BinaryHeap<Key>, key: Key| {
             if heap.len() < n {
                 heap.push(key);
             } else if heap.peek().is_some_and(|min| key < *min) {
@@ -412,18 +442,17 @@ impl Dominators {
                 heap.push(key);
             }
         };
-        const PART: usize = 1 << 16;
-        let top = self.idom[..sup as usize]
-            .par_chunks(PART)
-            .enumerate()
-            .map(|(ci, ds)| {
-                let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
-                for (k, &d) in ds.iter().enumerate() {
-                    let id = (ci * PART + k) as u32;
+        let top = parts
+            .fold(BinaryHeap::new, |mut heap, (ids, uniform)| {
+                for id in ids {
+                    let d = self.idom[id as usize];
                     if d == NONE {
                         continue;
                     }
-                    let b = self.sums.get(id, true, &size).0;
+                    let b = match self.sums.slot(id) {
+                        Some(s) => self.sums.bytes_at(s),
+                        None => uniform.unwrap_or_else(|| size(id)),
+                    };
                     if b == 0 {
                         continue;
                     }
@@ -433,14 +462,14 @@ impl Dominators {
                     if n == 0 || full && heap.peek().is_some_and(|&Reverse((min, _, _))| b < min) {
                         continue;
                     }
-                    if d != sup && b.saturating_mul(2) >= self.sums.get(d, true, &size).0 {
+                    if d != sup && b.saturating_mul(2) >= self.sums.get(d, true, size).0 {
                         continue;
                     }
                     offer(&mut heap, Reverse((b, id >= self.objects, Reverse(id))));
                 }
                 heap
             })
-            .reduce(std::collections::BinaryHeap::new, |mut a, b| {
+            .reduce(BinaryHeap::new, |mut a, b| {
                 b.into_iter().for_each(|key| offer(&mut a, key));
                 a
             });
@@ -449,7 +478,7 @@ impl Dominators {
             .map(|Reverse((b, _, Reverse(id)))| Retainer {
                 node: self.node(id),
                 retained_bytes: b,
-                retained_objects: self.sums.get(id, true, &size).1,
+                retained_objects: self.sums.get(id, true, size).1,
                 dominator: self.node(self.idom[id as usize]),
             })
             .collect()
@@ -1156,5 +1185,42 @@ pub(crate) mod tests {
         // part; 3 is shared by both roots (dominated by the super-root); root 1 alone retains
         // nothing, so it is not listed.
         assert_eq!(top, vec![Node::Root(0), Node::Object(2), Node::Object(3)]);
+    }
+
+    #[test]
+    fn top_retainers_in_runs_is_top_retainers() {
+        let mut rng = Rng(0x2545f4914f6cdd1d);
+        let n = 20_000u32;
+        // Runs of objects of one size, as a heap's spans.
+        let mut runs = Vec::new();
+        let mut at = 0;
+        while at < n {
+            let len = (1 + rng.next(300)).min(n - at);
+            runs.push((at..at + len, 8 + 8 * rng.next(64) as u64));
+            at += len;
+        }
+        let size_of: Vec<u64> = runs.iter().flat_map(|(r, s)| r.clone().map(move |_| *s)).collect();
+        let size = |o: u32| size_of[o as usize];
+        // Sparse edges: many objects without any, some with several predecessors.
+        let mut edges = Vec::new();
+        for a in 0..n {
+            if rng.next(3) == 0 {
+                edges.push((a, 0, rng.next(n)));
+            }
+        }
+        let roots: Vec<RootEdges> =
+            (0..50).map(|i| RootEdges { root: i, objects: (0..40).map(|_| rng.next(n)).collect() }).collect();
+        let g = ObjectGraph::from_edges(n, edges);
+        let d = Dominators::compute(&g, &roots, size).unwrap();
+        for k in [0, 1, 7, 100, 5000] {
+            let a = d.top_retainers(k, size);
+            let b = d.top_retainers_in_runs(k, runs.clone().into_par_iter(), size);
+            let key = |r: &Retainer| (r.node, r.retained_bytes, r.retained_objects, r.dominator);
+            assert_eq!(
+                a.iter().map(key).collect::<Vec<_>>(),
+                b.iter().map(key).collect::<Vec<_>>(),
+                "top {k}"
+            );
+        }
     }
 }

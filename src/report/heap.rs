@@ -111,7 +111,8 @@ pub struct TopDoc {
 pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
     let dom = a.dominators()?;
     let t = crate::analysis::Timings::start();
-    let top = dom.top_retainers(n, |o| a.heap.size(o));
+    let runs = rayon::iter::ParallelIterator::map(a.heap.par_object_runs(), |(objs, size, _)| (objs, size));
+    let top = dom.top_retainers_in_runs(n, runs, |o| a.heap.size(o));
     t.lap("top: retainers");
     let retainers = top
         .into_iter()
