@@ -344,19 +344,19 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
         "heap + top on bigheap-N-{goroutines}, median of {runs} run(s), {} threads\n",
         rayon::current_num_threads()
     );
-    out += &format!("{:<24}", "N");
+    out += &format!("{:<40}", "N");
     for (n, _, _, _) in &cols {
         out += &format!("{:>16}", n);
     }
     out += "\n";
     let row = |out: &mut String, name: &str, f: &dyn Fn(&[HeapRun]) -> String| {
-        *out += &format!("{name:<24}");
+        *out += &format!("{name:<40}");
         for (_, _, rs, _) in &cols {
             *out += &format!("{:>16}", f(rs));
         }
         *out += "\n";
     };
-    out += &format!("{:<24}", "dump (GB)");
+    out += &format!("{:<40}", "dump (GB)");
     for (_, size, _, _) in &cols {
         out += &format!("{:>16.2}", *size as f64 / 1e9);
     }
@@ -410,11 +410,11 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     // The commands end to end, as users run them (analysis overlapped, output included).
     for (i, args) in CLI_RUNS.iter().enumerate() {
         let cmd = args.join(" ");
-        out += &format!("{:<24}", format!("gomortem {cmd} (s)"));
+        out += &format!("{:<40}", format!("gomortem {cmd} (s)"));
         for (_, _, _, cli) in &cols {
             out += &format!("{:>16.3}", median(cli.iter().map(|c| c[i].0).collect()));
         }
-        out += &format!("\n{:<24}", format!("gomortem {cmd} anon (MB)"));
+        out += &format!("\n{:<40}", format!("gomortem {cmd} anon (MB)"));
         for (_, _, _, cli) in &cols {
             out += &format!("{:>16.0}", cli.iter().map(|c| mb(c[i].1)).fold(0.0, f64::max));
         }
