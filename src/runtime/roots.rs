@@ -25,7 +25,7 @@
 //! to run), `g._panic` (on the stack it belongs to), the 1.26+ `g.xRegs` vector registers of
 //! async-preempted goroutines, and thread registers; `allgs` and the `g`s are not in the heap.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 
@@ -146,6 +146,9 @@ impl Roots {
     fn compact(&mut self) {
         let mut used = vec![false; self.roots.len()];
         self.edges.iter().for_each(|e| used[e.root as usize] = true);
+        if used.iter().all(|&u| u) {
+            return;
+        }
         let mut map = vec![u32::MAX; self.roots.len()];
         let mut n = 0u32;
         let roots = std::mem::take(&mut self.roots);
@@ -214,7 +217,7 @@ struct Acc<'h> {
 
 impl<'h> Acc<'h> {
     fn new(heap: &'h Heap) -> Self {
-        Acc { heap, out: Roots::default(), keys: HashMap::new() }
+        Acc { heap, out: Roots::default(), keys: HashMap::default() }
     }
 
     /// The root for `key`, made by `make` the first time.
@@ -267,6 +270,9 @@ struct StackScan<'a, 'h> {
     /// Stack slots the goroutine's channel operations wait on (`sudog.elem`), with the
     /// channel's element type: values the compiler's stack object records leave untyped.
     chan_slots: Vec<(u64, TypeId)>,
+    /// The roots of frame words: (frame, the DWARF local's name and where it starts), or
+    /// (frame, "", [`i64::MIN`]) for the frame itself. No string is made per word.
+    frame_keys: HashMap<(usize, &'a str, i64), u32>,
 }
 
 const FRAME_KEY_BASE: usize = 1 << 20;
@@ -294,7 +300,7 @@ impl StackScan<'_, '_> {
         let goid = self.goid;
         // Named only when the root is new (a frame's words share their roots).
         let (p, frames) = (self.p, self.frames);
-        let func = frames.get(fi).map_or("?", |f| p.func_name(f.func));
+        let func = || frames.get(fi).map_or("?", |f| p.func_name(f.func));
         match found {
             Some((local, start)) => {
                 let base = fr.fp.wrapping_add(start as u64);
@@ -302,27 +308,34 @@ impl StackScan<'_, '_> {
                 let d = self.p.exe.dwarf.as_ref();
                 let size = local.pieces.iter().find(|p| p.cfa_off == start).map_or(8, |p| p.size);
                 let ty = local.ty.filter(|t| whole && d.is_some_and(|d| d.ty(*t).size == size));
-                let key = (fi, format!("{}@{start}", local.name));
-                let r = self.acc.root(key, || Root {
-                    name: format!("goroutine {goid} {func} {}", local.name),
-                    kind,
-                    goroutine: Some(goid),
-                    addr: base,
-                    size,
-                    ty,
-                    unnamed: false,
+                let roots = &mut self.acc.out.roots;
+                let r = *self.frame_keys.entry((fi, local.name.as_str(), start)).or_insert_with(|| {
+                    roots.push(Root {
+                        name: format!("goroutine {goid} {} {}", func(), local.name),
+                        kind,
+                        goroutine: Some(goid),
+                        addr: base,
+                        size,
+                        ty,
+                        unnamed: false,
+                    });
+                    (roots.len() - 1) as u32
                 });
                 (r, addr.wrapping_sub(base))
             }
             None => {
-                let r = self.acc.root((fi, String::new()), || Root {
-                    name: format!("goroutine {goid} {func}"),
-                    kind,
-                    goroutine: Some(goid),
-                    addr: fr.sp,
-                    size: fr.fp.saturating_sub(fr.sp),
-                    ty: None,
-                    unnamed: true,
+                let roots = &mut self.acc.out.roots;
+                let r = *self.frame_keys.entry((fi, "", i64::MIN)).or_insert_with(|| {
+                    roots.push(Root {
+                        name: format!("goroutine {goid} {}", func()),
+                        kind,
+                        goroutine: Some(goid),
+                        addr: fr.sp,
+                        size: fr.fp.saturating_sub(fr.sp),
+                        ty: None,
+                        unnamed: true,
+                    });
+                    (roots.len() - 1) as u32
                 });
                 (r, addr.wrapping_sub(fr.sp))
             }
@@ -625,9 +638,19 @@ impl Process {
         }
         let rt = RootsCx::new(self, locals, rl);
         let gs = self.goroutine_frames()?;
-        let stacks: Vec<Roots> =
-            gs.par_iter().map(|(goid, g, _, u)| self.stack_roots(heap, &rt, *goid, *g, &u.frames)).collect();
-        stacks.into_iter().for_each(|s| out.append(s));
+        // Gathered in goroutine order (rayon's reduce keeps it), a few big appends rather than
+        // one per goroutine on one core.
+        let stacks = gs
+            .par_iter()
+            .fold(Roots::default, |mut acc, (goid, g, _, u)| {
+                acc.append(self.stack_roots(heap, &rt, *goid, *g, &u.frames));
+                acc
+            })
+            .reduce(Roots::default, |mut a, b| {
+                a.append(b);
+                a
+            });
+        out.append(stacks);
 
         if let Some(rl) = rl {
             let specials: Vec<Roots> = heap
@@ -719,7 +742,7 @@ impl Process {
 
     /// Global variables in `[lo, hi)` (link-time): (address, size, name, DWARF type), sorted.
     fn global_vars(&self, lo: u64, hi: u64) -> Vec<(u64, u64, String, Option<TypeId>)> {
-        let mut by_addr: HashMap<u64, (u64, String, Option<TypeId>)> = HashMap::new();
+        let mut by_addr: HashMap<u64, (u64, String, Option<TypeId>)> = HashMap::default();
         if let Some(d) = self.exe.dwarf.as_ref() {
             for (name, a, ty) in d.globals().filter(|g| g.1 >= lo && g.1 < hi) {
                 by_addr.insert(a, (d.ty(ty).size, name.to_string(), Some(ty)));
@@ -796,6 +819,7 @@ impl Process {
             stack_ptrs: Vec::new(),
             objects: Vec::new(),
             chan_slots: rt.chan_slots(self, g, stack),
+            frame_keys: HashMap::default(),
         };
         s.scan_frames();
         // Both are func values (a `*funcval`, the closure).
