@@ -80,7 +80,13 @@ impl<'p> HeapAnalysis<'p> {
         t.lap("types");
         // The roots and the object graph both need the heap alone: the unwinding of the stacks
         // keeps one core busy at times, the graph's scan fills the other.
-        let (roots, mut graph) = rayon::join(|| p.roots(&heap), || ObjectGraph::build(p, &heap));
+        // The graph's scan reads the spans holding pointers: asked for up front, a dump not in
+        // the page cache arrives in large reads while the stacks are unwound (and the pages
+        // the scan skips are not read around the ones it needs).
+        let (roots, mut graph) = std::thread::scope(|s| {
+            s.spawn(|| heap.scanned_ranges().into_iter().for_each(|(a, len)| p.mem.will_need(a, len)));
+            rayon::join(|| p.roots(&heap), || ObjectGraph::build(p, &heap))
+        });
         let roots = roots?;
         t.lap("roots and graph");
         let root_edges = RootEdges::from_pairs(roots.edges.iter().map(|e| (e.root, e.object)));

@@ -85,6 +85,24 @@ impl MappedFile {
         Self::from_file(path, &tmp)
     }
 
+    /// Ask the system to read `len` bytes from `offset` into its page cache, in the
+    /// background: for a dump not yet cached, what will be read soon arrives in large reads
+    /// instead of one page fault at a time. A hint: errors are ignored, and it does nothing
+    /// off Unix.
+    pub fn will_need(&self, offset: u64, len: u64) {
+        let total = self.map.len() as u64;
+        if offset >= total {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            let len = len.min(total - offset);
+            let _ = self.map.advise_range(memmap2::Advice::WillNeed, offset as usize, len as usize);
+        }
+        #[cfg(not(unix))]
+        let _ = len;
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.map
     }

@@ -167,6 +167,16 @@ impl AddressSpace {
         true
     }
 
+    /// Hint that `[va, va + len)` will be read soon (see [`MappedFile::will_need`]).
+    pub fn will_need(&self, va: u64, len: u64) {
+        let end = va.saturating_add(len);
+        let first = self.regions.partition_point(|r| r.va + r.len <= va);
+        for r in self.regions[first..].iter().take_while(|r| r.va < end) {
+            let (a, b) = (va.max(r.va), end.min(r.va + r.len));
+            self.files[r.file as usize].will_need(r.offset + (a - r.va), b - a);
+        }
+    }
+
     pub fn read_u8(&self, addr: u64) -> Option<u8> {
         self.slice(addr, 1).map(|s| s[0])
     }
@@ -238,5 +248,23 @@ mod tests {
         assert_eq!(a.read_u8(0x1000 + 31), Some(7));
         assert_eq!(a.read_u8(0x1000 + 32), Some(7)); // from the hole filler
         assert!(a.read_u8(0x1030).is_none());
+    }
+
+    #[test]
+    fn will_need_is_only_a_hint() {
+        // Ranges across regions, between them, past the file's end, empty: no error, nothing
+        // read changes.
+        let data: Vec<u8> = (0..=255u8).cycle().take(3 * 4096).collect();
+        let mut a = AddressSpace::new();
+        let id = a.add_file(mapped(&data));
+        a.push(0x10000, 4096, id, 0);
+        a.push(0x20000, 0x10000, id, 4096); // clipped to the file
+        a.finish();
+        for (va, len) in [(0x0, 0x100000), (0x10ff0, 0x20), (0x18000, 8), (0x2f000, 0x1000), (0x10000, 0)] {
+            a.will_need(va, len);
+        }
+        a.will_need(u64::MAX - 4, 100);
+        assert_eq!(a.read_u64(0x10008), Some(u64::from_le_bytes(data[8..16].try_into().unwrap())));
+        assert_eq!(a.read_u8(0x20000 + 2 * 4096), None);
     }
 }

@@ -965,6 +965,22 @@ impl Heap {
         })
     }
 
+    /// The address ranges of the spans whose objects hold pointers (what the object graph's
+    /// scan reads), in address order, adjacent spans merged. Not across gaps: spans of
+    /// pointer-free objects lie between them, and in a heap of byte slices those are most of
+    /// its pages.
+    pub fn scanned_ranges(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for s in self.spans.iter().filter(|s| s.objects > 0 && !s.noscan()) {
+            let len = s.npages * self.layout.page_size;
+            match out.last_mut() {
+                Some((a, l)) if *a + *l == s.base => *l += len,
+                _ => out.push((s.base, len)),
+            }
+        }
+        out
+    }
+
     fn has_header(l: &HeapLayout, s: &Span) -> bool {
         !s.noscan() && !s.is_large() && s.elemsize > l.min_size_for_malloc_header
     }
@@ -1347,6 +1363,16 @@ mod tests {
         assert_eq!(rs.heap_objects, t.objects, "{name}: HeapObjects");
         assert_eq!(rs.heap_alloc, t.bytes, "{name}: HeapAlloc");
         assert_eq!(rs.heap_inuse, t.in_use_bytes, "{name}: HeapInuse");
+        // The ranges to read ahead cover the scanned spans exactly, in order, apart.
+        let ranges = h.scanned_ranges();
+        let scanned: u64 = h
+            .spans
+            .iter()
+            .filter(|s| s.objects > 0 && !s.noscan())
+            .map(|s| s.npages * h.layout.page_size)
+            .sum();
+        assert_eq!(ranges.iter().map(|r| r.1).sum::<u64>(), scanned, "{name}: scanned ranges");
+        assert!(ranges.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0), "{name}: scanned ranges apart");
         // Each object in the span its block's search finds.
         for o in 0..h.len() {
             let s = h.span(o);
