@@ -113,7 +113,7 @@ fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
     match cli.command {
         Command::Heap { target, top, retainers } => {
             let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::heap(&HeapAnalysis::run_with(&p, retainers > 0)?, top, retainers)?;
+            let doc = rh::heap(&HeapAnalysis::run_with(&p, retainers > 0)?, top, retainers);
             let out = if target.json {
                 rh::json(stdout(), &doc).map(|_| String::new())?
             } else {

@@ -49,8 +49,8 @@ pub struct HeapDoc {
 }
 
 /// The summary and the `top` rows of the histogram; with `retainers` above 0, the biggest
-/// retainers too (as [`top`] lists them: the analysis must have its dominators).
-pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> Result<HeapDoc> {
+/// retainers too (as [`top`] lists them), or a warning saying why they are missing.
+pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> HeapDoc {
     let reach = |o: u32| a.reach.is_reachable(o);
     let hist = a.typing.histogram(&a.heap, Some(&reach));
     let untyped = hist.types.iter().find(|r| r.type_name == "untyped");
@@ -74,18 +74,18 @@ pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> Result<HeapDoc> {
     };
     let mut types = hist.types;
     types.truncate(top);
+    let mut warnings = a.warnings.clone();
     let retainers = match retainers {
         0 => None,
-        n => Some(self::top(a, n)?.retainers),
+        n => match self::top(a, n) {
+            Ok(t) => Some(t.retainers),
+            Err(e) => {
+                warnings.push(format!("no retainers: {e}"));
+                None
+            }
+        },
     };
-    Ok(HeapDoc {
-        schema_version: SCHEMA_VERSION,
-        command: "heap",
-        summary,
-        types,
-        retainers,
-        warnings: a.warnings.clone(),
-    })
+    HeapDoc { schema_version: SCHEMA_VERSION, command: "heap", summary, types, retainers, warnings }
 }
 
 #[derive(Serialize)]
