@@ -102,6 +102,9 @@ impl<'p> HeapAnalysis<'p> {
         let typing = || {
             let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
             t.lap("typing");
+            // Before the dominators' peak (the predecessor rows), not after.
+            drop(fields);
+            release_freed_memory();
             typing
         };
         // The dominators' first stage is parallel: it takes every core. The rest is mostly
@@ -121,8 +124,6 @@ impl<'p> HeapAnalysis<'p> {
                 }
                 None => typing(),
             };
-        drop(fields);
-        release_freed_memory();
         let mut warnings = p.warnings.clone();
         warnings.extend(heap.warnings.iter().cloned());
         warnings.extend(roots.warnings.iter().cloned());
