@@ -1426,12 +1426,13 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
-    /// The object whose slot holds `v` (anywhere in it), the pointer read at `a`.
+    /// The object whose slot holds `v` (anywhere in it), the pointer read at `a`, and whether
+    /// the graph's edge says `v` is where the object's value starts.
     #[inline]
-    fn resolve_inside(&self, out: &mut Sink, a: u64, v: u64) -> Option<u32> {
+    fn resolve_inside(&self, out: &mut Sink, a: u64, v: u64) -> Option<(u32, bool)> {
         match out.row.find(a) {
-            Some((o, _)) => Some(o),
-            None => self.heap.find_object(v),
+            Some(found) => Some(found),
+            None => self.heap.find_object(v).map(|o| (o, false)),
         }
     }
 
@@ -1468,8 +1469,12 @@ impl<'a> Ctx<'a, '_> {
             }
             Slot::Str => {
                 let len = self.read_at(out, a + 8).unwrap_or(0);
-                if let (Some(o), true) = (self.resolve_inside(out, a, v), len > 0) {
-                    let end = (v - self.heap.addr(o)).saturating_add(len).min(self.heap.size(o));
+                if let (Some((o, start)), true) = (self.resolve_inside(out, a, v), len > 0) {
+                    // At the value's start, the offset is the malloc header's: the object's
+                    // address (a cache miss) is not needed.
+                    let (size, header) = self.heap.size_and_header(o);
+                    let off = if start { header } else { v - self.heap.addr(o) };
+                    let end = off.saturating_add(len).min(size);
                     self.claim(out, o, ObjKind::StringBytes, false, end);
                 }
             }
