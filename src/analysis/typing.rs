@@ -184,6 +184,15 @@ impl TyIds {
         TyIds::Narrow(vec![Self::NARROW_UNTYPED; n])
     }
 
+    /// Start loading an object's entry into the cache.
+    #[inline]
+    fn prefetch(&self, o: usize) {
+        match self {
+            TyIds::Narrow(v) => v.get(o).map(|x| crate::analysis::graph::prefetch(x)),
+            TyIds::Wide(v) => v.get(o).map(|x| crate::analysis::graph::prefetch(x)),
+        };
+    }
+
     #[inline]
     fn get(&self, o: usize) -> u32 {
         match self {
@@ -787,7 +796,11 @@ impl State {
         // Entry of each claim kind (and array or not) with `source`, found once.
         let mut ids = vec![[UNTYPED; 2]; claims.kinds.len()];
         let given = source;
-        for c in &claims.list {
+        const AHEAD: usize = 16;
+        for (i, c) in claims.list.iter().enumerate() {
+            if let Some(next) = claims.list.get(i + AHEAD) {
+                self.ot.ty.prefetch(next.obj as usize);
+            }
             let o = c.obj as usize;
             let (count, kind) = (c.count, claims.kind(c));
             let cur = self.ot.ty.get(o);
