@@ -4,6 +4,7 @@
 //!   cargo bench --bench throughput              # all
 //!   GOMORTEM_BENCH_GOROUTINES=20000 cargo bench # another size
 //!   GOMORTEM_BENCH_HEAP=1000000,2500000,5000000 GOMORTEM_BENCH_GOROUTINES= cargo bench --bench throughput
+//!   GOMORTEM_BENCH_HEAP=5000000s ...          # the map keyed by strings (22M objects)
 //!
 //! The heap benchmark prints one table: per phase of `heap` + `top` (as `HeapAnalysis::run` and
 //! the reports run them) the median wall time and CPU time, then the anonymous resident memory
@@ -36,10 +37,38 @@ fn many_dump(n: usize) -> Option<(PathBuf, PathBuf)> {
     make_dump(&format!("many-{n}"), "./many", &format!("crash {n}"))
 }
 
+/// A size of the heap benchmark: map entries, and whether the map is keyed by strings of
+/// their own (`5000000s` in `GOMORTEM_BENCH_HEAP`) rather than by int64.
+#[derive(Clone, Copy)]
+struct HeapSize {
+    entries: usize,
+    string_keys: bool,
+}
+
+impl HeapSize {
+    fn parse(s: &str) -> Option<HeapSize> {
+        let s = s.trim();
+        let (n, string_keys) = match s.strip_suffix('s') {
+            Some(n) => (n, true),
+            None => (s, false),
+        };
+        Some(HeapSize { entries: n.parse().ok()?, string_keys })
+    }
+
+    fn label(&self) -> String {
+        format!("{}{}", self.entries, if self.string_keys { "s" } else { "" })
+    }
+}
+
 /// A kernel core of the `bigheap` scenario: a global map of `entries` entries (about 3 objects
-/// and 500 bytes each) and `goroutines` parked goroutines.
-fn bigheap_dump(entries: usize, goroutines: usize) -> Option<(PathBuf, PathBuf)> {
-    make_dump(&format!("bigheap-{entries}-{goroutines}"), "./bigheap", &format!("{entries} {goroutines}"))
+/// and 500 bytes each, one object more with string keys) and `goroutines` parked goroutines.
+fn bigheap_dump(size: HeapSize, goroutines: usize) -> Option<(PathBuf, PathBuf)> {
+    let keys = if size.string_keys { " strings" } else { "" };
+    make_dump(
+        &format!("bigheap-{}-{goroutines}", size.label()),
+        "./bigheap",
+        &format!("{} {goroutines}{keys}", size.entries),
+    )
 }
 
 fn make_dump(name: &str, pkg: &str, args: &str) -> Option<(PathBuf, PathBuf)> {
@@ -321,7 +350,7 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
 /// `heap` + `top` on bigheap dumps of each size (`goroutines` parked goroutines), as one table:
 /// the median of `runs` runs per phase, and the peak anonymous RSS (what the process holds
 /// beyond the mapped dump).
-fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
+fn bench_heap(sizes: &[HeapSize], goroutines: usize, runs: usize) {
     let mut cols = Vec::new();
     for &entries in sizes {
         let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { continue };
@@ -346,7 +375,7 @@ fn bench_heap(sizes: &[usize], goroutines: usize, runs: usize) {
     );
     out += &format!("{:<40}", "N");
     for (n, _, _, _) in &cols {
-        out += &format!("{:>16}", n);
+        out += &format!("{:>16}", n.label());
     }
     out += "\n";
     let row = |out: &mut String, name: &str, f: &dyn Fn(&[HeapRun]) -> String| {
@@ -510,11 +539,11 @@ fn main() {
     if let Ok(spec) = std::env::var("GOMORTEM_BENCH_ONE") {
         return heap_run_one(&spec);
     }
-    // GOMORTEM_BENCH_HEAP=ENTRIES[,ENTRIES…] (default 5,000,000): heap + top on bigheap dumps,
-    // GOMORTEM_BENCH_RUNS times each (default 3).
-    let heap_sizes: Vec<usize> = match std::env::var("GOMORTEM_BENCH_HEAP") {
-        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
-        Err(_) => vec![5_000_000],
+    // GOMORTEM_BENCH_HEAP=ENTRIES[s][,…] (default 5000000,5000000s): heap + top on bigheap
+    // dumps (`s`: keyed by strings), GOMORTEM_BENCH_RUNS times each (default 3).
+    let heap_sizes: Vec<HeapSize> = match std::env::var("GOMORTEM_BENCH_HEAP") {
+        Ok(s) => s.split(',').filter_map(HeapSize::parse).collect(),
+        Err(_) => ["5000000", "5000000s"].iter().filter_map(|s| HeapSize::parse(s)).collect(),
     };
     let runs = std::env::var("GOMORTEM_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     bench_heap(&heap_sizes, 100_000, runs);
