@@ -260,8 +260,30 @@ const MAX_COUNT: u64 = u32::MAX as u64;
 const MAX_DEPTH: u32 = 48;
 /// Largest plan inlined for an array before it is kept as a repeat.
 const MAX_INLINE: usize = 64;
-/// Objects walked per parallel batch.
+/// Objects walked per parallel batch, and the most bytes of the heap a batch spans: the claims
+/// of a batch are all held until it is applied, and big pointer arrays (a map's groups) make
+/// many claims per object.
 const BATCH: usize = 1 << 16;
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// Where the batch of queue words from `start` ends: at most [`BATCH`] objects, spanning at most
+/// [`BATCH_BYTES`] of addresses (objects are in address order), one word at least.
+fn batch_end(heap: &Heap, words: &[u64], start: usize) -> usize {
+    let last = (start + BATCH / 64).min(words.len());
+    let addr = |w: usize| heap.addr((w * 64) as u32);
+    let from = addr(start);
+    // The first word from start + 1 on whose first object lies past the limit.
+    let (mut lo, mut hi) = (start + 1, last);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if addr(mid).wrapping_sub(from) <= BATCH_BYTES {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
 /// Claims a batch task's buffer keeps from one batch to the next (16 bytes each).
 const KEPT_CLAIMS: usize = 1 << 14;
 
@@ -579,8 +601,11 @@ impl ObjectTypes {
             rounds += 1;
             let words = std::mem::replace(&mut st.queue, vec![0; n.div_ceil(64)]);
             st.queued = 0;
-            for batch in words.chunks(BATCH / 64) {
-                let base = (batch.as_ptr() as usize - words.as_ptr() as usize) / 8 * 64;
+            let mut next = 0;
+            while next < words.len() {
+                let (start, end) = (next, batch_end(heap, &words, next));
+                next = end;
+                let (batch, base) = (&words[start..end], start * 64);
                 let tasks = batch.len().div_ceil(8);
                 sinks[..tasks].par_iter_mut().zip(batch.par_chunks(8)).enumerate().for_each(
                     |(i, (out, ws))| {
