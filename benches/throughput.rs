@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use gomortem::analysis::group;
 use gomortem::runtime::Process;
+use rayon::prelude::*;
 
 const GO: &str = "/opt/go-venv/1.26.6/bin/go";
 
@@ -327,8 +328,9 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
     let dom = Dominators::from_reach(&a.graph, &a.heap, &a.root_edges, &a.reach).expect("dominators");
     l.lap();
     // What `report::heap::top` does past the dominators: name and path each retainer.
+    let runs = a.heap.par_object_runs().map(|(objs, size, _)| (objs, size));
     let top: Vec<_> = dom
-        .top_retainers(10, |o| a.heap.size(o))
+        .top_retainers_in_runs(10, runs, |o| a.heap.size(o))
         .into_iter()
         .map(|r| match r.node {
             Node::Object(o) => (a.type_name(o), a.path_to(o).unwrap_or_default()),
@@ -352,8 +354,8 @@ fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
 /// beyond the mapped dump).
 fn bench_heap(sizes: &[HeapSize], goroutines: usize, runs: usize) {
     let mut cols = Vec::new();
-    for &entries in sizes {
-        let Some((exe, dump)) = bigheap_dump(entries, goroutines) else { continue };
+    for &hs in sizes {
+        let Some((exe, dump)) = bigheap_dump(hs, goroutines) else { continue };
         let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
         // Each run in a process of its own: memory freed by a run stays with the allocator
         // and would hide what the next one takes.
@@ -363,7 +365,7 @@ fn bench_heap(sizes: &[HeapSize], goroutines: usize, runs: usize) {
         }
         let cli: Vec<Vec<(f64, u64)>> =
             (0..runs).map(|_| CLI_RUNS.iter().map(|args| cli_run(&exe, &dump, args)).collect()).collect();
-        cols.push((entries, size, rs, cli));
+        cols.push((hs, size, rs, cli));
     }
     if cols.is_empty() {
         return;

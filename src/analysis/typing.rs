@@ -265,11 +265,14 @@ const MAX_INLINE: usize = 64;
 /// many claims per object.
 const BATCH: usize = 1 << 16;
 const BATCH_BYTES: u64 = 16 << 20;
+/// Claims a batch task's buffer keeps from one batch to the next (16 bytes each).
+const KEPT_CLAIMS: usize = 1 << 14;
 
-/// Where the batch of queue words from `start` ends: at most [`BATCH`] objects, spanning at most
-/// [`BATCH_BYTES`] of addresses (objects are in address order), one word at least.
-fn batch_end(heap: &Heap, words: &[u64], start: usize) -> usize {
-    let last = (start + BATCH / 64).min(words.len());
+/// Where the batch of queue words from `start` (of `words`) ends: at most [`BATCH`] objects,
+/// spanning at most [`BATCH_BYTES`] of addresses (objects are in address order), one word at
+/// least.
+fn batch_end(heap: &Heap, words: usize, start: usize) -> usize {
+    let last = (start + BATCH / 64).min(words);
     let addr = |w: usize| heap.addr((w * 64) as u32);
     let from = addr(start);
     // The first word from start + 1 on whose first object lies past the limit.
@@ -284,8 +287,13 @@ fn batch_end(heap: &Heap, words: &[u64], start: usize) -> usize {
     }
     lo
 }
-/// Claims a batch task's buffer keeps from one batch to the next (16 bytes each).
-const KEPT_CLAIMS: usize = 1 << 14;
+
+/// Whether walking an object of entry `id` can claim anything: its type holds pointers (it has
+/// a plan in `walk`), or it is a channel or a map's structure (walked by hand).
+fn walks(walk: &[Option<(Arc<Plan>, u64)>], entries: &[Entry], id: u32) -> bool {
+    walk.get(id as usize).is_some_and(|w| w.is_some())
+        || entries.get(id as usize).is_some_and(|e| matches!(e.kind, ObjKind::Chan(_) | ObjKind::Map(..)))
+}
 
 /// What a pointer-holding word (or pair of words) of a value is.
 #[derive(Clone, Copy, Debug)]
@@ -603,7 +611,7 @@ impl ObjectTypes {
             st.queued = 0;
             let mut next = 0;
             while next < words.len() {
-                let (start, end) = (next, batch_end(heap, &words, next));
+                let (start, end) = (next, batch_end(heap, words.len(), next));
                 next = end;
                 let (batch, base) = (&words[start..end], start * 64);
                 let tasks = batch.len().div_ceil(8);
@@ -672,6 +680,12 @@ impl ObjectTypes {
             return 0;
         };
         let (slot, header) = heap.size_and_header(obj);
+        self.covered_in(e, obj, slot, header)
+    }
+
+    /// [`Self::covered`] for an object of entry `e`, slot size and malloc header known.
+    #[inline]
+    fn covered_in(&self, e: &Entry, obj: u32, slot: u64, header: u64) -> u64 {
         (header + self.count(obj).saturating_mul(e.elem_size)).min(slot)
     }
 
@@ -692,8 +706,7 @@ impl ObjectTypes {
                         let a = &mut acc[e.source as usize];
                         a.0 += 1;
                         a.1 += size;
-                        // As `covered`.
-                        a.2 += (header + self.count(o).saturating_mul(e.elem_size)).min(size);
+                        a.2 += self.covered_in(e, o, size, header);
                     }
                     acc
                 },
@@ -784,15 +797,8 @@ struct State {
 }
 
 impl State {
-    /// Whether walking an object of entry `id` can claim anything: its type holds pointers, or
-    /// it is a channel or a map's structure (see `Ctx::walk_object`).
     fn walks(&self, id: u32) -> bool {
-        self.walk.get(id as usize).is_some_and(|w| w.is_some())
-            || self
-                .ot
-                .entries
-                .get(id as usize)
-                .is_some_and(|e| matches!(e.kind, ObjKind::Chan(_) | ObjKind::Map(..)))
+        walks(&self.walk, &self.ot.entries, id)
     }
 
     fn enqueue(&mut self, o: u32) {
@@ -1578,11 +1584,11 @@ impl<'a> Ctx<'a, '_> {
     fn walk_object(&self, ot: &ObjectTypes, walk: &[Option<(Arc<Plan>, u64)>], o: u32, out: &mut Sink<'a>) {
         let id = ot.entry_index(o);
         let Some(e) = ot.entries.get(id as usize) else { return };
-        let plan = walk.get(id as usize).and_then(|w| w.as_ref());
-        if plan.is_none() && !matches!(e.kind, ObjKind::Chan(_) | ObjKind::Map(..)) {
+        if !walks(walk, &ot.entries, id) {
             // No pointers to follow (strings' bytes, byte slices' arrays): nothing to read.
             return;
         }
+        let plan = walk.get(id as usize).and_then(|w| w.as_ref());
         let (addr, (size, header)) = (self.heap.addr(o), self.heap.size_and_header(o));
         out.row = self.graph.map(|(g, f)| GraphRow::of(g, f, &self.p.mem, o, addr, size)).unwrap_or_default();
         let start = addr + header;
@@ -1702,6 +1708,8 @@ fn shift(it: &Item, by: u64) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges};
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn entry_ids_widen_past_65534() {
@@ -1716,8 +1724,6 @@ mod tests {
         c.set(1, 1 << 20);
         assert_eq!((c.get(0), c.get(1), c.get(5)), (3, 1 << 20, 0));
     }
-    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges};
-    use std::path::{Path, PathBuf};
 
     /// Scenario cases (`case.json` beside `dump`, `exe`, `facts.json`) of one scenario under
     /// `$GOMORTEM_FIXTURES` (else `fixtures/cache`), any depth.

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
@@ -111,7 +112,7 @@ pub struct TopDoc {
 pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
     let dom = a.dominators()?;
     let t = crate::analysis::Timings::start();
-    let runs = rayon::iter::ParallelIterator::map(a.heap.par_object_runs(), |(objs, size, _)| (objs, size));
+    let runs = a.heap.par_object_runs().map(|(objs, size, _)| (objs, size));
     let top = dom.top_retainers_in_runs(n, runs, |o| a.heap.size(o));
     t.lap("top: retainers");
     let retainers = top

@@ -222,11 +222,7 @@ impl<'h> Acc<'h> {
 
     /// The root for `key`, made by `make` the first time.
     fn root(&mut self, key: (usize, String), make: impl FnOnce() -> Root) -> u32 {
-        let roots = &mut self.out.roots;
-        *self.keys.entry(key).or_insert_with(|| {
-            roots.push(make());
-            (roots.len() - 1) as u32
-        })
+        keyed_root(&mut self.keys, &mut self.out.roots, key, make)
     }
 
     fn new_root(&mut self, r: Root) -> u32 {
@@ -244,6 +240,19 @@ impl<'h> Acc<'h> {
             None => false,
         }
     }
+}
+
+/// The root `keys` holds for `key`, else the one `make` makes, added to `roots`.
+fn keyed_root<K: std::hash::Hash + Eq>(
+    keys: &mut HashMap<K, u32>,
+    roots: &mut Vec<Root>,
+    key: K,
+    make: impl FnOnce() -> Root,
+) -> u32 {
+    *keys.entry(key).or_insert_with(|| {
+        roots.push(make());
+        (roots.len() - 1) as u32
+    })
 }
 
 /// A stack object of a frame.
@@ -277,9 +286,14 @@ struct StackScan<'a, 'h> {
 
 const FRAME_KEY_BASE: usize = 1 << 20;
 
+/// The function of frame `fi`.
+fn frame_func<'a>(p: &'a Process, frames: &[PhysFrame], fi: usize) -> &'a str {
+    frames.get(fi).map_or("?", |f| p.func_name(f.func))
+}
+
 impl StackScan<'_, '_> {
     fn func_name(&self, fi: usize) -> &str {
-        self.frames.get(fi).map_or("?", |f| self.p.func_name(f.func))
+        frame_func(self.p, self.frames, fi)
     }
 
     /// The link-time pc to look locals up at (the call, not the return address).
@@ -300,7 +314,8 @@ impl StackScan<'_, '_> {
         let goid = self.goid;
         // Named only when the root is new (a frame's words share their roots).
         let (p, frames) = (self.p, self.frames);
-        let func = || frames.get(fi).map_or("?", |f| p.func_name(f.func));
+        let func = || frame_func(p, frames, fi);
+        let (keys, roots) = (&mut self.frame_keys, &mut self.acc.out.roots);
         match found {
             Some((local, start)) => {
                 let base = fr.fp.wrapping_add(start as u64);
@@ -308,34 +323,26 @@ impl StackScan<'_, '_> {
                 let d = self.p.exe.dwarf.as_ref();
                 let size = local.pieces.iter().find(|p| p.cfa_off == start).map_or(8, |p| p.size);
                 let ty = local.ty.filter(|t| whole && d.is_some_and(|d| d.ty(*t).size == size));
-                let roots = &mut self.acc.out.roots;
-                let r = *self.frame_keys.entry((fi, local.name.as_str(), start)).or_insert_with(|| {
-                    roots.push(Root {
-                        name: format!("goroutine {goid} {} {}", func(), local.name),
-                        kind,
-                        goroutine: Some(goid),
-                        addr: base,
-                        size,
-                        ty,
-                        unnamed: false,
-                    });
-                    (roots.len() - 1) as u32
+                let r = keyed_root(keys, roots, (fi, local.name.as_str(), start), || Root {
+                    name: format!("goroutine {goid} {} {}", func(), local.name),
+                    kind,
+                    goroutine: Some(goid),
+                    addr: base,
+                    size,
+                    ty,
+                    unnamed: false,
                 });
                 (r, addr.wrapping_sub(base))
             }
             None => {
-                let roots = &mut self.acc.out.roots;
-                let r = *self.frame_keys.entry((fi, "", i64::MIN)).or_insert_with(|| {
-                    roots.push(Root {
-                        name: format!("goroutine {goid} {}", func()),
-                        kind,
-                        goroutine: Some(goid),
-                        addr: fr.sp,
-                        size: fr.fp.saturating_sub(fr.sp),
-                        ty: None,
-                        unnamed: true,
-                    });
-                    (roots.len() - 1) as u32
+                let r = keyed_root(keys, roots, (fi, "", i64::MIN), || Root {
+                    name: format!("goroutine {goid} {}", func()),
+                    kind,
+                    goroutine: Some(goid),
+                    addr: fr.sp,
+                    size: fr.fp.saturating_sub(fr.sp),
+                    ty: None,
+                    unnamed: true,
                 });
                 (r, addr.wrapping_sub(fr.sp))
             }
