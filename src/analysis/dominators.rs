@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{as_atomic, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
+use crate::analysis::graph::{as_atomic, filled, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
 use crate::runtime::heap::Heap;
 use crate::{Error, Result};
 
@@ -69,14 +69,6 @@ pub struct Dominators {
     sums: Sums,
     /// Nodes reached from the super-root (itself included).
     pub reached: u32,
-}
-
-/// `len` copies of `v`, written in parallel: the first touch of a big array's pages is most
-/// of the cost of making it.
-fn filled(len: usize, v: u32) -> Vec<u32> {
-    let mut out = Vec::with_capacity(len);
-    out.par_extend(rayon::iter::repeat_n(v, len));
-    out
 }
 
 /// A set of objects (64 a word), and their ranks in it: an index into arrays over the set's

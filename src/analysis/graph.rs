@@ -25,8 +25,12 @@ use crate::runtime::Process;
 /// Bit of a raw field ([`ObjectGraph::raw_fields`]): the pointer points where the target's
 /// value starts (after its malloc header), not inside it.
 pub const FIELD_AT_START: u32 = 1 << 31;
-/// The offset bits of a raw field (offsets past 2 GiB are clamped, and never at start).
-pub const FIELD_MASK: u32 = FIELD_AT_START - 1;
+/// Bit of a raw field: the pointer points at the first byte of the target's slot (its value's
+/// start if it has no malloc header, else its header). With [`FIELD_AT_START`], the two say
+/// where in its slot a pointer to the start of a value points without a look at the slot.
+pub const FIELD_AT_SLOT: u32 = 1 << 30;
+/// The offset bits of a raw field (offsets past 1 GiB are clamped, and never at start).
+pub const FIELD_MASK: u32 = FIELD_AT_SLOT - 1;
 
 /// Objects scanned per parallel task, and kept together in the graph.
 const CHUNK: usize = 16 * 1024;
@@ -283,16 +287,16 @@ impl ChunkBuilder {
     fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
         self.stats.pointers += 1;
         match heap.find_object_start(v) {
-            Some((t, _)) if t == obj => self.stats.self_edges += 1,
+            Some((t, _, _)) if t == obj => self.stats.self_edges += 1,
             // A chunk holds at most 4G edges (32 GB of pointers): drop the rest.
-            Some((t, start)) if self.targets.len() < u32::MAX as usize => {
+            Some((t, inner, start)) if self.targets.len() < u32::MAX as usize => {
                 self.targets.push(t);
-                let field = off.min(FIELD_MASK as u64) as u32;
-                self.fields.push(if start && off <= FIELD_MASK as u64 {
-                    field | FIELD_AT_START
-                } else {
-                    field
-                });
+                let mut field = off.min(FIELD_MASK as u64) as u32;
+                if off <= FIELD_MASK as u64 {
+                    field |=
+                        if start { FIELD_AT_START } else { 0 } | if inner == 0 { FIELD_AT_SLOT } else { 0 };
+                }
+                self.fields.push(field);
             }
             Some(_) => {}
             None => self.stats.outside_heap += 1,
@@ -338,7 +342,8 @@ fn every_word(p: &Process, heap: &Heap, obj: u32, mut f: impl FnMut(u64, u64)) {
 }
 
 /// The offset in `a` of its first pointer to `b`, found as [`ObjectGraph::build`] finds edges:
-/// the field of that edge once the graph's fields are taken ([`ObjectGraph::take_fields`]).
+/// the field of that edge once the graph's fields are taken ([`ObjectGraph::take_fields`]), or
+/// past the offsets a field holds; None past 4 GiB.
 pub fn first_pointer_to(p: &Process, heap: &Heap, a: u32, b: u32) -> Option<u32> {
     if a == b {
         return None;
@@ -346,7 +351,7 @@ pub fn first_pointer_to(p: &Process, heap: &Heap, a: u32, b: u32) -> Option<u32>
     let found = std::cell::Cell::new(None);
     let look = |off: u64, v: u64| {
         if found.get().is_none() && heap.find_object(v) == Some(b) {
-            found.set(Some(off.min(FIELD_MASK as u64) as u32));
+            found.set(u32::try_from(off).ok());
         }
     };
     if let PointerInfo::Unknown(_) = heap.for_each_pointer(p, a, look) {
@@ -499,10 +504,11 @@ impl ObjectGraph {
         c.nonempty.get(i % (CHUNK / 64)).copied().unwrap_or(0)
     }
 
-    /// The offset in `obj` of the pointer to its `k`-th target.
+    /// The offset in `obj` of the pointer to its `k`-th target; None past [`FIELD_MASK`] (the
+    /// offset was clamped: see [`first_pointer_to`]).
     #[inline]
     pub fn field(&self, obj: u32, k: usize) -> Option<u32> {
-        self.raw_fields(obj).get(k).map(|&f| f & FIELD_MASK)
+        self.raw_fields(obj).get(k).map(|&f| f & FIELD_MASK).filter(|&f| f != FIELD_MASK)
     }
 
     /// The fields of `obj`'s pointers, parallel to [`Self::targets`] and in ascending offset:
@@ -521,16 +527,14 @@ impl ObjectGraph {
     }
 }
 
-/// Hint the processor to load the cache line at `p` (nothing on other architectures).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it does not fault on any address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+pub(crate) use crate::runtime::heap::prefetch;
+
+/// `len` copies of `v`, written in parallel: the first touch of a big array's pages is most
+/// of the cost of making it.
+pub(crate) fn filled(len: usize, v: u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(len);
+    out.par_extend(rayon::iter::repeat_n(v, len));
+    out
 }
 
 /// How far ahead in a frontier rows and targets are prefetched.
@@ -715,23 +719,29 @@ impl Reachability {
     /// The bytes reached are left at 0 for the caller.
     fn search(g: &ObjectGraph, roots: &[RootEdges], parallel: usize) -> Reachability {
         let n = g.len();
-        let mut parent_v = vec![NONE; n as usize];
+        let mut parent_v = filled(n as usize, NONE);
         let st = SearchState { sets: Lanes::new(n), parent: as_atomic(&mut parent_v) };
         let (sets, parent) = (&st.sets, st.parent);
-        let mut root_of = Vec::new();
         // Objects without edges are marked but never enter a frontier.
         let mut frontier = Vec::new();
-        for r in roots {
-            for &o in r.objects.iter().filter(|&&o| o < n) {
-                root_of.push((o, r.root));
-                if sets.claim(MARKED, o) {
-                    parent[o as usize].store(FROM_ROOT, Relaxed);
-                    if g.has_targets(o) {
-                        frontier.push(o);
-                    }
-                } else {
-                    sets.set(MANY, o);
+        let mut root_of: Vec<(u32, u32)> = roots
+            .iter()
+            .flat_map(|r| r.objects.iter().filter(|&&o| o < n).map(move |&o| (o, r.root)))
+            .collect();
+        // Their marks and parents are in no useful order: fetched a few ahead.
+        const AHEAD: usize = 16;
+        for (i, &(o, _)) in root_of.iter().enumerate() {
+            if let Some(&(next, _)) = root_of.get(i + AHEAD) {
+                sets.prefetch(next);
+                prefetch(parent.as_ptr().wrapping_add(next as usize));
+            }
+            if sets.claim(MARKED, o) {
+                parent[o as usize].store(FROM_ROOT, Relaxed);
+                if g.has_targets(o) {
+                    frontier.push(o);
                 }
+            } else {
+                sets.set(MANY, o);
             }
         }
         let root_edges = root_of.len() as u64;

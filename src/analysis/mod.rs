@@ -36,9 +36,14 @@ fn release_freed_memory() {
 /// see docs/testing.md).
 pub(crate) struct Timings(Option<std::time::Instant>);
 
+/// When the first [`Timings`] started: laps are from there, one clock for every phase.
+static TIMINGS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 impl Timings {
     pub(crate) fn start() -> Timings {
-        Timings(std::env::var_os("GOMORTEM_TIMINGS").map(|_| std::time::Instant::now()))
+        Timings(
+            std::env::var_os("GOMORTEM_TIMINGS").map(|_| *TIMINGS_START.get_or_init(std::time::Instant::now)),
+        )
     }
 
     pub(crate) fn lap(&self, phase: &str) {
@@ -61,6 +66,7 @@ pub struct HeapAnalysis<'p> {
     pub typing: ObjectTypes,
     pub warnings: Vec<String>,
     dom: std::sync::OnceLock<std::result::Result<Dominators, String>>,
+    hist: std::sync::OnceLock<typing::Histogram>,
 }
 
 impl<'p> HeapAnalysis<'p> {
@@ -85,7 +91,17 @@ impl<'p> HeapAnalysis<'p> {
         // the scan skips are not read around the ones it needs).
         let (roots, mut graph) = std::thread::scope(|s| {
             s.spawn(|| heap.scanned_ranges().into_iter().for_each(|(a, len)| p.mem.will_need(a, len)));
-            rayon::join(|| p.roots(&heap), || ObjectGraph::build(p, &heap))
+            let roots = || {
+                let r = p.roots(&heap);
+                t.lap("roots");
+                r
+            };
+            let graph = || {
+                let g = ObjectGraph::build(p, &heap);
+                t.lap("graph");
+                g
+            };
+            rayon::join(roots, graph)
         });
         let roots = roots?;
         t.lap("roots and graph");
@@ -98,13 +114,20 @@ impl<'p> HeapAnalysis<'p> {
         // sequential: beside the typing, it keeps one core while the typing takes the other.
         let reach = Reachability::compute(&graph, &heap, &root_edges);
         t.lap("reachability");
-        let dom = std::sync::OnceLock::new();
+        let (dom, hist) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
         let typing = || {
             let typing = ObjectTypes::infer(p, &heap, &types, &roots, Some((&graph, &fields)));
             t.lap("typing");
             // Before the dominators' peak (the predecessor rows), not after.
             drop(fields);
             release_freed_memory();
+            if dominators {
+                // What the report asks of the typing next, made while the dominators finish
+                // (their last steps are sequential: a core is free).
+                typing.stats(&heap);
+                let _ = hist.set(Self::histogram_of(&typing, &heap, &reach));
+                t.lap("histogram");
+            }
             typing
         };
         // The dominators' first stage is parallel: it takes every core. The rest is mostly
@@ -128,7 +151,16 @@ impl<'p> HeapAnalysis<'p> {
         warnings.extend(heap.warnings.iter().cloned());
         warnings.extend(roots.warnings.iter().cloned());
         warnings.extend(typing.warnings.iter().cloned());
-        Ok(HeapAnalysis { p, heap, types, roots, root_edges, graph, reach, typing, warnings, dom })
+        Ok(HeapAnalysis { p, heap, types, roots, root_edges, graph, reach, typing, warnings, dom, hist })
+    }
+
+    /// Objects and bytes by type, allocated and reachable (computed once).
+    pub fn histogram(&self) -> &typing::Histogram {
+        self.hist.get_or_init(|| Self::histogram_of(&self.typing, &self.heap, &self.reach))
+    }
+
+    fn histogram_of(typing: &ObjectTypes, heap: &Heap, reach: &Reachability) -> typing::Histogram {
+        typing.histogram(heap, Some(&|o| reach.is_reachable(o)))
     }
 
     /// The dominator tree of the reachable objects (computed once).

@@ -34,7 +34,7 @@ use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{EdgeFields, ObjectGraph, FIELD_AT_START, FIELD_MASK};
+use crate::analysis::graph::{prefetch, EdgeFields, ObjectGraph, FIELD_AT_SLOT, FIELD_AT_START, FIELD_MASK};
 use crate::dump::AddressSpace;
 use crate::exe::dwarf::{FrameLocals, Kind as DKind, TypeId};
 use crate::runtime::heap::Heap;
@@ -188,8 +188,8 @@ impl TyIds {
     #[inline]
     fn prefetch(&self, o: usize) {
         match self {
-            TyIds::Narrow(v) => v.get(o).map(|x| crate::analysis::graph::prefetch(x)),
-            TyIds::Wide(v) => v.get(o).map(|x| crate::analysis::graph::prefetch(x)),
+            TyIds::Narrow(v) => v.get(o).map(|x| prefetch(x)),
+            TyIds::Wide(v) => v.get(o).map(|x| prefetch(x)),
         };
     }
 
@@ -265,6 +265,10 @@ const MAX_INLINE: usize = 64;
 /// many claims per object.
 const BATCH: usize = 1 << 16;
 const BATCH_BYTES: u64 = 16 << 20;
+/// Queue words per parallel task of a batch, and the most bytes of the heap a task spans: a
+/// batch of big objects (a map's groups) is still cut in tasks enough for every core.
+const TASK_WORDS: usize = 8;
+const TASK_BYTES: u64 = 1 << 20;
 /// Claims a batch task's buffer keeps from one batch to the next (16 bytes each).
 const KEPT_CLAIMS: usize = 1 << 14;
 
@@ -272,14 +276,20 @@ const KEPT_CLAIMS: usize = 1 << 14;
 /// spanning at most [`BATCH_BYTES`] of addresses (objects are in address order), one word at
 /// least.
 fn batch_end(heap: &Heap, words: usize, start: usize) -> usize {
-    let last = (start + BATCH / 64).min(words);
+    span_end(heap, words, start, BATCH / 64, BATCH_BYTES)
+}
+
+/// Where a run of queue words from `start` (of `words`) ends: at most `most` words, spanning at
+/// most `bytes` of addresses (objects are in address order), one word at least.
+fn span_end(heap: &Heap, words: usize, start: usize, most: usize, bytes: u64) -> usize {
+    let last = (start + most).min(words);
     let addr = |w: usize| heap.addr((w * 64) as u32);
     let from = addr(start);
     // The first word from start + 1 on whose first object lies past the limit.
     let (mut lo, mut hi) = (start + 1, last);
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if addr(mid).wrapping_sub(from) <= BATCH_BYTES {
+        if addr(mid).wrapping_sub(from) <= bytes {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -399,6 +409,24 @@ impl Claims {
         self.list.push(Claim { obj, count: count.min(MAX_COUNT) as u32, kind: k, array });
     }
 
+    /// Drop the claims that cannot change `ot` (see [`ObjectTypes::may_change`]), in order.
+    fn retain_changes(&mut self, ot: &ObjectTypes) {
+        const AHEAD: usize = 16;
+        let (list, kinds) = (&mut self.list, &self.kinds);
+        let mut kept = 0;
+        for i in 0..list.len() {
+            if let Some(next) = list.get(i + AHEAD) {
+                ot.ty.prefetch(next.obj as usize);
+            }
+            let c = list[i];
+            if ot.may_change(&c, kinds[c.kind as usize]) {
+                list[kept] = c;
+                kept += 1;
+            }
+        }
+        list.truncate(kept);
+    }
+
     fn kind(&self, c: &Claim) -> ObjKind {
         self.kinds[c.kind as usize]
     }
@@ -462,11 +490,12 @@ impl<'g> GraphRow<'g> {
         Some(u64::from_le_bytes(b.try_into().ok()?))
     }
 
-    /// The graph's target for the pointer word at `a`, and whether it points at the target's
-    /// start; None when the graph took no edge there (not a pointer slot, nil, outside the
-    /// heap or into the object itself: the caller looks the value up itself).
+    /// The graph's target for the pointer word at `a`, and where in the target it points (its
+    /// raw field's [`FIELD_AT_START`] and [`FIELD_AT_SLOT`] bits); None when the graph took no
+    /// edge there (not a pointer slot, nil, outside the heap or into the object itself: the
+    /// caller looks the value up itself).
     #[inline]
-    fn find(&mut self, a: u64) -> Option<(u32, bool)> {
+    fn find(&mut self, a: u64) -> Option<(u32, u32)> {
         let off = a.wrapping_sub(self.base);
         if off >= self.len {
             return None;
@@ -483,7 +512,16 @@ impl<'g> GraphRow<'g> {
             }
         };
         self.next = k + 1;
-        Some((self.targets[k], f[k] & FIELD_AT_START != 0))
+        Some((self.targets[k], f[k] & !FIELD_MASK))
+    }
+
+    /// The target of an edge a few past the last one found (the walk goes up the object), if
+    /// the graph's edge does not say where in it the pointer points.
+    #[inline]
+    fn inside_ahead(&self) -> Option<u32> {
+        const AHEAD: usize = 8;
+        let k = self.next + AHEAD;
+        self.fields.get(k).filter(|&&f| f & (FIELD_AT_SLOT | FIELD_AT_START) == 0).map(|_| self.targets[k])
     }
 }
 
@@ -604,7 +642,8 @@ impl ObjectTypes {
         // One sink per task of a batch, kept from batch to batch: their buffers are allocated
         // once, by the threads that fill them (freeing them in the applying thread instead,
         // batch after batch, made the threads wait on each other's allocator locks).
-        let mut sinks: Vec<Sink> = (0..BATCH / 64 / 8).map(|_| Sink::default()).collect();
+        let mut sinks: Vec<Sink> = Vec::new();
+        let mut tasks: Vec<(usize, usize)> = Vec::new();
         while st.queued > 0 {
             rounds += 1;
             let words = std::mem::replace(&mut st.queue, vec![0; n.div_ceil(64)]);
@@ -613,27 +652,33 @@ impl ObjectTypes {
             while next < words.len() {
                 let (start, end) = (next, batch_end(heap, words.len(), next));
                 next = end;
-                let (batch, base) = (&words[start..end], start * 64);
-                let tasks = batch.len().div_ceil(8);
-                sinks[..tasks].par_iter_mut().zip(batch.par_chunks(8)).enumerate().for_each(
-                    |(i, (out, ws))| {
-                        out.claims.clear();
-                        for (j, &w) in ws.iter().enumerate() {
-                            let mut w = w;
-                            while w != 0 {
-                                let o = base + (i * 8 + j) * 64 + w.trailing_zeros() as usize;
-                                w &= w - 1;
-                                cx.walk_object(&st.ot, &st.walk, o as u32, out);
-                            }
+                // Tasks from a queued object on (late rounds queue few).
+                tasks.clear();
+                let mut t = start;
+                while let Some(k) = words[t..end].iter().position(|&w| w != 0) {
+                    let te = span_end(heap, end, t + k, TASK_WORDS, TASK_BYTES);
+                    tasks.push((t + k, te));
+                    t = te;
+                }
+                if sinks.len() < tasks.len() {
+                    sinks.resize_with(tasks.len(), Sink::default);
+                }
+                let words = &words;
+                sinks[..tasks.len()].par_iter_mut().zip(tasks.par_iter()).for_each(|(out, &(from, to))| {
+                    out.claims.clear();
+                    for (wi, &w) in words[from..to].iter().enumerate() {
+                        let mut w = w;
+                        while w != 0 {
+                            let o = (from + wi) * 64 + w.trailing_zeros() as usize;
+                            w &= w - 1;
+                            cx.walk_object(&st.ot, &st.walk, o as u32, out);
                         }
-                        // Claims that cannot change anything, dropped here in parallel rather
-                        // than in the sequential apply.
-                        let claims = &mut out.claims;
-                        let kinds = &claims.kinds;
-                        claims.list.retain(|c| st.ot.may_change(c, kinds[c.kind as usize]));
-                    },
-                );
-                for out in &mut sinks[..tasks] {
+                    }
+                    // Claims that cannot change anything, dropped here in parallel rather
+                    // than in the sequential apply.
+                    out.claims.retain_changes(&st.ot);
+                });
+                for out in &mut sinks[..tasks.len()] {
                     st.apply(&cx, &out.claims, Source::Propagated);
                     // A task over big arrays made many claims: not kept for the next batches.
                     if out.claims.list.capacity() > KEPT_CLAIMS {
@@ -643,8 +688,36 @@ impl ObjectTypes {
             }
         }
         let mut ot = st.ot;
+        ot.clamp_string_bytes(heap);
         ot.rounds = rounds;
         ot
+    }
+
+    /// String bytes are claimed up to where each string ends, which a string of a corrupt or
+    /// stale length puts past its object's slot: bring those counts back to the slot's end
+    /// (the slot's size, a cache miss per string, is known here by runs of objects).
+    fn clamp_string_bytes(&mut self, heap: &Heap) {
+        let strings: Vec<bool> = self.entries.iter().map(|e| e.kind == ObjKind::StringBytes).collect();
+        let (strings, this) = (&strings, &*self);
+        let over: Vec<(u32, u64)> = heap
+            .par_object_runs()
+            .flat_map_iter(|(objs, size, _)| {
+                let counts = &this.count.v[objs.start as usize..objs.end as usize];
+                counts
+                    .iter()
+                    .zip(objs)
+                    .filter(move |&(&c, o)| {
+                        c as u64 > size
+                            && strings.get(this.ty.get(o as usize) as usize).copied().unwrap_or(false)
+                            && this.count.get(o) as u64 > size
+                    })
+                    .map(move |(_, o)| (o, size))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (o, size) in over {
+            self.count.set(o, size.min(MAX_COUNT) as u32);
+        }
     }
 
     /// Totals by source and what stays untyped (computed once).
@@ -830,7 +903,15 @@ impl State {
         const AHEAD: usize = 16;
         for (i, c) in claims.list.iter().enumerate() {
             if let Some(next) = claims.list.get(i + AHEAD) {
-                self.ot.ty.prefetch(next.obj as usize);
+                let o = next.obj as usize;
+                self.ot.ty.prefetch(o);
+                // What a first claim on it writes.
+                if let Some(c) = self.ot.count.v.get(o) {
+                    prefetch(c);
+                }
+                if let Some(q) = self.queue.get(o / 64) {
+                    prefetch(q);
+                }
             }
             let o = c.obj as usize;
             let (count, kind) = (c.count, claims.kind(c));
@@ -1465,19 +1546,31 @@ impl<'a> Ctx<'a, '_> {
     #[inline]
     fn resolve(&self, out: &mut Sink, a: u64, v: u64) -> Option<u32> {
         match out.row.find(a) {
-            Some((o, start)) => start.then_some(o),
+            Some((o, at)) => (at & FIELD_AT_START != 0).then_some(o),
             None => self.heap.object_starting_at(v),
         }
     }
 
-    /// The object whose slot holds `v` (anywhere in it), the pointer read at `a`, and whether
-    /// the graph's edge says `v` is where the object's value starts.
+    /// The object whose slot holds `v` (anywhere in it), the pointer read at `a`, and the
+    /// offset of `v` in the object's slot.
     #[inline]
-    fn resolve_inside(&self, out: &mut Sink, a: u64, v: u64) -> Option<(u32, bool)> {
-        match out.row.find(a) {
-            Some(found) => Some(found),
-            None => self.heap.find_object(v).map(|o| (o, false)),
+    fn resolve_inside(&self, out: &mut Sink, a: u64, v: u64) -> Option<(u32, u64)> {
+        if let Some(t) = out.row.inside_ahead() {
+            self.heap.prefetch_addr(t);
         }
+        let (o, at) = match out.row.find(a) {
+            Some(found) => found,
+            None => (self.heap.find_object(v)?, 0),
+        };
+        // Where the graph's edge says, without a look at the object (a cache miss or two).
+        let off = if at & FIELD_AT_SLOT != 0 {
+            0
+        } else if at & FIELD_AT_START != 0 {
+            self.heap.malloc_header_size()
+        } else {
+            v.wrapping_sub(self.heap.addr(o))
+        };
+        Some((o, off))
     }
 
     /// A value of type `t`, of a size above zero (plans leave out pointers to empty types),
@@ -1513,13 +1606,10 @@ impl<'a> Ctx<'a, '_> {
             }
             Slot::Str => {
                 let len = self.read_at(out, a + 8).unwrap_or(0);
-                if let (Some((o, start)), true) = (self.resolve_inside(out, a, v), len > 0) {
-                    // At the value's start, the offset is the malloc header's: the object's
-                    // address (a cache miss) is not needed.
-                    let (size, header) = self.heap.size_and_header(o);
-                    let off = if start { header } else { v - self.heap.addr(o) };
-                    let end = off.saturating_add(len).min(size);
-                    self.claim(out, o, ObjKind::StringBytes, false, end);
+                if let (Some((o, off)), true) = (self.resolve_inside(out, a, v), len > 0) {
+                    // Not clamped to the slot here (its size is a cache miss): see
+                    // `ObjectTypes::clamp_string_bytes`.
+                    self.claim(out, o, ObjKind::StringBytes, false, off.saturating_add(len));
                 }
             }
             Slot::Eface | Slot::Iface => {
@@ -1798,7 +1888,7 @@ mod tests {
     }
 
     /// Taking pointers from the graph's rows types every object exactly as looking each up
-    /// in the heap does.
+    /// in the heap does; no string's bytes reach past its object's slot.
     #[test]
     fn graph_rows_change_nothing() {
         let cases = crate::testutil::fixture_cases();
@@ -1814,6 +1904,12 @@ mod tests {
             let names = |ot: &ObjectTypes| ot.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
             assert_eq!(names(&a), names(&b), "{}", d.display());
             assert!(a.ty == b.ty && a.count == b.count, "{}: object types differ", d.display());
+            // String bytes are claimed unclamped, and clamped to their slots once typed.
+            for o in 0..heap.len() {
+                if b.entry(o).is_some_and(|e| e.kind == ObjKind::StringBytes) {
+                    assert!(b.count(o) <= heap.size(o), "{}: string bytes past the slot of {o}", d.display());
+                }
+            }
         }
     }
 

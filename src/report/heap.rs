@@ -52,8 +52,7 @@ pub struct HeapDoc {
 /// The summary and the `top` rows of the histogram; with `retainers` above 0, the biggest
 /// retainers too (as [`top`] lists them), or a warning saying why they are missing.
 pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> HeapDoc {
-    let reach = |o: u32| a.reach.is_reachable(o);
-    let hist = a.typing.histogram(&a.heap, Some(&reach));
+    let hist = a.histogram();
     let untyped = hist.types.iter().find(|r| r.type_name == "untyped");
     let t = &a.heap.totals;
     let summary = HeapSummary {
@@ -73,8 +72,7 @@ pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> HeapDoc {
         roots: a.roots.roots.len(),
         edges: a.graph.edge_count(),
     };
-    let mut types = hist.types;
-    types.truncate(top);
+    let types = hist.types[..top.min(hist.types.len())].to_vec();
     let mut warnings = a.warnings.clone();
     let retainers = match retainers {
         0 => None,

@@ -944,6 +944,19 @@ impl Heap {
         self.size_and_header(obj).1
     }
 
+    /// Start loading what [`Self::addr`] reads of an object (for callers that know which
+    /// objects come next).
+    #[inline]
+    pub fn prefetch_addr(&self, obj: u32) {
+        prefetch(self.addrs.lo.as_ptr().wrapping_add(obj as usize));
+    }
+
+    /// Bytes of a malloc header, for the objects that have one (the others have none: an
+    /// object's header is this or nothing).
+    pub fn malloc_header_size(&self) -> u64 {
+        self.layout.malloc_header_size
+    }
+
     /// [`Self::size`] and [`Self::header_size`], with one span lookup.
     #[inline]
     pub fn size_and_header(&self, obj: u32) -> (u64, u64) {
@@ -1001,7 +1014,7 @@ impl Heap {
     /// among the span's allocated slots.
     #[inline]
     pub fn find_object(&self, addr: u64) -> Option<u32> {
-        self.find_object_start(addr).map(|(o, _)| o)
+        self.find_object_start(addr).map(|(o, _, _)| o)
     }
 
     /// The object in slot `n` of a small-object span, if that slot is allocated.
@@ -1025,14 +1038,14 @@ impl Heap {
     /// None for interior pointers, free slots and non-heap addresses.
     #[inline]
     pub fn object_starting_at(&self, addr: u64) -> Option<u32> {
-        self.find_object_start(addr).filter(|&(_, start)| start).map(|(o, _)| o)
+        self.find_object_start(addr).filter(|&(_, _, start)| start).map(|(o, _, _)| o)
     }
 
-    /// [`Self::find_object`], and whether `addr` is where the object's value starts (after
-    /// its malloc header, if any) rather than inside it. The hot path of the graph's scan: a
-    /// page-table entry and one [`SpanLookup`].
+    /// [`Self::find_object`], the offset of `addr` in the object's slot, and whether `addr` is
+    /// where the object's value starts (after its malloc header, if any) rather than inside
+    /// it. The hot path of the graph's scan: a page-table entry and one [`SpanLookup`].
     #[inline]
-    pub fn find_object_start(&self, addr: u64) -> Option<(u32, bool)> {
+    pub fn find_object_start(&self, addr: u64) -> Option<(u32, u64, bool)> {
         let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
         let s = self.lookup.get(si as usize)?;
         let rel = addr.wrapping_sub(s.base);
@@ -1044,7 +1057,7 @@ impl Heap {
         }
         let header = s.header(&self.layout);
         if s.flags & SpanLookup::LARGE != 0 {
-            return (s.flags & SpanLookup::FULL != 0).then_some((s.first_object, rel == header));
+            return (s.flags & SpanLookup::FULL != 0).then_some((s.first_object, rel, rel == header));
         }
         let n = s.slot(rel as u32);
         let o = if s.flags & SpanLookup::FULL != 0 {
@@ -1052,12 +1065,13 @@ impl Heap {
         } else {
             self.ranked_slot(s.first_object, s.rank_base, n)?
         };
-        Some((o, rel - n as u64 * s.elemsize as u64 == header))
+        let inner = rel - n as u64 * s.elemsize as u64;
+        Some((o, inner, inner == header))
     }
 
     /// [`Self::find_object_start`] in a span whose extent does not fit 32 bits.
     #[cold]
-    fn find_object_start_wide(&self, si: u32, addr: u64) -> Option<(u32, bool)> {
+    fn find_object_start_wide(&self, si: u32, addr: u64) -> Option<(u32, u64, bool)> {
         let s = &self.spans[si as usize];
         if addr < s.base || addr >= s.slots_end() {
             return None;
@@ -1065,11 +1079,12 @@ impl Heap {
         let header = self.lookup[si as usize].header(&self.layout);
         let rel = addr - s.base;
         if s.is_large() {
-            return (s.objects == 1).then_some((s.first_object, rel == header));
+            return (s.objects == 1).then_some((s.first_object, rel, rel == header));
         }
         let n = s.slot(rel);
         let o = self.allocated_slot(s, n)?;
-        Some((o, rel - n as u64 * s.elemsize == header))
+        let inner = rel - n as u64 * s.elemsize;
+        Some((o, inner, inner == header))
     }
 
     /// Call `f(offset, value)` for every pointer slot of an object whose value is not nil;
@@ -1284,6 +1299,18 @@ impl Heap {
             })
             .reduce(PointerCensus::default, merge)
     }
+}
+
+/// Hint the processor to load the cache line at `p` (nothing on other architectures).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not fault on any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
