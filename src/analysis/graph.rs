@@ -512,8 +512,9 @@ impl ObjectGraph {
     }
 
     /// The fields of `obj`'s pointers, parallel to [`Self::targets`] and in ascending offset:
-    /// each the offset in `obj` ([`FIELD_MASK`]) and whether the pointer points where the
-    /// target's value starts ([`FIELD_AT_START`]).
+    /// each the offset in `obj` ([`FIELD_MASK`]), whether the pointer points where the
+    /// target's value starts ([`FIELD_AT_START`]) and whether at its slot's first byte
+    /// ([`FIELD_AT_SLOT`]).
     #[inline]
     pub fn raw_fields(&self, obj: u32) -> &[u32] {
         let (c, r) = self.row(obj);
