@@ -258,7 +258,7 @@ impl GraphStats {
 struct Chunk {
     offsets: Box<[u32]>,
     targets: Box<[u32]>,
-    fields: Box<[u32]>,
+    fields: ChunkFields,
     /// Which objects have edges, 64 a word (searches skip the others without reading rows).
     nonempty: Box<[u64]>,
 }
@@ -318,7 +318,7 @@ impl ChunkBuilder {
         let c = Chunk {
             offsets: self.offsets.as_slice().into(),
             targets: self.targets.as_slice().into(),
-            fields: self.fields.as_slice().into(),
+            fields: ChunkFields::new(&self.fields),
             nonempty: nonempty.into_boxed_slice(),
         };
         self.offsets.clear();
@@ -363,14 +363,108 @@ pub fn first_pointer_to(p: &Process, heap: &Heap, a: u32, b: u32) -> Option<u32>
 
 /// The fields of a graph's edges ([`ObjectGraph::raw_fields`]), taken out of it so that they
 /// can be freed once what needs them (the typing) is done.
-pub struct EdgeFields(Vec<Box<[u32]>>);
+pub struct EdgeFields(Vec<ChunkFields>);
 
 impl EdgeFields {
     /// [`ObjectGraph::raw_fields`] of `obj`, `g` the graph these were taken from.
     #[inline]
-    pub fn of(&self, g: &ObjectGraph, obj: u32) -> &[u32] {
+    pub fn of(&self, g: &ObjectGraph, obj: u32) -> RowFields<'_> {
         let (_, r) = g.row(obj);
-        self.0.get(obj as usize / CHUNK).and_then(|f| f.get(r)).unwrap_or_default()
+        self.0.get(obj as usize / CHUNK).map(|f| f.row(r)).unwrap_or_default()
+    }
+}
+
+/// The fields of a chunk's edges (see [`ObjectGraph::raw_fields`]): 2 bytes an edge when every
+/// offset in the chunk is a multiple of 8 below 128 KiB (pointer slots are 8-aligned, and most
+/// objects are small), else 4.
+enum ChunkFields {
+    /// The offset over 8 in the low 14 bits, [`FIELD_AT_SLOT`] in bit 14, [`FIELD_AT_START`] in
+    /// bit 15.
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+impl Default for ChunkFields {
+    fn default() -> ChunkFields {
+        ChunkFields::Wide(Box::default())
+    }
+}
+
+impl ChunkFields {
+    fn new(raw: &[u32]) -> ChunkFields {
+        let narrow = |f: u32| (f & FIELD_MASK).is_multiple_of(8) && (f & FIELD_MASK) < 8 << 14;
+        if raw.iter().all(|&f| narrow(f)) {
+            let flags = |f: u32| ((f & (FIELD_AT_START | FIELD_AT_SLOT)) >> 16) as u16;
+            ChunkFields::Narrow(raw.iter().map(|&f| ((f & FIELD_MASK) >> 3) as u16 | flags(f)).collect())
+        } else {
+            ChunkFields::Wide(raw.into())
+        }
+    }
+
+    fn row(&self, r: std::ops::Range<usize>) -> RowFields<'_> {
+        match self {
+            ChunkFields::Narrow(f) => f.get(r).map(RowFields::Narrow),
+            ChunkFields::Wide(f) => f.get(r).map(RowFields::Wide),
+        }
+        .unwrap_or_default()
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            ChunkFields::Narrow(f) => f.len() * 2,
+            ChunkFields::Wide(f) => f.len() * 4,
+        }
+    }
+}
+
+/// The raw fields of one object's edges ([`ObjectGraph::raw_fields`]), as the chunk keeps them.
+#[derive(Clone, Copy, Debug)]
+pub enum RowFields<'a> {
+    Narrow(&'a [u16]),
+    Wide(&'a [u32]),
+}
+
+impl Default for RowFields<'_> {
+    fn default() -> Self {
+        RowFields::Wide(&[])
+    }
+}
+
+impl RowFields<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            RowFields::Narrow(f) => f.len(),
+            RowFields::Wide(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The raw field of the `k`-th edge: its offset ([`FIELD_MASK`]) and flags.
+    #[inline]
+    pub fn get(&self, k: usize) -> Option<u32> {
+        match self {
+            RowFields::Narrow(f) => {
+                f.get(k).map(|&x| ((x & 0x3fff) as u32) << 3 | ((x & 0xc000) as u32) << 16)
+            }
+            RowFields::Wide(f) => f.get(k).copied(),
+        }
+    }
+
+    /// The first edge whose offset is at least `off` (the row is in ascending offset).
+    #[inline]
+    pub fn first_at(&self, off: u32) -> usize {
+        match self {
+            RowFields::Narrow(f) => {
+                // Offsets are multiples of 8 here: one at or past `off` is one at or past its
+                // multiple of 8 rounded up.
+                let o = off.div_ceil(8);
+                f.partition_point(|&x| ((x & 0x3fff) as u32) < o)
+            }
+            RowFields::Wide(f) => f.partition_point(|&x| x & FIELD_MASK < off),
+        }
     }
 }
 
@@ -508,7 +602,7 @@ impl ObjectGraph {
     /// offset was clamped: see [`first_pointer_to`]).
     #[inline]
     pub fn field(&self, obj: u32, k: usize) -> Option<u32> {
-        self.raw_fields(obj).get(k).map(|&f| f & FIELD_MASK).filter(|&f| f != FIELD_MASK)
+        self.raw_fields(obj).get(k).map(|f| f & FIELD_MASK).filter(|&f| f != FIELD_MASK)
     }
 
     /// The fields of `obj`'s pointers, parallel to [`Self::targets`] and in ascending offset:
@@ -516,14 +610,15 @@ impl ObjectGraph {
     /// target's value starts ([`FIELD_AT_START`]) and whether at its slot's first byte
     /// ([`FIELD_AT_SLOT`]).
     #[inline]
-    pub fn raw_fields(&self, obj: u32) -> &[u32] {
+    pub fn raw_fields(&self, obj: u32) -> RowFields<'_> {
         let (c, r) = self.row(obj);
-        c.fields.get(r).unwrap_or_default()
+        c.fields.row(r)
     }
 
     /// Bytes held by the graph's arrays.
     pub fn memory_bytes(&self) -> u64 {
-        let per = |c: &Chunk| (c.offsets.len() + c.targets.len() + c.fields.len()) * 4 + c.nonempty.len() * 8;
+        let per =
+            |c: &Chunk| (c.offsets.len() + c.targets.len()) * 4 + c.fields.bytes() + c.nonempty.len() * 8;
         (self.chunks.iter().map(per).sum::<usize>() + self.chunks.capacity() * size_of::<Chunk>()) as u64
     }
 }
@@ -990,6 +1085,28 @@ impl Reachability {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fields keep their offsets and flags whether a chunk holds them in 2 bytes or 4, and a
+    /// row finds the first edge at an offset the same either way.
+    #[test]
+    fn narrow_and_wide_fields_agree() {
+        let narrow =
+            [0, 8 | FIELD_AT_START | FIELD_AT_SLOT, 16 | FIELD_AT_START, 24 | FIELD_AT_SLOT, (8 << 14) - 8];
+        let wide = [0, 8 | FIELD_AT_START, 12, 1 << 20, FIELD_MASK];
+        for raw in [&narrow[..], &wide[..]] {
+            let f = ChunkFields::new(raw);
+            assert_eq!(matches!(f, ChunkFields::Narrow(_)), raw == &narrow[..]);
+            let row = f.row(0..raw.len());
+            assert_eq!(row.len(), raw.len());
+            for (k, &x) in raw.iter().enumerate() {
+                assert_eq!(row.get(k), Some(x));
+                let first = raw.iter().position(|&y| y & FIELD_MASK >= x & FIELD_MASK).unwrap();
+                assert_eq!(row.first_at(x & FIELD_MASK), first);
+                assert_eq!(row.first_at((x & FIELD_MASK).saturating_sub(1)), first.min(k));
+            }
+            assert_eq!(row.get(raw.len()), None);
+        }
+    }
     use crate::analysis::dominators::{Dominators, Node};
     use std::path::{Path, PathBuf};
 

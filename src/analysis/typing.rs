@@ -34,7 +34,9 @@ use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{prefetch, EdgeFields, ObjectGraph, FIELD_AT_SLOT, FIELD_AT_START, FIELD_MASK};
+use crate::analysis::graph::{
+    prefetch, EdgeFields, ObjectGraph, RowFields, FIELD_AT_SLOT, FIELD_AT_START, FIELD_MASK,
+};
 use crate::dump::AddressSpace;
 use crate::exe::dwarf::{FrameLocals, Kind as DKind, TypeId};
 use crate::runtime::heap::Heap;
@@ -454,7 +456,7 @@ struct GraphRow<'g> {
     base: u64,
     /// Bytes of the object a field can describe.
     len: u64,
-    fields: &'g [u32],
+    fields: RowFields<'g>,
     targets: &'g [u32],
     /// Where the next lookup starts (walks go up the object, mostly).
     next: usize,
@@ -501,18 +503,18 @@ impl<'g> GraphRow<'g> {
             return None;
         }
         let (off, f) = (off as u32, self.fields);
-        let k = match f.get(self.next) {
-            Some(&x) if x & FIELD_MASK == off => self.next,
+        let (k, x) = match f.get(self.next) {
+            Some(x) if x & FIELD_MASK == off => (self.next, x),
             _ => {
-                let k = f.partition_point(|&x| x & FIELD_MASK < off);
-                if f.get(k).is_none_or(|&x| x & FIELD_MASK != off) {
-                    return None;
+                let k = f.first_at(off);
+                match f.get(k) {
+                    Some(x) if x & FIELD_MASK == off => (k, x),
+                    _ => return None,
                 }
-                k
             }
         };
         self.next = k + 1;
-        Some((self.targets[k], f[k] & !FIELD_MASK))
+        Some((self.targets[k], x & !FIELD_MASK))
     }
 
     /// The target of an edge a few past the last one found (the walk goes up the object), if
@@ -521,7 +523,7 @@ impl<'g> GraphRow<'g> {
     fn inside_ahead(&self) -> Option<u32> {
         const AHEAD: usize = 8;
         let k = self.next + AHEAD;
-        self.fields.get(k).filter(|&&f| f & (FIELD_AT_SLOT | FIELD_AT_START) == 0).map(|_| self.targets[k])
+        self.fields.get(k).filter(|&f| f & (FIELD_AT_SLOT | FIELD_AT_START) == 0).map(|_| self.targets[k])
     }
 }
 
