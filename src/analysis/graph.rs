@@ -378,11 +378,16 @@ impl EdgeFields {
 /// offset in the chunk is a multiple of 8 below 128 KiB (pointer slots are 8-aligned, and most
 /// objects are small), else 4.
 enum ChunkFields {
-    /// The offset over 8 in the low 14 bits, [`FIELD_AT_SLOT`] in bit 14, [`FIELD_AT_START`] in
-    /// bit 15.
+    /// The offset over 8 in the low bits ([`NARROW_OFFSET`]), [`FIELD_AT_START`] and
+    /// [`FIELD_AT_SLOT`] in the top two, [`NARROW_FLAGS_SHIFT`] bits down from theirs.
     Narrow(Box<[u16]>),
     Wide(Box<[u32]>),
 }
+
+/// The offset bits of a narrow field (offsets over 8: 128 KiB at most).
+const NARROW_OFFSET: u16 = 0x3fff;
+/// How far a raw field's flags lie above a narrow field's.
+const NARROW_FLAGS_SHIFT: u32 = 16;
 
 impl Default for ChunkFields {
     fn default() -> ChunkFields {
@@ -392,9 +397,10 @@ impl Default for ChunkFields {
 
 impl ChunkFields {
     fn new(raw: &[u32]) -> ChunkFields {
-        let narrow = |f: u32| (f & FIELD_MASK).is_multiple_of(8) && (f & FIELD_MASK) < 8 << 14;
+        let narrow =
+            |f: u32| (f & FIELD_MASK).is_multiple_of(8) && (f & FIELD_MASK) >> 3 <= NARROW_OFFSET as u32;
         if raw.iter().all(|&f| narrow(f)) {
-            let flags = |f: u32| ((f & (FIELD_AT_START | FIELD_AT_SLOT)) >> 16) as u16;
+            let flags = |f: u32| ((f & !FIELD_MASK) >> NARROW_FLAGS_SHIFT) as u16;
             ChunkFields::Narrow(raw.iter().map(|&f| ((f & FIELD_MASK) >> 3) as u16 | flags(f)).collect())
         } else {
             ChunkFields::Wide(raw.into())
@@ -431,24 +437,13 @@ impl Default for RowFields<'_> {
 }
 
 impl RowFields<'_> {
-    pub fn len(&self) -> usize {
-        match self {
-            RowFields::Narrow(f) => f.len(),
-            RowFields::Wide(f) => f.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The raw field of the `k`-th edge: its offset ([`FIELD_MASK`]) and flags.
     #[inline]
     pub fn get(&self, k: usize) -> Option<u32> {
         match self {
-            RowFields::Narrow(f) => {
-                f.get(k).map(|&x| ((x & 0x3fff) as u32) << 3 | ((x & 0xc000) as u32) << 16)
-            }
+            RowFields::Narrow(f) => f.get(k).map(|&x| {
+                ((x & NARROW_OFFSET) as u32) << 3 | ((x & !NARROW_OFFSET) as u32) << NARROW_FLAGS_SHIFT
+            }),
             RowFields::Wide(f) => f.get(k).copied(),
         }
     }
@@ -461,7 +456,7 @@ impl RowFields<'_> {
                 // Offsets are multiples of 8 here: one at or past `off` is one at or past its
                 // multiple of 8 rounded up.
                 let o = off.div_ceil(8);
-                f.partition_point(|&x| ((x & 0x3fff) as u32) < o)
+                f.partition_point(|&x| ((x & NARROW_OFFSET) as u32) < o)
             }
             RowFields::Wide(f) => f.partition_point(|&x| x & FIELD_MASK < off),
         }
@@ -1085,6 +1080,8 @@ impl Reachability {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::dominators::{Dominators, Node};
+    use std::path::{Path, PathBuf};
 
     /// Fields keep their offsets and flags whether a chunk holds them in 2 bytes or 4, and a
     /// row finds the first edge at an offset the same either way.
@@ -1097,18 +1094,15 @@ mod tests {
             let f = ChunkFields::new(raw);
             assert_eq!(matches!(f, ChunkFields::Narrow(_)), raw == &narrow[..]);
             let row = f.row(0..raw.len());
-            assert_eq!(row.len(), raw.len());
             for (k, &x) in raw.iter().enumerate() {
                 assert_eq!(row.get(k), Some(x));
                 let first = raw.iter().position(|&y| y & FIELD_MASK >= x & FIELD_MASK).unwrap();
                 assert_eq!(row.first_at(x & FIELD_MASK), first);
-                assert_eq!(row.first_at((x & FIELD_MASK).saturating_sub(1)), first.min(k));
+                assert_eq!(row.first_at((x & FIELD_MASK).saturating_sub(1)), first);
             }
             assert_eq!(row.get(raw.len()), None);
         }
     }
-    use crate::analysis::dominators::{Dominators, Node};
-    use std::path::{Path, PathBuf};
 
     /// Everything over one dump; checks the invariants every dump satisfies.
     struct Analysed {

@@ -237,6 +237,14 @@ impl ElemCounts {
         ElemCounts { v: vec![0; n], wide: HashMap::default() }
     }
 
+    /// Start loading an object's count into the cache.
+    #[inline]
+    fn prefetch(&self, o: usize) {
+        if let Some(c) = self.v.get(o) {
+            prefetch(c);
+        }
+    }
+
     #[inline]
     fn get(&self, o: u32) -> u32 {
         match self.v.get(o as usize) {
@@ -704,17 +712,14 @@ impl ObjectTypes {
         let over: Vec<(u32, u64)> = heap
             .par_object_runs()
             .flat_map_iter(|(objs, size, _)| {
-                let counts = &this.count.v[objs.start as usize..objs.end as usize];
-                counts
-                    .iter()
-                    .zip(objs)
-                    .filter(move |&(&c, o)| {
-                        c as u64 > size
-                            && strings.get(this.ty.get(o as usize) as usize).copied().unwrap_or(false)
-                            && this.count.get(o) as u64 > size
-                    })
-                    .map(move |(_, o)| (o, size))
-                    .collect::<Vec<_>>()
+                let past = move |o: u32| {
+                    // The 2 bytes first: most counts are below any slot size.
+                    let c = this.count.v[o as usize];
+                    (c == ElemCounts::WIDE || c as u64 > size)
+                        && this.count.get(o) as u64 > size
+                        && strings.get(this.ty.get(o as usize) as usize).copied().unwrap_or(false)
+                };
+                objs.filter(move |&o| past(o)).map(move |o| (o, size)).collect::<Vec<_>>()
             })
             .collect();
         for (o, size) in over {
@@ -908,9 +913,7 @@ impl State {
                 let o = next.obj as usize;
                 self.ot.ty.prefetch(o);
                 // What a first claim on it writes.
-                if let Some(c) = self.ot.count.v.get(o) {
-                    prefetch(c);
-                }
+                self.ot.count.prefetch(o);
                 if let Some(q) = self.queue.get(o / 64) {
                     prefetch(q);
                 }
