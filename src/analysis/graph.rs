@@ -279,14 +279,61 @@ struct ChunkBuilder {
     targets: Vec<u32>,
     fields: Vec<u32>,
     stats: GraphStats,
+    /// Pointers read but not yet looked up, (offset, value), of the objects in `pending_objs`
+    /// with how many each has: looked up a batch at a time, in steps, so that the cache misses
+    /// of one pointer's lookup overlap those of the others.
+    pending: Vec<(u64, u64)>,
+    pending_objs: Vec<(u32, u32)>,
+    /// The span of each pending pointer's page, during a lookup.
+    spans: Vec<Option<u32>>,
 }
 
+/// Pointers looked up together by [`ChunkBuilder`].
+const LOOKUP_BATCH: usize = 64;
+
 impl ChunkBuilder {
-    /// Record the pointer `v` at offset `off` of `obj`.
+    /// A pointer `v` at offset `off` of the object being scanned, looked up later.
     #[inline]
-    fn add(&mut self, heap: &Heap, obj: u32, off: u64, v: u64) {
-        self.stats.pointers += 1;
-        match heap.find_object_start(v) {
+    fn read(&mut self, heap: &Heap, off: u64, v: u64) {
+        heap.prefetch_page(v);
+        self.pending.push((off, v));
+    }
+
+    /// The object `obj`, whose pointers were the last `read`, is scanned.
+    fn end_read(&mut self, heap: &Heap, obj: u32, pointers: usize) {
+        self.pending_objs.push((obj, pointers as u32));
+        if self.pending.len() >= LOOKUP_BATCH {
+            self.look_up(heap);
+        }
+    }
+
+    /// Look up the pending pointers, and add the rows of their objects: first the page of
+    /// each (prefetched as it was read), then its span (prefetched by that step), then the
+    /// object in the span.
+    fn look_up(&mut self, heap: &Heap) {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.extend(self.pending.iter().map(|&(_, v)| heap.page_span(v)));
+        let mut at = 0;
+        for i in 0..self.pending_objs.len() {
+            let (obj, k) = self.pending_objs[i];
+            for j in at..at + k as usize {
+                let (off, v) = self.pending[j];
+                self.stats.pointers += 1;
+                self.add_found(obj, off, spans[j].and_then(|si| heap.find_object_start_in(si, v)));
+            }
+            at += k as usize;
+            self.end_object();
+        }
+        self.pending.clear();
+        self.pending_objs.clear();
+        self.spans = spans;
+    }
+
+    /// Record a pointer at offset `off` of `obj` to what `found` is.
+    #[inline]
+    fn add_found(&mut self, obj: u32, off: u64, found: Option<(u32, u64, bool)>) {
+        match found {
             Some((t, _, _)) if t == obj => self.stats.self_edges += 1,
             // A chunk holds at most 4G edges (32 GB of pointers): drop the rest.
             Some((t, inner, start)) if self.targets.len() < u32::MAX as usize => {
@@ -480,18 +527,18 @@ impl ObjectGraph {
                 ch.offsets.reserve_exact(objs.len() + 1);
                 ch.offsets.push(0);
                 for obj in objs {
-                    let before = ch.targets.len();
+                    let before = ch.pending.len();
                     if let PointerInfo::Unknown(_) =
-                        heap.for_each_pointer(p, obj, |off, v| ch.add(heap, obj, off, v))
+                        heap.for_each_pointer(p, obj, |off, v| ch.read(heap, off, v))
                     {
                         ch.stats.conservative_objects += 1;
                         // Drop what a partial scan reported, then take every word.
-                        ch.targets.truncate(before);
-                        ch.fields.truncate(before);
-                        every_word(p, heap, obj, |off, v| ch.add(heap, obj, off, v));
+                        ch.pending.truncate(before);
+                        every_word(p, heap, obj, |off, v| ch.read(heap, off, v));
                     }
-                    ch.end_object();
+                    ch.end_read(heap, obj, ch.pending.len() - before);
                 }
+                ch.look_up(heap);
                 ch.finish()
             })
             .collect();

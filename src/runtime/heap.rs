@@ -817,14 +817,20 @@ impl PageTable {
 
     /// The span index of a page (arena index, page in the arena), if in use.
     #[inline]
-    fn get(&self, (arena, page): (u64, u64)) -> Option<u32> {
+    fn get(&self, at: (u64, u64)) -> Option<u32> {
+        self.entry(at)?.checked_sub(1)
+    }
+
+    /// The entry of a page (span index + 1, or 0).
+    #[inline]
+    fn entry(&self, (arena, page): (u64, u64)) -> Option<&u32> {
         let t = if !self.slots.is_empty() {
             let i = *self.slots.get(arena.wrapping_sub(self.first) as usize)?;
             i.checked_sub(1)? as usize
         } else {
             self.keys.binary_search(&arena).ok()?
         };
-        self.tables.get(t)?.get(page as usize)?.checked_sub(1)
+        self.tables.get(t)?.get(page as usize)
     }
 }
 
@@ -1047,6 +1053,31 @@ impl Heap {
     #[inline]
     pub fn find_object_start(&self, addr: u64) -> Option<(u32, u64, bool)> {
         let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        self.find_object_start_in(si, addr)
+    }
+
+    /// The first of the three steps of [`Self::find_object_start`], for a caller that looks
+    /// up many addresses at once and hides the cache misses of each step behind the others:
+    /// start loading the page-table entry of `addr`.
+    #[inline]
+    pub fn prefetch_page(&self, addr: u64) {
+        if let Some(e) = self.page_table.entry(self.pages.locate(&self.layout, addr)) {
+            prefetch(e);
+        }
+    }
+
+    /// The second step: the index of the span whose pages hold `addr` (None off the heap),
+    /// and start loading what the third step, [`Self::find_object_start_in`], reads of it.
+    #[inline]
+    pub fn page_span(&self, addr: u64) -> Option<u32> {
+        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        prefetch(self.lookup.as_ptr().wrapping_add(si as usize));
+        Some(si)
+    }
+
+    /// [`Self::find_object_start`] given the span of `addr`'s page ([`Self::page_span`]).
+    #[inline]
+    pub fn find_object_start_in(&self, si: u32, addr: u64) -> Option<(u32, u64, bool)> {
         let s = self.lookup.get(si as usize)?;
         let rel = addr.wrapping_sub(s.base);
         if s.flags & SpanLookup::WIDE != 0 {
