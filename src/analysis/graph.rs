@@ -317,10 +317,10 @@ impl ChunkBuilder {
         let mut at = 0;
         for i in 0..self.pending_objs.len() {
             let (obj, k) = self.pending_objs[i];
-            for j in at..at + k as usize {
-                let (off, v) = self.pending[j];
+            for (j, &si) in spans[at..at + k as usize].iter().enumerate() {
+                let (off, v) = self.pending[at + j];
                 self.stats.pointers += 1;
-                self.add_found(obj, off, spans[j].and_then(|si| heap.find_object_start_in(si, v)));
+                self.add_found(obj, off, si.and_then(|si| heap.find_object_start_in(si, v)));
             }
             at += k as usize;
             self.end_object();
