@@ -35,6 +35,8 @@ const NONE: u32 = u32::MAX;
 const BIG: u32 = u32::MAX;
 /// Objects per parallel task (64 bitset words).
 const STEP: usize = 64 * 64;
+/// How many successors ahead the depth-first search prefetches what it reads of them.
+const SEARCH_AHEAD: usize = 4;
 
 /// A node of the dominator tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -632,10 +634,23 @@ impl Computation<'_> {
         let mut bits: Vec<[u64; 4]> = vec![[0; 4]; many.bits.len()];
         bits.par_iter_mut().enumerate().for_each(|(i, b)| *b = [many.bits[i], g.has_targets_word(i), 0, 0]);
         let (sums, idom, size) = (&mut self.sums, &mut self.idom, &*self.size);
+        // What the search reads of a successor when it comes to it, its bits and its row, is
+        // prefetched: for the first successors of a frame as it is pushed, for the others
+        // SEARCH_AHEAD successors before (the misses of a node's successors overlap).
+        let ahead = |bits: &[[u64; 4]], w: u32| {
+            if w < n {
+                prefetch(&bits[(w / 64) as usize]);
+                g.prefetch_row(w);
+            }
+        };
+        fn frame<'s>(succ: &'s [u32], node: u32, dfs: u32, ahead: impl Fn(u32)) -> Frame<'s> {
+            succ.iter().take(SEARCH_AHEAD).for_each(|&w| ahead(w));
+            Frame { succ, k: 0, node, dfs, bytes: 0, count: 0 }
+        }
         let mut stack: Vec<Frame> = Vec::new();
         for (i, r) in self.roots.iter().enumerate() {
             let node = n + i as u32;
-            stack.push(Frame { succ: &r.objects, k: 0, node, dfs: NONE, bytes: 0, count: 0 });
+            stack.push(frame(&r.objects, node, NONE, |w| ahead(&bits, w)));
             while let Some(top) = stack.last_mut() {
                 let k = top.k as usize;
                 let Some(&v) = top.succ.get(k) else {
@@ -659,11 +674,8 @@ impl Computation<'_> {
                     continue;
                 };
                 top.k += 1;
-                if let Some(&w) = top.succ.get(k + 2).filter(|&&w| w < n) {
-                    g.prefetch_row(w);
-                }
-                if let Some(&w) = top.succ.get(k + 6).filter(|&&w| w < n) {
-                    prefetch(&bits[(w / 64) as usize]);
+                if let Some(&w) = top.succ.get(k + SEARCH_AHEAD) {
+                    ahead(&bits, w);
                 }
                 if v >= n {
                     continue; // a root's object out of range
@@ -678,7 +690,7 @@ impl Computation<'_> {
                         bits[wi][2] |= bit;
                         let dfs = num.push(v, du);
                         idom[v as usize] = dfs;
-                        stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs, bytes: 0, count: 0 });
+                        stack.push(frame(g.targets(v), v, dfs, |w| ahead(&bits, w)));
                     }
                 } else if edges_w & bit != 0 {
                     // Its one predecessor is its dominator (set before for objects).
@@ -686,7 +698,7 @@ impl Computation<'_> {
                         idom[v as usize] = u;
                     }
                     sums.prefetch(v);
-                    stack.push(Frame { succ: g.targets(v), k: 0, node: v, dfs: NONE, bytes: 0, count: 0 });
+                    stack.push(frame(g.targets(v), v, NONE, |w| ahead(&bits, w)));
                 } else if under_root {
                     // Pendant, pointing nowhere (the others were done before).
                     idom[v as usize] = u;
