@@ -160,8 +160,7 @@ pub struct Histogram {
 
 /// The type of every heap object (see the module documentation).
 pub struct ObjectTypes {
-    ty: TyIds,
-    count: ElemCounts,
+    slots: ObjSlots,
     pub entries: Vec<Entry>,
     /// Made on first use ([`Self::stats`]): `top` has no need of them.
     stats: std::sync::OnceLock<TypingStats>,
@@ -171,96 +170,89 @@ pub struct ObjectTypes {
 
 pub const UNTYPED: u32 = u32::MAX;
 
-/// The entry of each object ([`UNTYPED`] if none): 2 bytes an object while there are fewer
-/// than 65,535 entries (always, in the programs seen so far), 4 bytes after.
+/// Per object, its entry ([`UNTYPED`] if none) and the count of elements it describes, side
+/// by side in 4 bytes, so that a claim reads and writes both with one cache miss (the typing's
+/// sequential step is bound by these misses). Counts of 65,535 or more (big arrays) are kept
+/// aside; past 65,534 entries (never, in the programs seen so far), the entries move to 4
+/// bytes of their own.
 #[derive(PartialEq)]
-enum TyIds {
-    Narrow(Vec<u16>),
-    Wide(Vec<u32>),
+struct ObjSlots {
+    /// Entry (or [`Self::NARROW_UNTYPED`]), count (or [`Self::WIDE`]).
+    v: Vec<[u16; 2]>,
+    wide_ids: Option<Vec<u32>>,
+    wide_counts: HashMap<u32, u32>,
 }
 
-impl TyIds {
+impl ObjSlots {
     const NARROW_UNTYPED: u16 = u16::MAX;
-
-    fn new(n: usize) -> TyIds {
-        TyIds::Narrow(vec![Self::NARROW_UNTYPED; n])
-    }
-
-    /// Start loading an object's entry into the cache.
-    #[inline]
-    fn prefetch(&self, o: usize) {
-        match self {
-            TyIds::Narrow(v) => v.get(o).map(|x| prefetch(x)),
-            TyIds::Wide(v) => v.get(o).map(|x| prefetch(x)),
-        };
-    }
-
-    #[inline]
-    fn get(&self, o: usize) -> u32 {
-        match self {
-            TyIds::Narrow(v) => match v.get(o) {
-                Some(&Self::NARROW_UNTYPED) | None => UNTYPED,
-                Some(&t) => t as u32,
-            },
-            TyIds::Wide(v) => v.get(o).copied().unwrap_or(UNTYPED),
-        }
-    }
-
-    fn set(&mut self, o: usize, id: u32) {
-        if let TyIds::Narrow(v) = self {
-            if id < Self::NARROW_UNTYPED as u32 {
-                v[o] = id as u16;
-                return;
-            }
-            let wide =
-                v.iter().map(|&t| if t == Self::NARROW_UNTYPED { UNTYPED } else { t as u32 }).collect();
-            *self = TyIds::Wide(wide);
-        }
-        if let TyIds::Wide(v) = self {
-            v[o] = id;
-        }
-    }
-}
-
-/// Elements each object's entry describes: 2 bytes an object, the few counts of 65,535 or
-/// more (big arrays) aside.
-#[derive(PartialEq)]
-struct ElemCounts {
-    v: Vec<u16>,
-    wide: HashMap<u32, u32>,
-}
-
-impl ElemCounts {
     const WIDE: u16 = u16::MAX;
 
-    fn new(n: usize) -> ElemCounts {
-        ElemCounts { v: vec![0; n], wide: HashMap::default() }
+    fn new(n: usize) -> ObjSlots {
+        ObjSlots { v: vec![[Self::NARROW_UNTYPED, 0]; n], wide_ids: None, wide_counts: HashMap::default() }
     }
 
-    /// Start loading an object's count into the cache.
+    /// Start loading an object's entry and count into the cache.
     #[inline]
     fn prefetch(&self, o: usize) {
-        if let Some(c) = self.v.get(o) {
-            prefetch(c);
+        if let Some(x) = self.v.get(o) {
+            prefetch(x);
+        }
+        if let Some(x) = self.wide_ids.as_ref().and_then(|w| w.get(o)) {
+            prefetch(x);
+        }
+    }
+
+    /// The object's entry index.
+    #[inline]
+    fn ty(&self, o: usize) -> u32 {
+        if let Some(w) = &self.wide_ids {
+            return w.get(o).copied().unwrap_or(UNTYPED);
+        }
+        match self.v.get(o) {
+            Some(&[Self::NARROW_UNTYPED, _]) | None => UNTYPED,
+            Some(&[t, _]) => t as u32,
+        }
+    }
+
+    fn set_ty(&mut self, o: usize, id: u32) {
+        if self.wide_ids.is_none() {
+            if id < Self::NARROW_UNTYPED as u32 {
+                self.v[o][0] = id as u16;
+                return;
+            }
+            let wide = self
+                .v
+                .iter()
+                .map(|&[t, _]| if t == Self::NARROW_UNTYPED { UNTYPED } else { t as u32 })
+                .collect();
+            self.wide_ids = Some(wide);
+        }
+        if let Some(w) = &mut self.wide_ids {
+            w[o] = id;
+        }
+    }
+
+    /// The object's count as kept in its slot ([`Self::WIDE`]: see [`Self::count`]).
+    #[inline]
+    fn narrow_count(&self, o: u32) -> u16 {
+        self.v.get(o as usize).map_or(0, |x| x[1])
+    }
+
+    #[inline]
+    fn count(&self, o: u32) -> u32 {
+        match self.narrow_count(o) {
+            Self::WIDE => self.wide_counts.get(&o).copied().unwrap_or(0),
+            c => c as u32,
         }
     }
 
     #[inline]
-    fn get(&self, o: u32) -> u32 {
-        match self.v.get(o as usize) {
-            Some(&Self::WIDE) => self.wide.get(&o).copied().unwrap_or(0),
-            Some(&c) => c as u32,
-            None => 0,
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, o: u32, c: u32) {
+    fn set_count(&mut self, o: u32, c: u32) {
         if c >= Self::WIDE as u32 {
-            self.v[o as usize] = Self::WIDE;
-            self.wide.insert(o, c);
+            self.v[o as usize][1] = Self::WIDE;
+            self.wide_counts.insert(o, c);
         } else {
-            self.v[o as usize] = c as u16;
+            self.v[o as usize][1] = c as u16;
         }
     }
 }
@@ -426,7 +418,7 @@ impl Claims {
         let mut kept = 0;
         for i in 0..list.len() {
             if let Some(next) = list.get(i + AHEAD) {
-                ot.ty.prefetch(next.obj as usize);
+                ot.slots.prefetch(next.obj as usize);
             }
             let c = list[i];
             if ot.may_change(&c, kinds[c.kind as usize]) {
@@ -594,8 +586,7 @@ impl ObjectTypes {
         let n = heap.len() as usize;
         let mut st = State {
             ot: ObjectTypes {
-                ty: TyIds::new(n),
-                count: ElemCounts::new(n),
+                slots: ObjSlots::new(n),
                 entries: Vec::new(),
                 stats: Default::default(),
                 rounds: 0,
@@ -714,16 +705,16 @@ impl ObjectTypes {
             .flat_map_iter(|(objs, size, _)| {
                 let past = move |o: u32| {
                     // The 2 bytes first: most counts are below any slot size.
-                    let c = this.count.v[o as usize];
-                    (c == ElemCounts::WIDE || c as u64 > size)
-                        && this.count.get(o) as u64 > size
-                        && strings.get(this.ty.get(o as usize) as usize).copied().unwrap_or(false)
+                    let c = this.slots.narrow_count(o);
+                    (c == ObjSlots::WIDE || c as u64 > size)
+                        && this.slots.count(o) as u64 > size
+                        && strings.get(this.slots.ty(o as usize) as usize).copied().unwrap_or(false)
                 };
                 objs.filter(move |&o| past(o)).map(move |o| (o, size)).collect::<Vec<_>>()
             })
             .collect();
         for (o, size) in over {
-            self.count.set(o, size.min(MAX_COUNT) as u32);
+            self.slots.set_count(o, size.min(MAX_COUNT) as u32);
         }
     }
 
@@ -735,23 +726,23 @@ impl ObjectTypes {
     /// Whether a claim could change the object's type: untyped, another kind (see
     /// `State::apply`), or a longer array of the same kind.
     fn may_change(&self, c: &Claim, kind: ObjKind) -> bool {
-        let cur = self.ty.get(c.obj as usize);
-        cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.count.get(c.obj)
+        let cur = self.slots.ty(c.obj as usize);
+        cur == UNTYPED || self.entries[cur as usize].kind != kind || c.count > self.slots.count(c.obj)
     }
 
     /// The entry of an object, None if untyped.
     pub fn entry(&self, obj: u32) -> Option<&Entry> {
-        self.entries.get(self.ty.get(obj as usize) as usize)
+        self.entries.get(self.slots.ty(obj as usize) as usize)
     }
 
     /// The entry index of an object ([`UNTYPED`] if none).
     pub fn entry_index(&self, obj: u32) -> u32 {
-        self.ty.get(obj as usize)
+        self.slots.ty(obj as usize)
     }
 
     /// Number of elements (bytes, for string bytes) the object's entry describes.
     pub fn count(&self, obj: u32) -> u64 {
-        self.count.get(obj) as u64
+        self.slots.count(obj) as u64
     }
 
     /// Bytes of the object's slot its type covers (malloc header included).
@@ -821,7 +812,7 @@ impl ObjectTypes {
             .par_object_runs()
             .fold(zero, |mut acc, (objs, b, _)| {
                 for o in objs {
-                    let i = row_of.get(self.ty.get(o as usize) as usize).map_or(untyped, |&r| r as usize);
+                    let i = row_of.get(self.slots.ty(o as usize) as usize).map_or(untyped, |&r| r as usize);
                     let a = &mut acc[i];
                     a[0] += 1;
                     a[1] += b;
@@ -911,21 +902,19 @@ impl State {
         for (i, c) in claims.list.iter().enumerate() {
             if let Some(next) = claims.list.get(i + AHEAD) {
                 let o = next.obj as usize;
-                self.ot.ty.prefetch(o);
-                // What a first claim on it writes.
-                self.ot.count.prefetch(o);
+                self.ot.slots.prefetch(o);
                 if let Some(q) = self.queue.get(o / 64) {
                     prefetch(q);
                 }
             }
             let o = c.obj as usize;
             let (count, kind) = (c.count, claims.kind(c));
-            let cur = self.ot.ty.get(o);
+            let cur = self.ot.slots.ty(o);
             let mut source = given;
             if cur != UNTYPED {
                 let e = &self.ot.entries[cur as usize];
-                if e.kind == kind && e.source != Source::Header && count > self.ot.count.get(c.obj) {
-                    self.ot.count.set(c.obj, count);
+                if e.kind == kind && e.source != Source::Header && count > self.ot.slots.count(c.obj) {
+                    self.ot.slots.set_count(c.obj, count);
                     if self.walks(cur) {
                         self.enqueue(c.obj);
                     }
@@ -950,9 +939,9 @@ impl State {
             } else {
                 self.entry_id(cx, kind, c.array, source, c.obj)
             };
-            self.ot.ty.set(o, id);
+            self.ot.slots.set_ty(o, id);
             if cur == UNTYPED {
-                self.ot.count.set(c.obj, count);
+                self.ot.slots.set_count(c.obj, count);
                 if self.walks(id) {
                     self.enqueue(c.obj);
                 }
@@ -1808,16 +1797,17 @@ mod tests {
 
     #[test]
     fn entry_ids_widen_past_65534() {
-        let mut t = TyIds::new(3);
-        t.set(0, 7);
-        assert_eq!((t.get(0), t.get(1), t.get(9)), (7, UNTYPED, UNTYPED));
-        t.set(1, 70_000);
-        assert!(matches!(t, TyIds::Wide(_)));
-        assert_eq!((t.get(0), t.get(1), t.get(2)), (7, 70_000, UNTYPED));
-        let mut c = ElemCounts::new(2);
-        c.set(0, 3);
-        c.set(1, 1 << 20);
-        assert_eq!((c.get(0), c.get(1), c.get(5)), (3, 1 << 20, 0));
+        let mut t = ObjSlots::new(3);
+        t.set_ty(0, 7);
+        t.set_count(0, 3);
+        t.set_count(1, 1 << 20);
+        assert_eq!((t.ty(0), t.ty(1), t.ty(9)), (7, UNTYPED, UNTYPED));
+        t.set_ty(1, 70_000);
+        assert!(t.wide_ids.is_some());
+        assert_eq!((t.ty(0), t.ty(1), t.ty(2)), (7, 70_000, UNTYPED));
+        t.set_ty(2, 9);
+        assert_eq!((t.count(0), t.count(1), t.count(2), t.count(5)), (3, 1 << 20, 0, 0));
+        assert_eq!(t.ty(2), 9);
     }
 
     /// Scenario cases (`case.json` beside `dump`, `exe`, `facts.json`) of one scenario under
@@ -1908,7 +1898,7 @@ mod tests {
             let b = ObjectTypes::infer(&p, &heap, &types, &roots, Some((&g, &f)));
             let names = |ot: &ObjectTypes| ot.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
             assert_eq!(names(&a), names(&b), "{}", d.display());
-            assert!(a.ty == b.ty && a.count == b.count, "{}: object types differ", d.display());
+            assert!(a.slots == b.slots, "{}: object types differ", d.display());
             // String bytes are claimed unclamped, and clamped to their slots once typed.
             for o in 0..heap.len() {
                 if b.entry(o).is_some_and(|e| e.kind == ObjKind::StringBytes) {
