@@ -106,6 +106,10 @@ impl<B: std::ops::Deref<Target = [u64]>> Ranks<B> {
         let (i, b) = ((v / 64) as usize, v % 64);
         (self.base[i] + (self.bits[i] & ((1u64 << b) - 1)).count_ones()) as usize
     }
+
+    fn memory_bytes(&self) -> usize {
+        self.base.capacity() * 4 + self.bits.len() * 8
+    }
 }
 
 /// What each node retains, in bytes and objects. Only the nodes that may retain others have
@@ -115,10 +119,10 @@ impl<B: std::ops::Deref<Target = [u64]>> Ranks<B> {
 struct Sums {
     stored: Ranks<Vec<u64>>,
     objects: u32,
-    /// Bytes per entry; sums of 4 GiB or more are [`BIG`] here, and kept in `big` by entry.
-    bytes: Vec<u32>,
+    /// Bytes and objects per entry, side by side (one cache miss); sums of 4 GiB or more are
+    /// [`BIG`] bytes here, and kept in `big` by entry.
+    entries: Vec<[u32; 2]>,
     big: HashMap<u32, u64>,
-    count: Vec<u32>,
 }
 
 impl Sums {
@@ -129,9 +133,11 @@ impl Sums {
         let bits: Vec<u64> = marked.par_iter().enumerate().map(|(i, &w)| w & g.has_targets_word(i)).collect();
         let stored = Ranks::new(bits);
         let len = (stored.len + others) as usize;
-        let mut bytes = vec![0u32; len];
+        // Objects with edges retain themselves, the others nothing yet.
+        let mut entries = vec![[0u32, 1]; stored.len as usize];
+        entries.resize(len, [0, 0]);
         let big: Vec<(u32, u64)> = {
-            let at = as_atomic(&mut bytes);
+            let at = as_atomic(entries.as_flattened_mut());
             stored
                 .bits
                 .par_iter()
@@ -140,7 +146,7 @@ impl Sums {
                     let mut big = Vec::new();
                     for (k, b) in BitIter(w).enumerate() {
                         let (slot, s) = (stored.base[i] + k as u32, size(i as u32 * 64 + b));
-                        at[slot as usize].store(s.min(BIG as u64) as u32, Relaxed);
+                        at[2 * slot as usize].store(s.min(BIG as u64) as u32, Relaxed);
                         if s >= BIG as u64 {
                             big.push((slot, s));
                         }
@@ -149,9 +155,7 @@ impl Sums {
                 })
                 .collect()
         };
-        let mut count = vec![1u32; stored.len as usize];
-        count.resize(len, 0);
-        Sums { stored, objects: n, bytes, big: big.into_iter().collect(), count }
+        Sums { stored, objects: n, entries, big: big.into_iter().collect() }
     }
 
     /// The entry of a node, None for an object without edges.
@@ -166,7 +170,7 @@ impl Sums {
 
     #[inline]
     fn bytes_at(&self, s: usize) -> u64 {
-        match self.bytes[s] {
+        match self.entries[s][0] {
             BIG => self.big.get(&(s as u32)).copied().unwrap_or(0),
             b => b as u64,
         }
@@ -175,10 +179,10 @@ impl Sums {
     #[inline]
     fn set_at(&mut self, s: usize, v: u64) {
         if v >= BIG as u64 {
-            self.bytes[s] = BIG;
+            self.entries[s][0] = BIG;
             self.big.insert(s as u32, v);
         } else {
-            self.bytes[s] = v as u32;
+            self.entries[s][0] = v as u32;
         }
     }
 
@@ -186,7 +190,7 @@ impl Sums {
     #[inline]
     fn get(&self, id: u32, reached: bool, size: &dyn Fn(u32) -> u64) -> (u64, u32) {
         match self.slot(id) {
-            Some(s) => (self.bytes_at(s), self.count[s]),
+            Some(s) => (self.bytes_at(s), self.entries[s][1]),
             None if reached => (size(id), 1),
             None => (0, 0),
         }
@@ -205,22 +209,19 @@ impl Sums {
         if b != 0 {
             self.set_at(s, self.bytes_at(s) + b);
         }
-        self.count[s] += c;
+        self.entries[s][1] += c;
     }
 
     /// Start loading a node's entry into the cache.
     #[inline]
     fn prefetch(&self, id: u32) {
         if let Some(s) = self.slot(id) {
-            prefetch(&self.bytes[s]);
-            prefetch(&self.count[s]);
+            prefetch(&self.entries[s]);
         }
     }
 
     fn memory_bytes(&self) -> usize {
-        (self.bytes.capacity() + self.count.capacity() + self.stored.base.capacity()) * 4
-            + self.stored.bits.capacity() * 8
-            + self.big.capacity() * 16
+        self.entries.capacity() * 8 + self.stored.memory_bytes() + self.big.capacity() * 16
     }
 }
 
@@ -546,8 +547,7 @@ impl Computation<'_> {
         let deferred: Vec<(u32, u64)> = {
             let sums = &mut self.sums;
             let (stored, big) = (&sums.stored, &sums.big);
-            let bytes = as_atomic(&mut sums.bytes);
-            let counts = as_atomic(&mut sums.count);
+            let entries = as_atomic(sums.entries.as_flattened_mut());
             let cnt = as_atomic(&mut preds_of);
             self.idom[..n as usize]
                 .par_chunks_mut(STEP)
@@ -559,9 +559,11 @@ impl Computation<'_> {
                         sinks.clear();
                         ranks.clear();
                         for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
-                            for b in BitIter(w) {
-                                let k = wi * 64 + b as usize;
-                                let v = (ci * STEP + k) as u32;
+                            // The edges of those that have some (most objects point nowhere:
+                            // their rows are not read).
+                            let edges = g.has_targets_word((ci * STEP) / 64 + wi);
+                            for b in BitIter(w & edges) {
+                                let v = (ci * STEP + wi * 64 + b as usize) as u32;
                                 for &t in g.targets(v) {
                                     if many.has(t) {
                                         ranks.push(many.rank(t) as u32);
@@ -570,9 +572,13 @@ impl Computation<'_> {
                                         sinks.push((v, t));
                                     }
                                 }
-                                let p = parents[v as usize];
-                                // Under a root (p is FROM_ROOT), the search does it.
-                                if nw >> b & 1 == 0 && p < n {
+                            }
+                            // The others' dominator: their search parent (under a root, p is
+                            // FROM_ROOT: the search does it).
+                            for b in BitIter(w & !nw) {
+                                let k = wi * 64 + b as usize;
+                                let p = parents[ci * STEP + k];
+                                if p < n {
                                     d[k] = p;
                                 }
                             }
@@ -583,15 +589,16 @@ impl Computation<'_> {
                             // Sinks retain their own size; v has edges: an entry.
                             let add: u64 = run.iter().map(|&(_, t)| size(t)).sum();
                             let at = stored.rank(v);
-                            let c = counts[at].load(Relaxed);
-                            counts[at].store(c + run.len() as u32, Relaxed);
-                            let own = match bytes[at].load(Relaxed) {
+                            let (bytes, count) = (&entries[2 * at], &entries[2 * at + 1]);
+                            let c = count.load(Relaxed);
+                            count.store(c + run.len() as u32, Relaxed);
+                            let own = match bytes.load(Relaxed) {
                                 BIG => big.get(&(at as u32)).copied().unwrap_or(0),
                                 b => b as u64,
                             };
                             match own + add {
                                 b if b >= BIG as u64 => deferred.push((at as u32, b)),
-                                b => bytes[at].store(b as u32, Relaxed),
+                                b => bytes.store(b as u32, Relaxed),
                             }
                         }
                         ranks.iter().for_each(|&r| prefetch(&cnt[r as usize]));
@@ -770,7 +777,8 @@ impl Computation<'_> {
             edges.clear();
             for (wi, &w) in words.iter().enumerate() {
                 let base = ((ci * 64 + wi) * 64) as u32;
-                for b in BitIter(w) {
+                // Most objects point nowhere: skipped without reading their rows.
+                for b in BitIter(w & g.has_targets_word(ci * 64 + wi)) {
                     for &v in g.targets(base + b) {
                         if many.has(v) {
                             edges.push((base + b, many.rank(v) as u32));
@@ -819,14 +827,13 @@ impl Computation<'_> {
             if w > AHEAD {
                 for s in [slots[w - AHEAD], slots[dom[w - AHEAD] as usize]].into_iter().filter(|&s| s != NONE)
                 {
-                    prefetch(&sums.bytes[s as usize]);
-                    prefetch(&sums.count[s as usize]);
+                    prefetch(&sums.entries[s as usize]);
                 }
             }
             let (vs, ps) = (slots[w], slots[dom[w] as usize]);
             let (b, c) = match vs {
                 NONE => ((self.size)(vertex[w]), 1),
-                s => (sums.bytes_at(s as usize), sums.count[s as usize]),
+                s => (sums.bytes_at(s as usize), sums.entries[s as usize][1]),
             };
             // A dominator retains others: it has an entry.
             if ps != NONE {
