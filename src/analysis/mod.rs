@@ -125,6 +125,7 @@ impl<'p> HeapAnalysis<'p> {
                 // What the report asks of the typing next, made while the dominators finish
                 // (their last steps are sequential: a core is free).
                 typing.stats(&heap);
+                t.lap("typing stats");
                 let _ = hist.set(Self::histogram_of(&typing, &heap, &reach));
                 t.lap("histogram");
             }
@@ -160,7 +161,7 @@ impl<'p> HeapAnalysis<'p> {
     }
 
     fn histogram_of(typing: &ObjectTypes, heap: &Heap, reach: &Reachability) -> typing::Histogram {
-        typing.histogram(heap, Some(&|o| reach.is_reachable(o)))
+        typing.histogram(heap, Some(reach.bitsets().0))
     }
 
     /// The dominator tree of the reachable objects (computed once).

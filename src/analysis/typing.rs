@@ -768,8 +768,19 @@ impl ObjectTypes {
             .fold(
                 || vec![(0u64, 0u64, 0u64); 4],
                 |mut acc, (objs, size, header)| {
+                    // The entry of the object before (most objects of a span have one).
+                    let mut last: Option<(u32, Option<&Entry>)> = None;
                     for o in objs {
-                        let Some(e) = self.entry(o) else {
+                        let t = self.slots.ty(o as usize);
+                        let e = match last {
+                            Some((lt, e)) if lt == t => e,
+                            _ => {
+                                let e = self.entries.get(t as usize);
+                                last = Some((t, e));
+                                e
+                            }
+                        };
+                        let Some(e) = e else {
                             acc[3].0 += 1;
                             acc[3].1 += size;
                             continue;
@@ -800,7 +811,7 @@ impl ObjectTypes {
 
     /// Objects and bytes by type name (entries of the same name merged), with the objects for
     /// which `reachable` holds counted apart; sorted by bytes, then name.
-    pub fn histogram(&self, heap: &Heap, reachable: Option<&(dyn Fn(u32) -> bool + Sync)>) -> Histogram {
+    pub fn histogram(&self, heap: &Heap, reachable: Option<&[u64]>) -> Histogram {
         let mut names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -811,15 +822,37 @@ impl ObjectTypes {
         let sums = heap
             .par_object_runs()
             .fold(zero, |mut acc, (objs, b, _)| {
+                let reached = |o: u32| {
+                    reachable
+                        .is_some_and(|r| r.get((o / 64) as usize).is_some_and(|w| w >> (o % 64) & 1 == 1))
+                };
+                // Objects and reachable ones of the same row in a row, added at once.
+                let (mut row, mut objects, mut reached_objects) = (usize::MAX, 0u64, 0u64);
                 for o in objs {
                     let i = row_of.get(self.slots.ty(o as usize) as usize).map_or(untyped, |&r| r as usize);
-                    let a = &mut acc[i];
-                    a[0] += 1;
-                    a[1] += b;
-                    if reachable.is_some_and(|f| f(o)) {
-                        a[2] += 1;
-                        a[3] += b;
+                    if i != row {
+                        if row != usize::MAX {
+                            let a = &mut acc[row];
+                            (a[0], a[1], a[2], a[3]) = (
+                                a[0] + objects,
+                                a[1] + objects * b,
+                                a[2] + reached_objects,
+                                a[3] + reached_objects * b,
+                            );
+                        }
+                        (row, objects, reached_objects) = (i, 0, 0);
                     }
+                    objects += 1;
+                    reached_objects += reached(o) as u64;
+                }
+                if row != usize::MAX {
+                    let a = &mut acc[row];
+                    (a[0], a[1], a[2], a[3]) = (
+                        a[0] + objects,
+                        a[1] + objects * b,
+                        a[2] + reached_objects,
+                        a[3] + reached_objects * b,
+                    );
                 }
                 acc
             })
@@ -1993,7 +2026,7 @@ mod tests {
                 .map(|o| heap.size(o))
                 .sum();
             assert!(pct(unreached_untyped, r.bytes) < 5.0, "{name}: untyped reachable bytes");
-            let h = ot.histogram(&heap, Some(&|o| r.is_reachable(o)));
+            let h = ot.histogram(&heap, Some(r.bitsets().0));
             assert_eq!(h.total.objects, heap.len() as u64);
             assert_eq!(h.total.bytes, heap.totals.bytes);
             assert_eq!(h.total.reachable_bytes, r.bytes);
