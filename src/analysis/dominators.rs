@@ -647,6 +647,12 @@ impl Computation<'_> {
         let ahead = |bits: &[[u64; 4]], w: u32| {
             if w < n {
                 prefetch(&bits[(w / 64) as usize]);
+            }
+        };
+        // Half as far ahead, the row of a successor with edges (its bits arrived meanwhile;
+        // most successors point nowhere, and their rows are never read).
+        let row_ahead = |bits: &[[u64; 4]], w: u32| {
+            if w < n && bits[(w / 64) as usize][1] >> (w % 64) & 1 != 0 {
                 g.prefetch_row(w);
             }
         };
@@ -683,6 +689,9 @@ impl Computation<'_> {
                 top.k += 1;
                 if let Some(&w) = top.succ.get(k + SEARCH_AHEAD) {
                     ahead(&bits, w);
+                }
+                if let Some(&w) = top.succ.get(k + SEARCH_AHEAD / 2) {
+                    row_ahead(&bits, w);
                 }
                 if v >= n {
                     continue; // a root's object out of range
