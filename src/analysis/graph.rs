@@ -625,6 +625,14 @@ impl ObjectGraph {
         }
     }
 
+    /// Start loading what [`Self::has_targets`] reads of `obj` (a hint).
+    #[inline]
+    pub fn prefetch_has_targets(&self, obj: u32) {
+        if let Some(c) = self.chunks.get(obj as usize / CHUNK) {
+            prefetch(c.nonempty.as_ptr().wrapping_add(obj as usize % CHUNK / 64));
+        }
+    }
+
     /// Whether `obj` points to any object (cheaper than reading its row).
     #[inline]
     pub fn has_targets(&self, obj: u32) -> bool {
@@ -680,6 +688,8 @@ const AHEAD_ROW: usize = 16;
 const AHEAD_TARGETS: usize = 8;
 /// How far ahead the marks of targets are prefetched.
 const AHEAD_MARKS: usize = 4;
+/// How far ahead the replay of a level's candidates prefetches their parents and rows' bits.
+const AHEAD_REPLAY: usize = 8;
 
 /// One step of a path from a root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -980,11 +990,17 @@ impl Reachability {
             })
             .collect();
         // Replay a part's candidates: `f(position, source, target)`.
+        // What a target's replay reads and writes, its parent and whether it has edges, is
+        // prefetched a few targets ahead.
         let replay = |ci: usize, part: &Part, f: &mut dyn FnMut(u32, u32, u32)| {
-            let mut targets = part.targets.iter();
+            let mut targets = part.targets.iter().enumerate();
             for (i, &k) in part.counts.iter().enumerate() {
                 let (pos, u) = ((ci * FRONTIER_STEP + i) as u32, frontier[ci * FRONTIER_STEP + i]);
-                for &v in targets.by_ref().take(k as usize) {
+                for (j, &v) in targets.by_ref().take(k as usize) {
+                    if let Some(&w) = part.targets.get(j + AHEAD_REPLAY) {
+                        g.prefetch_has_targets(w);
+                        prefetch(s.parent.as_ptr().wrapping_add(w as usize));
+                    }
                     f(pos, u, v);
                 }
             }
