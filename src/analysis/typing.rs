@@ -827,33 +827,22 @@ impl ObjectTypes {
                         .is_some_and(|r| r.get((o / 64) as usize).is_some_and(|w| w >> (o % 64) & 1 == 1))
                 };
                 // Objects and reachable ones of the same row in a row, added at once.
+                let add = |acc: &mut Vec<[u64; 4]>, row: usize, objects: u64, reached: u64| {
+                    if let Some(a) = acc.get_mut(row) {
+                        *a = [a[0] + objects, a[1] + objects * b, a[2] + reached, a[3] + reached * b];
+                    }
+                };
                 let (mut row, mut objects, mut reached_objects) = (usize::MAX, 0u64, 0u64);
                 for o in objs {
                     let i = row_of.get(self.slots.ty(o as usize) as usize).map_or(untyped, |&r| r as usize);
                     if i != row {
-                        if row != usize::MAX {
-                            let a = &mut acc[row];
-                            (a[0], a[1], a[2], a[3]) = (
-                                a[0] + objects,
-                                a[1] + objects * b,
-                                a[2] + reached_objects,
-                                a[3] + reached_objects * b,
-                            );
-                        }
+                        add(&mut acc, row, objects, reached_objects);
                         (row, objects, reached_objects) = (i, 0, 0);
                     }
                     objects += 1;
                     reached_objects += reached(o) as u64;
                 }
-                if row != usize::MAX {
-                    let a = &mut acc[row];
-                    (a[0], a[1], a[2], a[3]) = (
-                        a[0] + objects,
-                        a[1] + objects * b,
-                        a[2] + reached_objects,
-                        a[3] + reached_objects * b,
-                    );
-                }
+                add(&mut acc, row, objects, reached_objects);
                 acc
             })
             .reduce(zero, |mut a, b| {
