@@ -36,7 +36,7 @@ const BIG: u32 = u32::MAX;
 /// Objects per parallel task (64 bitset words).
 const STEP: usize = 64 * 64;
 /// How many successors ahead the depth-first search prefetches what it reads of them.
-const SEARCH_AHEAD: usize = 4;
+const SEARCH_AHEAD: usize = 6;
 
 /// A node of the dominator tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -827,7 +827,7 @@ impl Computation<'_> {
                 .collect()
         };
         // Cache lines a few steps ahead: the dominator's number, then both entries.
-        const AHEAD: usize = 8;
+        const AHEAD: usize = 16;
         let sums = &mut self.sums;
         for w in (1..vertex.len()).rev() {
             if w > 2 * AHEAD {

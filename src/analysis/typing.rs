@@ -413,7 +413,7 @@ impl Claims {
 
     /// Drop the claims that cannot change `ot` (see [`ObjectTypes::may_change`]), in order.
     fn retain_changes(&mut self, ot: &ObjectTypes) {
-        const AHEAD: usize = 16;
+        const AHEAD: usize = 32;
         let (list, kinds) = (&mut self.list, &self.kinds);
         let mut kept = 0;
         for i in 0..list.len() {
@@ -920,7 +920,7 @@ impl State {
         // Entry of each claim kind (and array or not) with `source`, found once.
         let mut ids = vec![[UNTYPED; 2]; claims.kinds.len()];
         let given = source;
-        const AHEAD: usize = 16;
+        const AHEAD: usize = 32;
         for (i, c) in claims.list.iter().enumerate() {
             if let Some(next) = claims.list.get(i + AHEAD) {
                 let o = next.obj as usize;
