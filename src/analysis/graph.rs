@@ -289,7 +289,7 @@ struct ChunkBuilder {
 }
 
 /// Pointers looked up together by [`ChunkBuilder`].
-const LOOKUP_BATCH: usize = 64;
+const LOOKUP_BATCH: usize = 128;
 
 impl ChunkBuilder {
     /// A pointer `v` at offset `off` of the object being scanned, looked up later.
