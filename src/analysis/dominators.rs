@@ -644,11 +644,15 @@ impl Computation<'_> {
         // What the search reads of a successor when it comes to it, its bits and its row, is
         // prefetched: for the first successors of a frame as it is pushed, for the others
         // SEARCH_AHEAD successors before (the misses of a node's successors overlap).
-        let ahead = |bits: &[[u64; 4]], w: u32| {
+        fn ahead(bits: &[[u64; 4]], n: u32, w: u32) {
             if w < n {
                 prefetch(&bits[(w / 64) as usize]);
             }
-        };
+        }
+        fn frame<'s>(bits: &[[u64; 4]], n: u32, succ: &'s [u32], node: u32, dfs: u32) -> Frame<'s> {
+            succ.iter().take(SEARCH_AHEAD).for_each(|&w| ahead(bits, n, w));
+            Frame { succ, k: 0, node, dfs, bytes: 0, count: 0 }
+        }
         // Half as far ahead, the row of a successor with edges (its bits arrived meanwhile;
         // most successors point nowhere, and their rows are never read).
         let row_ahead = |bits: &[[u64; 4]], w: u32| {
@@ -656,14 +660,10 @@ impl Computation<'_> {
                 g.prefetch_row(w);
             }
         };
-        fn frame<'s>(succ: &'s [u32], node: u32, dfs: u32, ahead: impl Fn(u32)) -> Frame<'s> {
-            succ.iter().take(SEARCH_AHEAD).for_each(|&w| ahead(w));
-            Frame { succ, k: 0, node, dfs, bytes: 0, count: 0 }
-        }
         let mut stack: Vec<Frame> = Vec::new();
         for (i, r) in self.roots.iter().enumerate() {
             let node = n + i as u32;
-            stack.push(frame(&r.objects, node, NONE, |w| ahead(&bits, w)));
+            stack.push(frame(&bits, n, &r.objects, node, NONE));
             while let Some(top) = stack.last_mut() {
                 let k = top.k as usize;
                 let Some(&v) = top.succ.get(k) else {
@@ -688,7 +688,7 @@ impl Computation<'_> {
                 };
                 top.k += 1;
                 if let Some(&w) = top.succ.get(k + SEARCH_AHEAD) {
-                    ahead(&bits, w);
+                    ahead(&bits, n, w);
                 }
                 if let Some(&w) = top.succ.get(k + SEARCH_AHEAD / 2) {
                     row_ahead(&bits, w);
@@ -706,7 +706,7 @@ impl Computation<'_> {
                         bits[wi][2] |= bit;
                         let dfs = num.push(v, du);
                         idom[v as usize] = dfs;
-                        stack.push(frame(g.targets(v), v, dfs, |w| ahead(&bits, w)));
+                        stack.push(frame(&bits, n, g.targets(v), v, dfs));
                     }
                 } else if edges_w & bit != 0 {
                     // Its one predecessor is its dominator (set before for objects).
@@ -714,7 +714,7 @@ impl Computation<'_> {
                         idom[v as usize] = u;
                     }
                     sums.prefetch(v);
-                    stack.push(frame(g.targets(v), v, NONE, |w| ahead(&bits, w)));
+                    stack.push(frame(&bits, n, g.targets(v), v, NONE));
                 } else if under_root {
                     // Pendant, pointing nowhere (the others were done before).
                     idom[v as usize] = u;

@@ -989,9 +989,8 @@ impl Reachability {
                 part
             })
             .collect();
-        // Replay a part's candidates: `f(position, source, target)`.
-        // What a target's replay reads and writes, its parent and whether it has edges, is
-        // prefetched a few targets ahead.
+        // Replay a part's candidates: `f(position, source, target)`. What the replay reads and
+        // writes of a target, whether it has edges and its parent, is prefetched a few ahead.
         let replay = |ci: usize, part: &Part, f: &mut dyn FnMut(u32, u32, u32)| {
             let mut targets = part.targets.iter().enumerate();
             for (i, &k) in part.counts.iter().enumerate() {

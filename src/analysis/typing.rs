@@ -768,19 +768,8 @@ impl ObjectTypes {
             .fold(
                 || vec![(0u64, 0u64, 0u64); 4],
                 |mut acc, (objs, size, header)| {
-                    // The entry of the object before (most objects of a span have one).
-                    let mut last: Option<(u32, Option<&Entry>)> = None;
                     for o in objs {
-                        let t = self.slots.ty(o as usize);
-                        let e = match last {
-                            Some((lt, e)) if lt == t => e,
-                            _ => {
-                                let e = self.entries.get(t as usize);
-                                last = Some((t, e));
-                                e
-                            }
-                        };
-                        let Some(e) = e else {
+                        let Some(e) = self.entry(o) else {
                             acc[3].0 += 1;
                             acc[3].1 += size;
                             continue;

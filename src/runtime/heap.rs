@@ -1004,10 +1004,17 @@ impl Heap {
         !s.noscan() && !s.is_large() && s.elemsize > l.min_size_for_malloc_header
     }
 
+    /// The index of the in-use span whose pages hold `addr`, by the arena's page table (the
+    /// span's slots may end before `addr`).
+    #[inline]
+    fn span_of_page(&self, addr: u64) -> Option<u32> {
+        self.page_table.get(self.pages.locate(&self.layout, addr))
+    }
+
     /// The in-use span holding `addr`, by the arena's page table.
     #[inline]
     pub fn find_span(&self, addr: u64) -> Option<u32> {
-        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        let si = self.span_of_page(addr)?;
         let s = self.lookup.get(si as usize)?;
         if s.flags & SpanLookup::WIDE != 0 {
             let s = &self.spans[si as usize];
@@ -1052,7 +1059,7 @@ impl Heap {
     /// it. The hot path of the graph's scan: a page-table entry and one [`SpanLookup`].
     #[inline]
     pub fn find_object_start(&self, addr: u64) -> Option<(u32, u64, bool)> {
-        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        let si = self.span_of_page(addr)?;
         self.find_object_start_in(si, addr)
     }
 
@@ -1070,7 +1077,7 @@ impl Heap {
     /// and start loading what the third step, [`Self::find_object_start_in`], reads of it.
     #[inline]
     pub fn page_span(&self, addr: u64) -> Option<u32> {
-        let si = self.page_table.get(self.pages.locate(&self.layout, addr))?;
+        let si = self.span_of_page(addr)?;
         prefetch(self.lookup.as_ptr().wrapping_add(si as usize));
         Some(si)
     }
