@@ -35,6 +35,20 @@ const NONE: u32 = u32::MAX;
 const BIG: u32 = u32::MAX;
 /// Objects per parallel task (64 bitset words).
 const STEP: usize = 64 * 64;
+/// Edges from which a parallel task that follows them ends early (see
+/// [`ObjectGraph::word_tasks`]).
+const TASK_EDGES: u32 = 1 << 16;
+
+/// `v` cut at the tasks' ranges of 64-element words (the tasks cover it, in order).
+fn split_words<'a, T>(mut v: &'a mut [T], tasks: &[std::ops::Range<usize>]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (head, tail) = v.split_at_mut((t.len() * 64).min(v.len()));
+        out.push(head);
+        v = tail;
+    }
+    out
+}
 /// How many successors ahead the depth-first search prefetches what it reads of them.
 const SEARCH_AHEAD: usize = 6;
 
@@ -134,8 +148,10 @@ impl Sums {
         let stored = Ranks::new(bits);
         let len = (stored.len + others) as usize;
         // Objects with edges retain themselves, the others nothing yet.
-        let mut entries = vec![[0u32, 1]; stored.len as usize];
-        entries.resize(len, [0, 0]);
+        // Filled in parallel: the first touch of its pages is most of the cost.
+        let mut entries = Vec::with_capacity(len);
+        entries.par_extend(rayon::iter::repeat_n([0u32, 1], stored.len as usize));
+        entries.par_extend(rayon::iter::repeat_n([0u32, 0], len - stored.len as usize));
         let big: Vec<(u32, u64)> = {
             let at = as_atomic(entries.as_flattened_mut());
             stored
@@ -341,6 +357,7 @@ impl Dominators {
             idom: filled(total as usize, NONE),
             sums,
             size,
+            tasks: g.word_tasks(STEP / 64, TASK_EDGES),
         };
         t.lap("dominators: arrays");
         let preds_of = c.single_predecessors(reach.parents());
@@ -532,6 +549,8 @@ struct Computation<'a> {
     sums: Sums,
     /// Weighs an object.
     size: Box<dyn Fn(u32) -> u64 + Send + Sync + 'a>,
+    /// The parallel passes' tasks (see [`ObjectGraph::word_tasks`]).
+    tasks: Vec<std::ops::Range<usize>>,
 }
 
 impl Computation<'_> {
@@ -544,26 +563,31 @@ impl Computation<'_> {
     fn single_predecessors(&mut self, parents: &[u32]) -> Vec<u32> {
         let (g, n, many, marked, size) = (self.g, self.n, &self.many, self.marked, &*self.size);
         let mut preds_of = vec![0u32; many.len as usize];
+        let tasks = &self.tasks;
         let deferred: Vec<(u32, u64)> = {
             let sums = &mut self.sums;
             let (stored, big) = (&sums.stored, &sums.big);
             let entries = as_atomic(sums.entries.as_flattened_mut());
             let cnt = as_atomic(&mut preds_of);
-            self.idom[..n as usize]
-                .par_chunks_mut(STEP)
-                .zip(marked.par_chunks(64).zip(many.bits.par_chunks(64)))
-                .enumerate()
+            let doms = split_words(&mut self.idom[..n as usize], tasks);
+            tasks
+                .par_iter()
+                .zip(doms)
+                .with_max_len(1)
                 .map_init(
                     || (Vec::new(), Vec::new()),
-                    |(sinks, ranks): &mut (Vec<(u32, u32)>, Vec<u32>), (ci, (d, (mw, nw)))| {
+                    |(sinks, ranks): &mut (Vec<(u32, u32)>, Vec<u32>), (task, d)| {
                         sinks.clear();
                         ranks.clear();
-                        for (wi, (&w, &nw)) in mw.iter().zip(nw).enumerate() {
+                        let base = task.start * 64;
+                        for (wi, (&w, &nw)) in
+                            marked[task.clone()].iter().zip(&many.bits[task.clone()]).enumerate()
+                        {
                             // The edges of those that have some (most objects point nowhere:
                             // their rows are not read).
-                            let edges = g.has_targets_word((ci * STEP) / 64 + wi);
+                            let edges = g.has_targets_word(task.start + wi);
                             for b in BitIter(w & edges) {
-                                let v = (ci * STEP + wi * 64 + b as usize) as u32;
+                                let v = (base + wi * 64 + b as usize) as u32;
                                 for &t in g.targets(v) {
                                     if many.has(t) {
                                         ranks.push(many.rank(t) as u32);
@@ -577,7 +601,7 @@ impl Computation<'_> {
                             // FROM_ROOT: the search does it).
                             for b in BitIter(w & !nw) {
                                 let k = wi * 64 + b as usize;
-                                let p = parents[ci * STEP + k];
+                                let p = parents[base + k];
                                 if p < n {
                                     d[k] = p;
                                 }
@@ -782,12 +806,13 @@ impl Computation<'_> {
         };
         // Every edge from a reachable object to one with several predecessors, as (source,
         // rank of the target), a batch per task; then those from roots.
-        marked.par_chunks(64).enumerate().for_each_init(Vec::new, |edges, (ci, words)| {
+        self.tasks.par_iter().with_max_len(1).for_each_init(Vec::new, |edges, task| {
             edges.clear();
-            for (wi, &w) in words.iter().enumerate() {
-                let base = ((ci * 64 + wi) * 64) as u32;
+            for (wi, &w) in marked[task.clone()].iter().enumerate() {
+                let word = task.start + wi;
+                let base = (word * 64) as u32;
                 // Most objects point nowhere: skipped without reading their rows.
-                for b in BitIter(w & g.has_targets_word(ci * 64 + wi)) {
+                for b in BitIter(w & g.has_targets_word(word)) {
                     for &v in g.targets(base + b) {
                         if many.has(v) {
                             edges.push((base + b, many.rank(v) as u32));

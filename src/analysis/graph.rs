@@ -522,6 +522,7 @@ impl ObjectGraph {
         let n = heap.len();
         let built: Vec<(Chunk, GraphStats)> = (0..(n as usize).div_ceil(CHUNK))
             .into_par_iter()
+            .with_max_len(1)
             .map_init(ChunkBuilder::default, |ch, c| {
                 let objs = (c * CHUNK) as u32..((c + 1) * CHUNK).min(n as usize) as u32;
                 ch.offsets.reserve_exact(objs.len() + 1);
@@ -639,6 +640,33 @@ impl ObjectGraph {
         let c = &self.chunks[obj as usize / CHUNK];
         let i = obj as usize % CHUNK;
         c.nonempty[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Parallel tasks over the objects that follow their edges, as ranges of 64-object words
+    /// (of bitsets such as [`Self::has_targets_word`]): each at most `max_words` words, ended
+    /// early once it holds `max_edges` edges. Objects with many pointers come in runs (a big
+    /// map's tables, allocated together): cut by count, one task would hold most edges and
+    /// leave the other cores idle at its end.
+    pub fn word_tasks(&self, max_words: usize, max_edges: u32) -> Vec<std::ops::Range<usize>> {
+        // A chunk's tasks end with it: the chunks are cut in parallel.
+        self.chunks
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(ci, c)| {
+                let (first, words) = (ci * (CHUNK / 64), (c.offsets.len() - 1).div_ceil(64));
+                let mut out = Vec::new();
+                let (mut start, mut edges) = (0, 0u32);
+                for w in 0..words {
+                    let end = (w * 64 + 64).min(c.offsets.len() - 1);
+                    edges = edges.saturating_add(c.offsets[end] - c.offsets[w * 64]);
+                    if w + 1 - start >= max_words || edges >= max_edges || w + 1 == words {
+                        out.push(first + start..first + w + 1);
+                        (start, edges) = (w + 1, 0);
+                    }
+                }
+                out
+            })
+            .collect()
     }
 
     /// [`Self::has_targets`] of objects `64 i .. 64 i + 64`, a bit each.
@@ -1164,6 +1192,28 @@ mod tests {
             }
             assert_eq!(row.get(raw.len()), None);
         }
+    }
+
+    /// Tasks cover every word once, in order, within a chunk each; none has more words than
+    /// asked, and one ends early at its edge budget (here one object with many pointers
+    /// among objects with none).
+    #[test]
+    fn word_tasks_share_out_edges() {
+        let n = (CHUNK + 3000) as u32;
+        let mut edges: Vec<(u32, u32, u32)> = (0..5000).map(|i| (130, 8 * i, i % n)).collect();
+        edges.extend((0..n).step_by(7).map(|i| (i, 0, (i + 1) % n)));
+        let g = ObjectGraph::from_edges(n, edges);
+        let tasks = g.word_tasks(16, 1000);
+        let mut next = 0;
+        for t in &tasks {
+            assert_eq!(t.start, next);
+            assert!(!t.is_empty() && t.len() <= 16, "{t:?}");
+            assert_eq!(t.start / (CHUNK / 64), (t.end - 1) / (CHUNK / 64), "{t:?} crosses a chunk");
+            next = t.end;
+        }
+        assert_eq!(next, (n as usize).div_ceil(64));
+        // Object 130 is in word 2: the task holding it ends there.
+        assert!(tasks.iter().any(|t| t.end == 3), "{tasks:?}");
     }
 
     /// Everything over one dump; checks the invariants every dump satisfies.

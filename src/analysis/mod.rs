@@ -263,10 +263,17 @@ mod tests {
         let p = Process::open(&d.join("dump"), Some(&d.join("exe"))).unwrap();
         let a = HeapAnalysis::run(&p).unwrap();
         let mut times = Vec::new();
+        eprintln!(
+            "{} roots, {} root edges, {} object types",
+            a.roots.roots.len(),
+            a.roots.edges.len(),
+            a.roots.object_types.len()
+        );
         for _ in 0..runs {
             let t = std::time::Instant::now();
             match phase.as_str() {
                 "graph" => drop(std::hint::black_box(ObjectGraph::build(&p, &a.heap))),
+                "roots" => drop(std::hint::black_box(p.roots(&a.heap).unwrap())),
                 "reach" => {
                     drop(std::hint::black_box(Reachability::compute(&a.graph, &a.heap, &a.root_edges)))
                 }
