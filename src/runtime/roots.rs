@@ -135,31 +135,21 @@ impl Roots {
     }
 
     /// Keep the roots that have edges, renumbered; append another set.
-    fn append(&mut self, mut other: Roots) {
-        let base = self.roots.len() as u32;
-        self.roots.append(&mut other.roots);
-        self.edges.extend(other.edges.into_iter().map(|e| RootEdge { root: e.root + base, ..e }));
-        self.object_types.append(&mut other.object_types);
-        self.warnings.append(&mut other.warnings);
-    }
-
-    fn compact(&mut self) {
-        let mut used = vec![false; self.roots.len()];
-        self.edges.iter().for_each(|e| used[e.root as usize] = true);
-        if used.iter().all(|&u| u) {
-            return;
-        }
-        let mut map = vec![u32::MAX; self.roots.len()];
-        let mut n = 0u32;
-        let roots = std::mem::take(&mut self.roots);
-        for (i, r) in roots.into_iter().enumerate() {
-            if used[i] {
-                map[i] = n;
-                n += 1;
+    /// Append `other`'s roots that hold pointers, with their edges (a root without any is
+    /// left out); `map` is scratch.
+    fn append_used(&mut self, other: Roots, map: &mut Vec<u32>) {
+        map.clear();
+        map.resize(other.roots.len(), u32::MAX);
+        other.edges.iter().for_each(|e| map[e.root as usize] = 0);
+        for (m, r) in map.iter_mut().zip(other.roots) {
+            if *m == 0 {
+                *m = self.roots.len() as u32;
                 self.roots.push(r);
             }
         }
-        self.edges.iter_mut().for_each(|e| e.root = map[e.root as usize]);
+        self.edges.extend(other.edges.into_iter().map(|e| RootEdge { root: map[e.root as usize], ..e }));
+        self.object_types.extend(other.object_types);
+        self.warnings.extend(other.warnings);
     }
 }
 
@@ -622,10 +612,10 @@ impl<'p> RootsCx<'p> {
 impl Process {
     /// Every GC root and its pointers into `heap`.
     pub fn roots(&self, heap: &Heap) -> Result<Roots> {
-        let mut out = Roots::default();
+        let (mut out, mut map) = (Roots::default(), Vec::new());
         let mut acc = Acc::new(heap);
         self.global_roots(&mut acc);
-        out.append(acc.out);
+        out.append_used(acc.out, &mut map);
 
         let locals = match self.exe.dwarf.as_ref().map(|d| d.frame_locals(&self.exe.image)) {
             Some(Ok(l)) => Some(l),
@@ -645,19 +635,17 @@ impl Process {
         }
         let rt = RootsCx::new(self, locals, rl);
         let gs = self.goroutine_frames()?;
-        // Gathered in goroutine order (rayon's reduce keeps it), a few big appends rather than
-        // one per goroutine on one core.
-        let stacks = gs
+        // Gathered in goroutine order, a few big appends rather than one per goroutine.
+        let stacks: Vec<Roots> = gs
             .par_iter()
             .fold(Roots::default, |mut acc, (goid, g, _, u)| {
-                acc.append(self.stack_roots(heap, &rt, *goid, *g, &u.frames));
+                self.stack_roots(heap, &rt, *goid, *g, &u.frames, &mut acc);
                 acc
             })
-            .reduce(Roots::default, |mut a, b| {
-                a.append(b);
-                a
-            });
-        out.append(stacks);
+            .collect();
+        out.roots.reserve(stacks.iter().map(|s| s.roots.len()).sum());
+        out.edges.reserve(stacks.iter().map(|s| s.edges.len()).sum());
+        stacks.into_iter().for_each(|s| out.append_used(s, &mut map));
 
         if let Some(rl) = rl {
             let specials: Vec<Roots> = heap
@@ -669,12 +657,11 @@ impl Process {
                     acc.out
                 })
                 .collect();
-            specials.into_iter().for_each(|s| out.append(s));
+            specials.into_iter().for_each(|s| out.append_used(s, &mut map));
             let mut acc = Acc::new(heap);
             self.finalizer_queue(rl, &rt, &mut acc);
-            out.append(acc.out);
+            out.append_used(acc.out, &mut map);
         }
-        out.compact();
         Ok(out)
     }
 
@@ -810,7 +797,16 @@ impl Process {
         out
     }
 
-    fn stack_roots(&self, heap: &Heap, rt: &RootsCx, goid: u64, g: u64, frames: &[PhysFrame]) -> Roots {
+    /// The roots of one goroutine, appended to `out`.
+    fn stack_roots(
+        &self,
+        heap: &Heap,
+        rt: &RootsCx,
+        goid: u64,
+        g: u64,
+        frames: &[PhysFrame],
+        out: &mut Roots,
+    ) {
         let l = &self.layouts;
         let stack = (
             self.mem.read_u64(g + l.g.stack_lo).unwrap_or(0),
@@ -822,7 +818,7 @@ impl Process {
             goid,
             stack,
             frames,
-            acc: Acc::new(heap),
+            acc: Acc { heap, out: std::mem::take(out), keys: HashMap::default() },
             stack_ptrs: Vec::new(),
             objects: Vec::new(),
             chan_slots: rt.chan_slots(self, g, stack),
@@ -874,7 +870,7 @@ impl Process {
             }
         }
         s.scan_objects();
-        s.acc.out
+        *out = s.acc.out;
     }
 
     /// The finalizers, cleanups and weak handles attached to the objects of one span.
