@@ -15,7 +15,7 @@
 //! (parents) and notes which objects have several predecessors, for the dominators. Both are
 //! bound by cache misses: rows, marks and parents are prefetched a few objects ahead.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
@@ -716,8 +716,6 @@ const AHEAD_ROW: usize = 16;
 const AHEAD_TARGETS: usize = 8;
 /// How far ahead the marks of targets are prefetched.
 const AHEAD_MARKS: usize = 4;
-/// How far ahead the replay of a level's candidates prefetches their parents and rows' bits.
-const AHEAD_REPLAY: usize = 8;
 
 /// One step of a path from a root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -738,10 +736,9 @@ struct Lanes(Vec<[AtomicU64; LANES]>);
 const MARKED: usize = 0;
 /// Objects with more than one predecessor.
 const MANY: usize = 1;
-/// During a parallel level: objects an edge offers to claim, and those several do.
-const OFFERED: usize = 2;
-const CONTESTED: usize = 3;
-const LANES: usize = 4;
+/// During a parallel level: the objects it marked (its next frontier, those with edges).
+const NEW: usize = 2;
+const LANES: usize = 3;
 
 impl Lanes {
     fn new(n: u32) -> Lanes {
@@ -778,12 +775,11 @@ impl Lanes {
         prefetch(self.0.as_ptr().wrapping_add((o / 64) as usize));
     }
 
-    /// Clear the bit, reading it first.
+    /// Set the bit of a word no other thread writes meanwhile (no atomic operation).
     #[inline]
-    fn clear(&self, lane: usize, o: u32) {
-        if self.get(lane, o) {
-            self.word(lane, o).fetch_and(!(1 << (o % 64)), Relaxed);
-        }
+    fn set_owned(&self, lane: usize, o: u32) {
+        let w = self.word(lane, o);
+        w.store(w.load(Relaxed) | 1 << (o % 64), Relaxed);
     }
 
     /// One lane's words.
@@ -801,7 +797,7 @@ pub(crate) fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
 
 /// The shared state of a search.
 struct SearchState<'a> {
-    /// [`MARKED`], [`MANY`], [`OFFERED`], [`CONTESTED`].
+    /// [`MARKED`], [`MANY`], [`NEW`].
     sets: Lanes,
     /// Parent of each marked object; during a parallel level, of a contested unmarked object,
     /// the least frontier position offering it.
@@ -812,10 +808,13 @@ struct SearchState<'a> {
 const PARALLEL_FRONTIER: usize = 4096;
 /// Frontier objects per parallel task.
 const FRONTIER_STEP: usize = 1024;
+/// How many ranges of objects a parallel level's candidates are sorted into (see
+/// [`Reachability::parallel_level`]).
+const LEVEL_BUCKETS: usize = 256;
 
 /// The objects reachable from the roots, marked breadth-first (in parallel for wide levels,
 /// with the same result as a sequential search: an object's parent is the first object of the
-/// previous level, in frontier order, that points to it).
+/// previous level, in frontier order, that points to it; each frontier is in object order).
 pub struct Reachability {
     marked: Vec<u64>,
     /// Objects more than one edge (from a root or a reachable object) points to.
@@ -942,6 +941,8 @@ impl Reachability {
                         }
                     }
                 }
+                // In object order, as a parallel level makes it.
+                next.sort_unstable();
                 std::mem::swap(&mut frontier, &mut next);
                 claimed
             } else {
@@ -966,29 +967,32 @@ impl Reachability {
         }
     }
 
-    /// One level of the search in parallel, found in the order a sequential search would find
-    /// it: the next frontier, and how many objects were claimed (those without edges are not
-    /// in the frontier).
+    /// One level of the search in parallel, with the result of a sequential search: the next
+    /// frontier (in object order), and how many objects were claimed (those without edges are
+    /// not in the frontier).
     ///
-    /// Each edge to an unmarked object is kept as a candidate, in frontier order, and marks its
-    /// target as offered, or as contested if it was offered already. An uncontested target has
-    /// one candidate, so its source is its parent. For contested ones (rare), the candidates
-    /// offer the position of their source (the lowest wins). Then the candidates are replayed
-    /// in frontier order and each winner claims its target, at its first such edge.
+    /// First, each part of the frontier lists its edges to objects not marked before this
+    /// level, as (source, target), sorted by the range of objects the target is in (a bucket
+    /// of whole bitset words). Then each bucket goes through its candidates, part after part:
+    /// in frontier order, so the first candidate of a target is its parent, as in a sequential
+    /// search. A bucket alone writes its objects' marks and parents, without atomic
+    /// operations, and they lie close together (in the cache) rather than all over the heap.
     fn parallel_level(g: &ObjectGraph, frontier: &[u32], s: &SearchState) -> (Vec<u32>, usize) {
-        /// Candidates of one part of the frontier: targets, and how many each source has.
+        /// Candidates of one part of the frontier, by bucket: those of bucket `b` are
+        /// `cand[off[b]..off[b + 1]]`, in frontier order.
         struct Part {
-            targets: Vec<u32>,
-            counts: Vec<u32>,
-            /// Whether a target was offered before by another candidate.
-            contested: bool,
+            off: Vec<u32>,
+            cand: Vec<(u32, u32)>,
         }
         let sets = &s.sets;
+        let words = (g.len() as usize).div_ceil(64);
+        let bucket_words = words.div_ceil(LEVEL_BUCKETS).max(1);
+        let buckets = words.div_ceil(bucket_words);
+        let bucket = |v: u32| v as usize / 64 / bucket_words;
         let parts: Vec<Part> = frontier
             .par_chunks(FRONTIER_STEP)
-            .map(|c| {
-                let mut part =
-                    Part { targets: Vec::new(), counts: Vec::with_capacity(c.len()), contested: false };
+            .map_init(Vec::new, |found: &mut Vec<(u32, u32)>, c| {
+                found.clear();
                 for (i, &u) in c.iter().enumerate() {
                     if let Some(&w) = c.get(i + AHEAD_ROW) {
                         g.prefetch_row(w);
@@ -999,101 +1003,61 @@ impl Reachability {
                     if let Some(&w) = c.get(i + AHEAD_MARKS) {
                         g.targets(w).iter().take(8).for_each(|&v| sets.prefetch(v));
                     }
-                    let before = part.targets.len();
                     for &v in g.targets(u) {
+                        // Marked at an earlier level: this is another predecessor.
                         if sets.get(MARKED, v) {
                             sets.set(MANY, v);
-                            continue;
+                        } else {
+                            found.push((u, v));
                         }
-                        if !sets.claim(OFFERED, v) {
-                            sets.set(CONTESTED, v);
-                            sets.set(MANY, v);
-                            part.contested = true;
-                        }
-                        part.targets.push(v);
                     }
-                    part.counts.push((part.targets.len() - before) as u32);
                 }
-                part
+                let mut off = vec![0u32; buckets + 1];
+                found.iter().for_each(|&(_, v)| off[bucket(v) + 1] += 1);
+                for b in 0..buckets {
+                    off[b + 1] += off[b];
+                }
+                let mut at = off.clone();
+                let mut cand = vec![(0, 0); found.len()];
+                for &(u, v) in found.iter() {
+                    let b = bucket(v);
+                    cand[at[b] as usize] = (u, v);
+                    at[b] += 1;
+                }
+                Part { off, cand }
             })
             .collect();
-        // Replay a part's candidates: `f(position, source, target)`. What the replay reads and
-        // writes of a target, whether it has edges and its parent, is prefetched a few ahead.
-        let replay = |ci: usize, part: &Part, f: &mut dyn FnMut(u32, u32, u32)| {
-            let mut targets = part.targets.iter().enumerate();
-            for (i, &k) in part.counts.iter().enumerate() {
-                let (pos, u) = ((ci * FRONTIER_STEP + i) as u32, frontier[ci * FRONTIER_STEP + i]);
-                for (j, &v) in targets.by_ref().take(k as usize) {
-                    if let Some(&w) = part.targets.get(j + AHEAD_REPLAY) {
-                        g.prefetch_has_targets(w);
-                        prefetch(s.parent.as_ptr().wrapping_add(w as usize));
+        let next: Vec<(Vec<u32>, usize)> = (0..buckets)
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|b| {
+                let mut claimed = 0;
+                for part in &parts {
+                    for &(u, v) in &part.cand[part.off[b] as usize..part.off[b + 1] as usize] {
+                        if sets.get(MARKED, v) {
+                            // Claimed by an earlier candidate of this level.
+                            sets.set_owned(MANY, v);
+                        } else {
+                            sets.set_owned(MARKED, v);
+                            sets.set_owned(NEW, v);
+                            s.parent[v as usize].store(u, Relaxed);
+                            claimed += 1;
+                        }
                     }
-                    f(pos, u, v);
                 }
-            }
-        };
-        // Contested targets (rare; none at most levels) go to the least position offering them.
-        let contested = parts.iter().any(|p| p.contested);
-        if contested {
-            parts.par_iter().enumerate().for_each(|(ci, part)| {
-                replay(ci, part, &mut |pos, _, v| {
-                    if sets.get(CONTESTED, v) {
-                        s.parent[v as usize].fetch_min(pos, Relaxed);
+                // The bucket's part of the next frontier: what it marked that has edges.
+                let mut next = Vec::new();
+                for w in b * bucket_words..((b + 1) * bucket_words).min(words) {
+                    let new = sets.0[w][NEW].load(Relaxed);
+                    if new != 0 {
+                        sets.0[w][NEW].store(0, Relaxed);
+                        let base = (w * 64) as u32;
+                        next.extend(BitIter(new & g.has_targets_word(w)).map(|k| base + k));
                     }
-                })
-            });
-        }
-        let next: Vec<(Vec<u32>, usize)> = parts
-            .par_iter()
-            .enumerate()
-            .map(|(ci, part)| {
-                let (mut next, mut claimed) = (Vec::new(), 0);
-                replay(ci, part, &mut |pos, u, v| {
-                    // An uncontested target is this edge's alone: no other thread reads or marks
-                    // it in this pass, so it is marked later, in bulk (an atomic operation here
-                    // would wait for the store to `parent`, a cache miss, to complete).
-                    if !contested || !sets.get(CONTESTED, v) {
-                        s.parent[v as usize].store(u, Relaxed);
-                    // A contested one holds a position until claimed; once the release below
-                    // is seen, its mark is too (so a parent equal to `pos` by chance is no claim).
-                    } else if s.parent[v as usize].load(Acquire) == pos && sets.claim(MARKED, v) {
-                        s.parent[v as usize].store(u, Release);
-                    } else {
-                        return;
-                    }
-                    claimed += 1;
-                    if g.has_targets(v) {
-                        next.push(v);
-                    }
-                });
+                }
                 (next, claimed)
             })
             .collect();
-        // Every offered object is claimed now (the uncontested ones not yet marked): mark them,
-        // and leave the level's marks clear for the next one; word by word over the whole
-        // sets when the candidates are many.
-        let candidates: usize = parts.iter().map(|p| p.targets.len()).sum();
-        if candidates > sets.0.len() / 4 {
-            sets.0.par_iter().for_each(|w| {
-                let o = w[OFFERED].load(Relaxed);
-                if o != 0 {
-                    w[MARKED].fetch_or(o, Relaxed);
-                    w[OFFERED].store(0, Relaxed);
-                    w[CONTESTED].store(0, Relaxed);
-                }
-            });
-        } else {
-            parts.par_iter().for_each(|part| {
-                for &v in &part.targets {
-                    sets.clear(OFFERED, v);
-                    if sets.get(CONTESTED, v) {
-                        sets.clear(CONTESTED, v);
-                    } else {
-                        sets.set(MARKED, v);
-                    }
-                }
-            });
-        }
         let mut out = Vec::with_capacity(next.iter().map(|p| p.0.len()).sum());
         let claimed = next.iter().map(|p| p.1).sum();
         next.into_iter().for_each(|p| out.extend_from_slice(&p.0));
