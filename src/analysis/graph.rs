@@ -810,7 +810,7 @@ const PARALLEL_FRONTIER: usize = 4096;
 const FRONTIER_STEP: usize = 1024;
 /// How many ranges of objects a parallel level's candidates are sorted into (see
 /// [`Reachability::parallel_level`]).
-const LEVEL_BUCKETS: usize = 256;
+const LEVEL_BUCKETS: usize = 64;
 
 /// The objects reachable from the roots, marked breadth-first (in parallel for wide levels,
 /// with the same result as a sequential search: an object's parent is the first object of the
