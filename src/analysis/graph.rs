@@ -799,8 +799,7 @@ pub(crate) fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
 struct SearchState<'a> {
     /// [`MARKED`], [`MANY`], [`NEW`].
     sets: Lanes,
-    /// Parent of each marked object; during a parallel level, of a contested unmarked object,
-    /// the least frontier position offering it.
+    /// Parent of each marked object (written, in a parallel level, by the range that owns it).
     parent: &'a [AtomicU32],
 }
 
