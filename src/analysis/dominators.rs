@@ -33,11 +33,14 @@ use crate::{Error, Result};
 const NONE: u32 = u32::MAX;
 /// Retained bytes from this value up are kept in [`Retained::big`].
 const BIG: u32 = u32::MAX;
-/// Objects per parallel task (64 bitset words).
+/// Objects per parallel task at most (64 bitset words).
 const STEP: usize = 64 * 64;
 /// Edges from which a parallel task that follows them ends early (see
 /// [`ObjectGraph::word_tasks`]).
 const TASK_EDGES: u32 = 1 << 16;
+
+/// How many successors ahead the depth-first search prefetches what it reads of them.
+const SEARCH_AHEAD: usize = 6;
 
 /// `v` cut at the tasks' ranges of 64-element words (the tasks cover it, in order).
 fn split_words<'a, T>(mut v: &'a mut [T], tasks: &[std::ops::Range<usize>]) -> Vec<&'a mut [T]> {
@@ -49,8 +52,6 @@ fn split_words<'a, T>(mut v: &'a mut [T], tasks: &[std::ops::Range<usize>]) -> V
     }
     out
 }
-/// How many successors ahead the depth-first search prefetches what it reads of them.
-const SEARCH_AHEAD: usize = 6;
 
 /// A node of the dominator tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -9,11 +9,12 @@
 //! roots breadth-first, so that [`Reachability::path_to`] gives a shortest path.
 //!
 //! Size and speed (a heap of 16M objects and 21M edges): the graph is built in parallel, a
-//! chunk of objects at a time, and kept in those chunks (4 bytes an object, 8 an edge, no
-//! copy). The search expands wide levels in parallel yet finds what a sequential search
+//! chunk of objects at a time, and kept in those chunks (4 bytes an object, 6 to 8 an edge,
+//! no copy). The search expands wide levels in parallel yet finds what a sequential search
 //! would, parents included (see `Reachability::parallel_level`); it keeps 4 bytes an object
 //! (parents) and notes which objects have several predecessors, for the dominators. Both are
-//! bound by cache misses: rows, marks and parents are prefetched a few objects ahead.
+//! bound by cache misses: rows and marks are prefetched a few objects ahead, and a wide
+//! level's marks and parents are written range by range of objects.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -623,14 +624,6 @@ impl ObjectGraph {
         let c = &self.chunks[obj as usize / CHUNK];
         if let Some(&o) = c.offsets.get(obj as usize % CHUNK) {
             prefetch(c.targets.as_ptr().wrapping_add(o as usize));
-        }
-    }
-
-    /// Start loading what [`Self::has_targets`] reads of `obj` (a hint).
-    #[inline]
-    pub fn prefetch_has_targets(&self, obj: u32) {
-        if let Some(c) = self.chunks.get(obj as usize / CHUNK) {
-            prefetch(c.nonempty.as_ptr().wrapping_add(obj as usize % CHUNK / 64));
         }
     }
 

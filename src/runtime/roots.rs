@@ -134,7 +134,6 @@ impl Roots {
         }
     }
 
-    /// Keep the roots that have edges, renumbered; append another set.
     /// Append `other`'s roots that hold pointers, with their edges (a root without any is
     /// left out); `map` is scratch.
     fn append_used(&mut self, other: Roots, map: &mut Vec<u32>) {
@@ -818,7 +817,7 @@ impl Process {
             goid,
             stack,
             frames,
-            acc: Acc { heap, out: std::mem::take(out), keys: HashMap::default() },
+            acc: Acc { out: std::mem::take(out), ..Acc::new(heap) },
             stack_ptrs: Vec::new(),
             objects: Vec::new(),
             chan_slots: rt.chan_slots(self, g, stack),
