@@ -274,9 +274,9 @@ enum Part {
 const REPORTS: usize = 7;
 
 fn heap_run(exe: &Path, dump: &Path, part: Part) -> HeapRun {
-    use gomortem::analysis::dominators::{Dominators, Node};
-    use gomortem::analysis::graph::{ObjectGraph, Reachability, RootEdges};
-    use gomortem::analysis::typing::ObjectTypes;
+    use gomortem::analysis::heap::dominators::{Dominators, Node};
+    use gomortem::analysis::heap::graph::{ObjectGraph, Reachability, RootEdges};
+    use gomortem::analysis::heap::typing::ObjectTypes;
     use gomortem::analysis::HeapAnalysis;
 
     let mut l = Laps {

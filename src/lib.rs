@@ -6,13 +6,15 @@
 //!    slices over memory-mapped files, threads, modules.
 //! 2. [`exe`]: the executable (ELF/PE sections and symbols, DWARF, pclntab, build info).
 //! 3. [`runtime`]: the Go runtime model: version, layouts, threads, goroutines, unwinding.
-//! 4. [`analysis`]: analyses over the model (goroutine grouping, heap typing, reachability,
-//!    dominators, paths).
+//! 4. [`analysis`]: analyses over the model (goroutine grouping, the heap analysis, and the
+//!    diagnoses built on them).
 //! 5. [`report`]: output: human text and versioned JSON.
+//! 6. [`commands`]: one entry point per command (open, analyse, write the answer).
 //!
-//! The CLI (`src/main.rs`) only parses arguments and calls into [`report`].
+//! The CLI (`src/main.rs`) only parses arguments and calls into [`commands`].
 
 pub mod analysis;
+pub mod commands;
 pub mod dump;
 pub mod error;
 pub mod exe;

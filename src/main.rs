@@ -1,13 +1,12 @@
 //! The gomortem command line: parses arguments and calls into the library.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use gomortem::report::{self, text::GoroutineOptions};
-use gomortem::runtime::Process;
+use gomortem::commands::{self, exit, Outcome};
+use gomortem::report::text::GoroutineOptions;
 
 /// Post-mortem analysis of Go processes: open a Linux core or a Windows minidump with the Go
 /// executable that produced it, and see what every goroutine was doing.
@@ -97,126 +96,42 @@ enum Command {
 }
 
 fn parse_addr(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| format!("not an address: {s:?} (use hex like 0xc000123400, or decimal)"))
+    commands::parse_addr(s)
 }
 
-/// The output, and whether the dump was incomplete (truncated): then the output is printed but
-/// the exit status is 2, as grep does when it could not read everything.
-fn run(cli: Cli) -> gomortem::Result<(String, Option<String>)> {
-    use gomortem::analysis::HeapAnalysis;
-    use report::heap as rh;
-    let stdout = || std::io::stdout().lock();
+fn run(cli: Cli) -> gomortem::Result<Outcome> {
+    let mut stdout = std::io::stdout().lock();
+    let out: &mut dyn std::io::Write = &mut stdout;
     match cli.command {
-        Command::Heap { target, top, retainers } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::heap(&HeapAnalysis::run_with(&p, retainers > 0)?, top, retainers);
-            let out = if target.json {
-                rh::json(stdout(), &doc).map(|_| String::new())?
-            } else {
-                rh::heap_text(&doc)
-            };
-            Ok((out, incomplete(&p)))
-        }
-        Command::Top { target, top } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::top(&HeapAnalysis::run_with(&p, true)?, top)?;
-            let out = if target.json {
-                rh::json(stdout(), &doc).map(|_| String::new())?
-            } else {
-                rh::top_text(&doc)
-            };
-            Ok((out, incomplete(&p)))
-        }
-        Command::Object { target, addr, depth } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let what = match parse_addr(&addr) {
-                Ok(a) => report::object::Target::Address(a),
-                Err(_) => report::object::Target::Global(addr),
-            };
-            let doc = report::object::object(&HeapAnalysis::run_with(&p, true)?, &what, depth)?;
-            let out = if target.json {
-                rh::json(stdout(), &doc).map(|_| String::new())?
-            } else {
-                report::object::object_text(&doc)
-            };
-            Ok((out, incomplete(&p)))
-        }
-        Command::Path { target, addr, paths } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = rh::path(&HeapAnalysis::run(&p)?, addr, paths)?;
-            let out = if target.json {
-                rh::json(stdout(), &doc).map(|_| String::new())?
-            } else {
-                rh::path_text(&doc)
-            };
-            Ok((out, incomplete(&p)))
-        }
-        Command::Overview { target } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let gs = p.goroutines()?;
-            let o = report::overview(&p, &gs)?;
-            let out = if target.json {
-                report::json::overview(&o, std::io::stdout().lock())?;
-                String::new()
-            } else {
-                report::text::overview(&o)
-            };
-            Ok((out, incomplete(&p)))
-        }
+        Command::Overview { target } => commands::overview(&target.into(), out),
         Command::Goroutines { target, all, runtime } => {
-            let p = Process::open(&target.dump, target.exe.as_deref())?;
-            let doc = report::goroutines(&p)?;
-            let out = if target.json {
-                report::json::goroutines(&doc, std::io::stdout().lock())?;
-                String::new()
-            } else {
-                report::text::goroutines(&doc, GoroutineOptions { all, runtime })
-            };
-            Ok((out, incomplete(&p)))
+            commands::goroutines(&target.into(), GoroutineOptions { all, runtime }, out)
         }
+        Command::Heap { target, top, retainers } => commands::heap(&target.into(), top, retainers, out),
+        Command::Top { target, top } => commands::top(&target.into(), top, out),
+        Command::Path { target, addr, paths } => commands::path(&target.into(), addr, paths, out),
+        Command::Object { target, addr, depth } => commands::object(&target.into(), &addr, depth, out),
     }
 }
 
-fn incomplete(p: &Process) -> Option<String> {
-    (p.dump.missing_bytes > 0).then(|| {
-        format!(
-            "{} is truncated: {} bytes of its memory are missing; what is shown may be incomplete",
-            p.dump.path.display(),
-            p.dump.missing_bytes
-        )
-    })
+impl From<Target> for commands::Target {
+    fn from(t: Target) -> Self {
+        commands::Target { dump: t.dump, exe: t.exe, json: t.json }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok((out, incomplete)) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (| head) is not an error worth reporting.
-            if !out.is_empty() {
-                let _ = stdout.write_all(out.as_bytes()).and_then(|_| {
-                    if out.ends_with('\n') {
-                        Ok(())
-                    } else {
-                        stdout.write_all(b"\n")
-                    }
-                });
+        Ok(outcome) => {
+            if let Some(msg) = outcome.message() {
+                eprintln!("gomortem: {msg}");
             }
-            match incomplete {
-                Some(msg) => {
-                    eprintln!("gomortem: error: {msg}");
-                    ExitCode::from(2)
-                }
-                None => ExitCode::SUCCESS,
-            }
+            ExitCode::from(outcome.exit_code())
         }
         Err(e) => {
             eprintln!("gomortem: error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

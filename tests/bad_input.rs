@@ -221,7 +221,7 @@ fn corrupted_memory() {
             let mut err = String::new();
             std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
             assert!(!err.contains("panicked"), "seed {seed} {cmd}: {err}");
-            assert!(matches!(status.code(), Some(0..=2)), "seed {seed} {cmd}: {status:?} {err}");
+            assert!(matches!(status.code(), Some(0 | 1 | 3)), "seed {seed} {cmd}: {status:?} {err}");
         }
     }
 }

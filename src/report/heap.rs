@@ -8,8 +8,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
-use crate::analysis::dominators::Node;
-use crate::analysis::typing::Row;
+use crate::analysis::heap::dominators::Node;
+use crate::analysis::heap::typing::Row;
 use crate::analysis::HeapAnalysis;
 use crate::runtime::roots::RootKind;
 use crate::{Error, Result};
@@ -202,7 +202,7 @@ pub fn object_at(a: &HeapAnalysis, addr: u64) -> Result<u32> {
 }
 
 /// How an object is kept alive: up to `n` distinct paths from the roots (see
-/// [`crate::analysis::paths::distinct_paths`]).
+/// [`crate::analysis::heap::paths::distinct_paths`]).
 pub fn path(a: &HeapAnalysis, addr: u64, n: usize) -> Result<PathDoc> {
     let o = object_at(a, addr)?;
     let named = a.paths_to(o, n.max(1));

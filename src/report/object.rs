@@ -1,7 +1,7 @@
 //! `gomortem object`: one heap object, or one global variable, decoded by its type field by
 //! field to a given depth; pointers as addresses with the type of what they point to.
 //!
-//! What an object is decides how it is shown (see [`crate::analysis::typing::ObjKind`]):
+//! What an object is decides how it is shown (see [`crate::analysis::heap::typing::ObjKind`]):
 //! values of a run-time type or of a DWARF-only type (the runtime's own structures) field by
 //! field, one value per element for arrays; string bytes as the string; a closure as its
 //! function and the variables it captures (by name from DWARF, Go 1.23+; those captured by
@@ -15,9 +15,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
-use crate::analysis::dominators::Node;
-use crate::analysis::paths::{map_key, scalar, short_value};
-use crate::analysis::typing::{MapPart, ObjKind, TyRef};
+use crate::analysis::heap::dominators::Node;
+use crate::analysis::heap::paths::{map_key, scalar, short_value};
+use crate::analysis::heap::typing::{MapPart, ObjKind, TyRef};
 use crate::analysis::HeapAnalysis;
 use crate::exe::dwarf::{Kind as DKind, TypeId};
 use crate::runtime::roots::RootKind;
@@ -173,7 +173,7 @@ pub fn object(a: &HeapAnalysis, target: &Target, depth: u32) -> Result<ObjectDoc
 fn global(
     a: &HeapAnalysis,
     d: &Dec,
-    dom: &crate::analysis::dominators::Dominators,
+    dom: &crate::analysis::heap::dominators::Dominators,
     addr: u64,
     name: Option<&str>,
     depth: u32,
@@ -453,7 +453,7 @@ impl Dec<'_, '_> {
             value: Some(format!("func {f}")),
             fields: vec![],
         }];
-        let caps = crate::analysis::paths::captures(a.p, entry);
+        let caps = crate::analysis::heap::paths::captures(a.p, entry);
         let d = a.p.exe.dwarf.as_ref();
         for c in caps.iter() {
             let ty = c.ty;

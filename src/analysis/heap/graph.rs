@@ -1126,7 +1126,7 @@ impl Reachability {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::dominators::{Dominators, Node};
+    use crate::analysis::heap::dominators::{Dominators, Node};
     use std::path::{Path, PathBuf};
 
     /// Fields keep their offsets and flags whether a chunk holds them in 2 bytes or 4, and a
@@ -1333,7 +1333,7 @@ mod tests {
 
     #[test]
     fn count_ones_in_ranges() {
-        use crate::analysis::dominators::tests::Rng;
+        use crate::analysis::heap::dominators::tests::Rng;
         let mut rng = Rng(0x9e3779b97f4a7c15);
         let bits: Vec<u64> =
             (0..8).map(|_| (rng.next(u32::MAX) as u64) << 32 | rng.next(u32::MAX) as u64).collect();
@@ -1357,7 +1357,7 @@ mod tests {
 
     #[test]
     fn parallel_search_is_sequential_search() {
-        use crate::analysis::dominators::tests::Rng;
+        use crate::analysis::heap::dominators::tests::Rng;
         // Random graphs wide enough for levels of several parallel parts, with duplicate edges,
         // edges shared within and across levels, and objects without edges.
         let mut rng = Rng(0x2545f4914f6cdd1d);

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{as_atomic, filled, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
+use crate::analysis::heap::graph::{as_atomic, filled, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
 use crate::runtime::heap::Heap;
 use crate::{Error, Result};
 
@@ -932,7 +932,7 @@ fn semi_nca(parent: Vec<u32>, mut off: Vec<u32>, preds: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::analysis::graph::{Reachability, Step};
+    use crate::analysis::heap::graph::{Reachability, Step};
 
     /// A xorshift generator, for random test graphs.
     pub(crate) struct Rng(pub u64);
@@ -1127,7 +1127,7 @@ pub(crate) mod tests {
     /// ones), the dominators and retained sizes equal the reference's.
     #[test]
     fn fixtures_match_the_reference() {
-        use crate::analysis::graph::conservative_roots;
+        use crate::analysis::heap::graph::conservative_roots;
         use crate::runtime::Process;
         let mut checked = 0;
         for (d, meta) in crate::testutil::fixture_cases() {

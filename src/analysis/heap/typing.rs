@@ -34,7 +34,7 @@ use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::graph::{
+use crate::analysis::heap::graph::{
     prefetch, EdgeFields, ObjectGraph, RowFields, FIELD_AT_SLOT, FIELD_AT_START, FIELD_MASK,
 };
 use crate::dump::AddressSpace;
@@ -1803,7 +1803,7 @@ fn shift(it: &Item, by: u64) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges};
+    use crate::analysis::heap::graph::{ObjectGraph, Reachability, RootEdges};
     use std::path::{Path, PathBuf};
 
     #[test]
@@ -1920,7 +1920,7 @@ mod tests {
     }
 
     /// Timing on a big dump: `GOMORTEM_TYPING_BENCH=DIR` (with `dump` and `exe`), release:
-    /// `cargo test --release --lib analysis::typing::tests::bench -- --ignored --nocapture`.
+    /// `cargo test --release --lib analysis::heap::typing::tests::bench -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn bench() {
@@ -2071,7 +2071,7 @@ mod tests {
 #[cfg(test)]
 mod debug {
     use super::*;
-    use crate::analysis::graph::{ObjectGraph, Reachability, RootEdges, Step};
+    use crate::analysis::heap::graph::{ObjectGraph, Reachability, RootEdges, Step};
     #[test]
     fn untyped_debug() {
         let Some(d) = std::env::var_os("TYPING_DEBUG").map(std::path::PathBuf::from) else {

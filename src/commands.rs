@@ -1,0 +1,189 @@
+//! One library entry point per command: open the dump, analyse it, write the answer. The CLI
+//! (`src/main.rs`) parses arguments into these options and maps the [`Outcome`] to an exit
+//! status ([`exit`]); tests and other programs can call the same functions.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::analysis::HeapAnalysis;
+use crate::report::{self, heap as rh, text::GoroutineOptions};
+use crate::runtime::Process;
+use crate::Result;
+
+/// Exit statuses of the `gomortem` command (documented in README.md).
+pub mod exit {
+    /// Analysed; the answer is on stdout.
+    pub const OK: u8 = 0;
+    /// The dump or the executable could not be read or analysed (nothing useful on stdout).
+    pub const ERROR: u8 = 1;
+    /// Bad command line (clap's own status).
+    pub const USAGE: u8 = 2;
+    /// Partly read: the dump is truncated; the answer is printed but may be incomplete.
+    pub const PARTIAL: u8 = 3;
+    /// `--fail-on SEVERITY`: a finding at or above that severity.
+    pub const FINDINGS: u8 = 4;
+}
+
+/// What every command reads.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub dump: PathBuf,
+    /// The executable; None: the one the dump names.
+    pub exe: Option<PathBuf>,
+    /// JSON instead of text.
+    pub json: bool,
+}
+
+impl Target {
+    fn open(&self) -> Result<Process> {
+        Process::open(&self.dump, self.exe.as_deref())
+    }
+}
+
+/// How a command that produced its answer ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// The dump is incomplete (truncated): the answer may miss things.
+    Partial(String),
+    /// `--fail-on`: findings at or above the severity asked for.
+    Findings(String),
+}
+
+impl Outcome {
+    /// The exit status for this outcome.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Done => exit::OK,
+            Outcome::Partial(_) => exit::PARTIAL,
+            Outcome::Findings(_) => exit::FINDINGS,
+        }
+    }
+
+    /// What to say on stderr, if anything.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Done => None,
+            Outcome::Partial(m) | Outcome::Findings(m) => Some(m),
+        }
+    }
+}
+
+/// Partial if the dump is truncated.
+fn outcome(p: &Process) -> Outcome {
+    if p.dump.missing_bytes > 0 {
+        Outcome::Partial(format!(
+            "{} is truncated: {} bytes of its memory are missing; what is shown may be incomplete",
+            p.dump.path.display(),
+            p.dump.missing_bytes
+        ))
+    } else {
+        Outcome::Done
+    }
+}
+
+/// Text as it is printed: with a final newline. A reader that went away (`| head`) is not an
+/// error.
+pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
+    let r = out.write_all(text.as_bytes()).and_then(|_| {
+        if text.is_empty() || text.ends_with('\n') {
+            Ok(())
+        } else {
+            out.write_all(b"\n")
+        }
+    });
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(crate::Error::Other(format!("writing the output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `gomortem overview`
+pub fn overview(t: &Target, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let gs = p.goroutines()?;
+    let o = report::overview(&p, &gs)?;
+    if t.json {
+        report::json::overview(&o, out)?;
+    } else {
+        write_text(out, &report::text::overview(&o))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// `gomortem goroutines`
+pub fn goroutines(t: &Target, opt: GoroutineOptions, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let doc = report::goroutines(&p)?;
+    if t.json {
+        report::json::goroutines(&doc, out)?;
+    } else {
+        write_text(out, &report::text::goroutines(&doc, opt))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// `gomortem heap`: the histogram's `top` rows; with `retainers` above 0, the biggest
+/// retainers too, from the same analysis.
+pub fn heap(t: &Target, top: usize, retainers: usize, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let doc = rh::heap(&HeapAnalysis::run_with(&p, retainers > 0)?, top, retainers);
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &rh::heap_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// `gomortem top`
+pub fn top(t: &Target, top: usize, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let doc = rh::top(&HeapAnalysis::run_with(&p, true)?, top)?;
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &rh::top_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// `gomortem path`
+pub fn path(t: &Target, addr: u64, paths: usize, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let doc = rh::path(&HeapAnalysis::run(&p)?, addr, paths)?;
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &rh::path_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// `gomortem object`: `what` is an address inside a heap object or a global, or a global's
+/// name.
+pub fn object(t: &Target, what: &str, depth: u32, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let target = match parse_addr(what) {
+        Ok(a) => report::object::Target::Address(a),
+        Err(_) => report::object::Target::Global(what.to_string()),
+    };
+    let doc = report::object::object(&HeapAnalysis::run_with(&p, true)?, &target, depth)?;
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &report::object::object_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// An address: hex with `0x`, or decimal.
+pub fn parse_addr(s: &str) -> std::result::Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("not an address: {s:?} (use hex like 0xc000123400, or decimal)"))
+}
