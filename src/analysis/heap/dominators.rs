@@ -26,7 +26,9 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use rayon::prelude::*;
 
-use crate::analysis::heap::graph::{as_atomic, filled, prefetch, BitIter, ObjectGraph, Reachability, RootEdges};
+use crate::analysis::heap::graph::{
+    as_atomic, filled, prefetch, BitIter, ObjectGraph, Reachability, RootEdges,
+};
 use crate::runtime::heap::Heap;
 use crate::{Error, Result};
 
