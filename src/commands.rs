@@ -179,6 +179,77 @@ pub fn object(t: &Target, what: &str, depth: u32, out: &mut dyn Write) -> Result
     Ok(outcome(&p))
 }
 
+/// `gomortem channels`: every channel and the sync primitives goroutines wait on, and which
+/// can never make progress; with `stuck_only`, only those.
+pub fn channels(t: &Target, stuck_only: bool, out: &mut dyn Write) -> Result<Outcome> {
+    use crate::analysis::diagnose::{Blocking, Stuck};
+    let p = t.open()?;
+    let gs = p.goroutines()?;
+    let a = HeapAnalysis::run(&p)?;
+    let mut b = Blocking::read(&a, &gs);
+    let s = Stuck::compute(&a, &mut b);
+    let doc = report::channels::channels(&a, &b, &s, stuck_only);
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &report::channels::channels_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
+/// The formats of `gomortem report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `gomortem report`: the triage report. With `fail_on`, findings at or above that severity
+/// end it with [`Outcome::Findings`].
+pub fn report(
+    t: &Target,
+    format: Format,
+    opt: &report::triage::ReportOptions,
+    fail_on: Option<crate::analysis::diagnose::Severity>,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    use crate::analysis::diagnose::Diagnosis;
+    let p = t.open()?;
+    let gs = p.goroutines()?;
+    let a = HeapAnalysis::run_with(&p, true)?;
+    let d = Diagnosis::run(&a, gs, &opt.thresholds);
+    let doc = report::triage::report(&a, &d, opt);
+    match format {
+        Format::Json => rh::json(&mut *out, &doc)?,
+        Format::Text => write_text(out, &report::triage::report_text(&doc))?,
+    }
+    let failed = fail_on.and_then(|level| {
+        let n = doc.findings.iter().filter(|f| f.severity <= level).count();
+        (n > 0).then(|| format!("{n} findings at or above {} (--fail-on)", level.name()))
+    });
+    Ok(match (failed, outcome(&p)) {
+        (Some(m), _) => Outcome::Findings(m),
+        (None, o) => o,
+    })
+}
+
+/// A size: bytes, or with a unit (`512KiB`, `1MiB`, `2GB`, `1.5G`).
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?} (use 1048576, 512KiB, 1MiB, 2GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("not a size unit: {unit:?} in {s:?} (B, KiB, MiB, GiB, TiB)")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
 /// An address: hex with `0x`, or decimal.
 pub fn parse_addr(s: &str) -> std::result::Result<u64, String> {
     let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use gomortem::commands::{self, exit, Outcome};
+use gomortem::analysis::diagnose::{Severity, Thresholds};
+use gomortem::commands::{self, exit, Format, Outcome};
 use gomortem::report::text::GoroutineOptions;
+use gomortem::report::triage::ReportOptions;
 
 /// Post-mortem analysis of Go processes: open a Linux core or a Windows minidump with the Go
 /// executable that produced it, and see what every goroutine was doing.
@@ -81,6 +83,41 @@ enum Command {
         #[arg(long = "paths", short = 'n', value_name = "N", default_value_t = 1)]
         paths: usize,
     },
+    /// Channels and the sync primitives goroutines wait on: who waits to send and receive, who
+    /// holds them, and which can never make progress (stuck: nothing that can still run reaches
+    /// them).
+    Channels {
+        #[command(flatten)]
+        target: Target,
+        /// Only the stuck ones.
+        #[arg(long)]
+        stuck: bool,
+    },
+    /// The triage report: why the process died, the findings (leaks, stuck goroutines and
+    /// channels, deadlocks…) by severity with their evidence, memory, goroutine groups.
+    Report {
+        /// The dump: an ELF core or a Windows minidump (.gz, .xz, .zst accepted).
+        dump: PathBuf,
+        /// The Go executable (default: the one the dump names).
+        #[arg(long, short = 'e', value_name = "EXE")]
+        exe: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Exit with status 4 if a finding is at least this severe.
+        #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+        fail_on: Option<Severity>,
+        /// Rows of the top types, retainers and root groups.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
     /// Decode one heap object or global variable: its type and fields, to a given depth;
     /// map entries, channel buffers, closure captures and strings included.
     Object {
@@ -93,6 +130,48 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         depth: u32,
     },
+}
+
+/// When findings are reported (docs/diagnoses.md).
+#[derive(Args)]
+struct ThresholdArgs {
+    /// closure-retention, growing-container, pool-hoarding: retained bytes at least.
+    #[arg(long, value_name = "SIZE", value_parser = commands::parse_size, default_value = "1MiB")]
+    min_retained: u64,
+    /// growing-container: entries (maps) or elements (slices) at least, whatever they retain.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    min_entries: u64,
+    /// unclosed-resource: open files, sockets or rows of one kind at least.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    min_resources: u64,
+    /// context-leak: children of one cancel context at least.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    min_children: u64,
+    /// goroutine-leak: a group of at least N stuck goroutines is high severity (else medium).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    many_goroutines: u64,
+}
+
+impl From<ThresholdArgs> for Thresholds {
+    fn from(t: ThresholdArgs) -> Self {
+        Thresholds {
+            min_retained: t.min_retained,
+            min_entries: t.min_entries,
+            min_resources: t.min_resources,
+            min_children: t.min_children,
+            many_goroutines: t.many_goroutines,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
 }
 
 fn parse_addr(s: &str) -> Result<u64, String> {
@@ -111,6 +190,23 @@ fn run(cli: Cli) -> gomortem::Result<Outcome> {
         Command::Top { target, top } => commands::top(&target.into(), top, out),
         Command::Path { target, addr, paths } => commands::path(&target.into(), addr, paths, out),
         Command::Object { target, addr, depth } => commands::object(&target.into(), &addr, depth, out),
+        Command::Channels { target, stuck } => commands::channels(&target.into(), stuck, out),
+        Command::Report { dump, exe, format, json, output, fail_on, top, thresholds } => {
+            let target = commands::Target { dump, exe, json: false };
+            let format = if json || format == ReportFormat::Json { Format::Json } else { Format::Text };
+            let opt = ReportOptions { top, thresholds: thresholds.into() };
+            match output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(&path).map_err(|e| gomortem::Error::io(&path, e))?,
+                    );
+                    let r = commands::report(&target, format, &opt, fail_on, &mut file);
+                    std::io::Write::flush(&mut file).map_err(|e| gomortem::Error::io(&path, e))?;
+                    r
+                }
+                None => commands::report(&target, format, &opt, fail_on, out),
+            }
+        }
     }
 }
 

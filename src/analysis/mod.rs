@@ -1,8 +1,10 @@
 //! Layer 4: analyses over the runtime model.
 //!
 //! - [`heap`]: the heap analysis (object graph, reachability, typing, dominators, paths);
-//! - [`group`]: goroutines grouped by identical stacks.
+//! - [`group`]: goroutines grouped by identical stacks;
+//! - [`diagnose`]: channels, locks and stuck goroutines, and the findings.
 
+pub mod diagnose;
 pub mod group;
 pub mod heap;
 

@@ -1,10 +1,12 @@
 //! Layer 5: reports. Each command's data is gathered once into a serialisable document,
 //! then written as human text or as versioned JSON (see docs/json-schema.md).
 
+pub mod channels;
 pub mod heap;
 pub mod json;
 pub mod object;
 pub mod text;
+pub mod triage;
 
 use serde::Serialize;
 

@@ -15,6 +15,8 @@ pub trait LayoutSource {
     fn size(&self, ty: &str) -> Option<u64>;
     /// An integer constant of the runtime (e.g. `runtime._Gwaiting`).
     fn constant(&self, name: &str) -> Option<i64>;
+    /// Number of elements of a named array type (`runtime.semTable`).
+    fn array_len(&self, ty: &str) -> Option<u64>;
     /// What this source is, for error messages.
     fn describe(&self) -> String;
 }
@@ -28,6 +30,9 @@ impl LayoutSource for Dwarf {
     }
     fn constant(&self, name: &str) -> Option<i64> {
         Dwarf::constant(self, name)
+    }
+    fn array_len(&self, ty: &str) -> Option<u64> {
+        self.ty(self.resolve(self.type_by_name(ty)?)).count
     }
     fn describe(&self) -> String {
         "the executable's DWARF".to_string()
@@ -174,6 +179,12 @@ pub struct Layouts {
     /// None (with what is missing in `roots_missing`) if the source lacks them.
     pub roots: Option<RootsLayout>,
     pub roots_missing: Vec<String>,
+    /// Layouts of channels, wait queues, semaphores and timers; None (with what is missing in
+    /// `sync_missing`) if the source lacks them.
+    pub sync: Option<SyncLayout>,
+    pub sync_missing: Vec<String>,
+    /// The standard library's types the diagnoses read.
+    pub std: StdLayout,
     pub source: String,
 }
 
@@ -427,6 +438,190 @@ impl RootsLayout {
     }
 }
 
+/// Layouts of what goroutines block on (chan.go, runtime2.go `sudog`/`waitq`, sema.go, time.go):
+/// channels and their wait queues, the semaphore table, timers and the `time.Ticker`/`Timer`
+/// objects that hold them.
+#[derive(Clone, Debug, Default)]
+pub struct SyncLayout {
+    /// `runtime.hchan`.
+    pub chan_qcount: u64,
+    pub chan_dataqsiz: u64,
+    pub chan_buf: u64,
+    pub chan_elemsize: u64,
+    pub chan_closed: u64,
+    pub chan_elemtype: u64,
+    pub chan_recvq: u64,
+    pub chan_sendq: u64,
+    /// `hchan.timer` (1.23+): the timer of a timer channel.
+    pub chan_timer: Option<u64>,
+    /// `runtime.waitq.first`.
+    pub waitq_first: u64,
+    /// `runtime.sudog`: `g`, `next`, `prev`, `parent`, `waitlink`, `ticket`, `isSelect`, and the
+    /// address `elem` and `c` hold (1.26+: the `vu` word of `maybeTraceable*`).
+    pub sudog_g: u64,
+    pub sudog_next: u64,
+    pub sudog_prev: u64,
+    pub sudog_parent: u64,
+    pub sudog_waitlink: u64,
+    pub sudog_ticket: u64,
+    pub sudog_is_select: u64,
+    pub sudog_elem: u64,
+    pub sudog_c: u64,
+    pub sudog_size: u64,
+    /// `runtime.semtable`'s elements: stride, and the treap of their `semaRoot`.
+    pub semtab_stride: u64,
+    pub semtab_len: u64,
+    pub sema_treap: u64,
+    /// `runtime.timer`: `when`, `period`, `f`, `arg` (an eface: the channel of a channel timer
+    /// is its data word); the status word of releases that have one (≤1.22 `status`).
+    pub timer_when: u64,
+    pub timer_period: u64,
+    pub timer_f: u64,
+    pub timer_arg: u64,
+    pub timer_status: Option<u64>,
+    /// Status values of a timer that is not running any more (≤1.22: `timerNoStatus`,
+    /// `timerDeleted`, `timerRemoving`, `timerRemoved`).
+    pub timer_stopped_states: Vec<u32>,
+    /// The object a `time.NewTicker`/`NewTimer` allocates (1.23+ `runtime.timeTimer`, ≤1.22
+    /// `time.Ticker`): its size, where its channel and its `runtime.timer` are in it.
+    pub ticker_size: u64,
+    pub ticker_chan: u64,
+    pub ticker_timer: u64,
+    /// Where the sync package keeps its semaphore words, when the binary has the types.
+    pub sema: SemaOffsets,
+}
+
+/// Offsets of the semaphore words (and the lock state) in the sync package's types, for the
+/// ones the binary has (1.24+ wraps `sync.Mutex` around `internal/sync.Mutex`).
+#[derive(Clone, Debug, Default)]
+pub struct SemaOffsets {
+    /// `sync.Mutex`: its `sema` and `state` words.
+    pub mutex_sema: Option<u64>,
+    pub mutex_state: Option<u64>,
+    /// `sync.RWMutex`: `readerSem`, `writerSem`, the writers' `w` mutex's sema.
+    pub rw_reader_sem: Option<u64>,
+    pub rw_writer_sem: Option<u64>,
+    pub rw_w_sema: Option<u64>,
+    /// `sync.WaitGroup.sema` and its counter (`state`: counter in the high 32 bits).
+    pub wg_sema: Option<u64>,
+    pub wg_state: Option<u64>,
+    /// `sync.Cond.notify` (the `notifyList` its waiters queue on).
+    pub cond_notify: Option<u64>,
+}
+
+/// Layouts of the standard library's types the diagnoses read, each present only if the
+/// program uses the type: map headers' entry counts, open files and sockets, contexts.
+#[derive(Clone, Debug, Default)]
+pub struct StdLayout {
+    /// The entry count of a map header (swiss `maps.Map.used`, old `hmap.count`; 8 bytes).
+    pub map_count: Option<u64>,
+    /// `os.file`: its descriptor (`pfd.Sysfd`; -1 once closed) and `name`.
+    pub file_fd: Option<u64>,
+    pub file_name: Option<u64>,
+    /// `net.netFD`: its descriptor, and `net` (the network name, a string).
+    pub netfd_fd: Option<u64>,
+    pub netfd_net: Option<u64>,
+    /// `database/sql.Rows.closed`.
+    pub rows_closed: Option<u64>,
+    /// `context.cancelCtx.children` (a map), `.err` (an interface, set once cancelled).
+    pub ctx_children: Option<u64>,
+    pub ctx_err: Option<u64>,
+}
+
+impl StdLayout {
+    fn load(src: &dyn LayoutSource) -> StdLayout {
+        StdLayout {
+            map_count: src
+                .field("internal/runtime/maps.Map", "used")
+                .or_else(|| src.field("runtime.hmap", "count")),
+            file_fd: src.field("os.file", "pfd.Sysfd"),
+            file_name: src.field("os.file", "name"),
+            netfd_fd: src.field("net.netFD", "pfd.Sysfd"),
+            netfd_net: src.field("net.netFD", "net"),
+            rows_closed: src.field("database/sql.Rows", "closed"),
+            ctx_children: src.field("context.cancelCtx", "children"),
+            ctx_err: any(src, "context.cancelCtx", &["err.v", "err"]),
+        }
+    }
+}
+
+/// The first of `paths` that `ty` has.
+fn any(src: &dyn LayoutSource, ty: &str, paths: &[&str]) -> Option<u64> {
+    paths.iter().find_map(|p| src.field(ty, p))
+}
+
+impl SyncLayout {
+    fn load(src: &dyn LayoutSource) -> std::result::Result<SyncLayout, Vec<String>> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let (h, sg, t) = ("runtime.hchan", "runtime.sudog", "runtime.timer");
+        let semtab_len = src.array_len("runtime.semTable").unwrap_or(0);
+        let semtab_size = r.size("runtime.semTable");
+        // 1.23+: the runtime allocates `timeTimer{c; init; timer}` for package time; before, the
+        // runtime timer is `time.Ticker.r` (`runtimeTimer`, the same layout).
+        let (holder, chan_field, timer_field) = if src.size("runtime.timeTimer").is_some() {
+            ("runtime.timeTimer", "c", "timer")
+        } else {
+            ("time.Ticker", "C", "r")
+        };
+        let stopped = ["timerNoStatus", "timerDeleted", "timerRemoving", "timerRemoved"];
+        let l = SyncLayout {
+            chan_qcount: r.req(h, "qcount"),
+            chan_dataqsiz: r.req(h, "dataqsiz"),
+            chan_buf: r.req(h, "buf"),
+            chan_elemsize: r.req(h, "elemsize"),
+            chan_closed: r.req(h, "closed"),
+            chan_elemtype: r.req(h, "elemtype"),
+            chan_recvq: r.req(h, "recvq"),
+            chan_sendq: r.req(h, "sendq"),
+            chan_timer: r.opt(h, "timer"),
+            waitq_first: r.req("runtime.waitq", "first"),
+            sudog_g: r.req(sg, "g"),
+            sudog_next: r.req(sg, "next"),
+            sudog_prev: r.req(sg, "prev"),
+            sudog_parent: r.req(sg, "parent"),
+            sudog_waitlink: r.req(sg, "waitlink"),
+            sudog_ticket: r.req(sg, "ticket"),
+            sudog_is_select: r.req(sg, "isSelect"),
+            sudog_elem: r.req_any(sg, &["elem.vu", "elem"]),
+            sudog_c: r.req_any(sg, &["c.vu", "c"]),
+            sudog_size: r.size(sg),
+            semtab_stride: semtab_size.checked_div(semtab_len).unwrap_or(0),
+            semtab_len,
+            sema_treap: r.req("runtime.semaRoot", "treap"),
+            timer_when: r.req(t, "when"),
+            timer_period: r.req(t, "period"),
+            timer_f: r.req(t, "f"),
+            timer_arg: r.req(t, "arg"),
+            timer_status: r.opt(t, "status.value").or_else(|| r.opt(t, "status")),
+            timer_stopped_states: stopped
+                .iter()
+                .filter_map(|c| src.constant(&format!("runtime.{c}")).map(|v| v as u32))
+                .collect(),
+            ticker_size: r.size(holder),
+            ticker_chan: r.req(holder, chan_field),
+            ticker_timer: r.req(holder, timer_field),
+            sema: SemaOffsets {
+                mutex_sema: any(src, "sync.Mutex", &["mu.sema", "sema"]),
+                mutex_state: any(src, "sync.Mutex", &["mu.state", "state"]),
+                rw_reader_sem: src.field("sync.RWMutex", "readerSem"),
+                rw_writer_sem: src.field("sync.RWMutex", "writerSem"),
+                rw_w_sema: any(src, "sync.RWMutex", &["w.mu.sema", "w.sema"]),
+                wg_sema: src.field("sync.WaitGroup", "sema"),
+                wg_state: any(src, "sync.WaitGroup", &["state.v", "state"]),
+                cond_notify: src.field("sync.Cond", "notify"),
+            },
+        };
+        if semtab_len == 0 {
+            r.missing.push("len(runtime.semTable)".into());
+        }
+        if r.missing.is_empty() {
+            Ok(l)
+        } else {
+            Err(r.missing)
+        }
+    }
+}
+
 impl Layouts {
     pub fn load(src: &dyn LayoutSource) -> Result<Layouts> {
         let mut r = Reader { src, missing: Vec::new() };
@@ -489,6 +684,7 @@ impl Layouts {
         let sched_lastpoll = r.req_any("runtime.schedt", &["lastpoll.value", "lastpoll"]);
         let heap = HeapLayout::load(src);
         let roots = RootsLayout::load(src);
+        let sync = SyncLayout::load(src);
         let (abi, abi_missing) = match AbiLayout::load(src) {
             Ok(a) => (Some(a), None),
             Err(e) => (None, Some(e.to_string())),
@@ -515,6 +711,9 @@ impl Layouts {
             heap_missing: heap.err().unwrap_or_default(),
             roots: roots.as_ref().ok().cloned(),
             roots_missing: roots.err().unwrap_or_default(),
+            sync: sync.as_ref().ok().cloned(),
+            sync_missing: sync.err().unwrap_or_default(),
+            std: StdLayout::load(src),
             source: src.describe(),
         };
         if !r.missing.is_empty() {

@@ -14,6 +14,7 @@ pub mod threads;
 pub mod types;
 pub mod unwind;
 pub mod version;
+pub mod waits;
 
 use std::path::Path;
 
@@ -39,6 +40,8 @@ pub struct Globals {
     pub work: Option<u64>,
     pub start_nano: Option<u64>,
     pub build_version: Option<u64>,
+    /// `runtime.semtable`: the goroutines waiting on semaphores.
+    pub semtable: Option<u64>,
 }
 
 pub struct Process {
@@ -295,5 +298,6 @@ fn find_globals(exe: &Executable, bias: u64) -> Result<Globals> {
         work: sym("runtime.work").map(|(a, _)| a),
         start_nano: sym("runtime.startNano").map(|(a, _)| a),
         build_version: sym("runtime.buildVersion").map(|(a, _)| a),
+        semtable: sym("runtime.semtable").map(|(a, _)| a),
     })
 }

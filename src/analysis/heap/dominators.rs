@@ -77,6 +77,17 @@ pub struct Retainer {
     pub dominator: Node,
 }
 
+impl Retainer {
+    /// Orders nodes of equal size: roots first, then objects, by index.
+    fn node_key(&self) -> (u8, u32) {
+        match self.node {
+            Node::SuperRoot => (0, 0),
+            Node::Root(r) => (1, r),
+            Node::Object(o) => (2, o),
+        }
+    }
+}
+
 /// Immediate dominators and retained sizes of every node reachable from the roots.
 pub struct Dominators {
     objects: u32,
@@ -497,6 +508,31 @@ impl Dominators {
                 dominator: self.node(self.idom[id as usize]),
             })
             .collect()
+    }
+
+    /// Every node (root or object) that points to others and retains at least `min` bytes,
+    /// largest first (unlike [`Self::top_retainers`], nodes inside others are kept).
+    pub fn retaining_at_least(&self, min: u64) -> Vec<Retainer> {
+        const PART: u32 = 1 << 16;
+        let nodes = self.idom.len() as u32 - 1;
+        let mut out: Vec<Retainer> = (0..nodes.div_ceil(PART))
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                (i * PART..((i + 1) * PART).min(nodes)).filter_map(|id| {
+                    let d = self.idom[id as usize];
+                    let s = self.sums.slot(id).filter(|_| d != NONE)?;
+                    let b = self.sums.bytes_at(s);
+                    (b >= min).then(|| Retainer {
+                        node: self.node(id),
+                        retained_bytes: b,
+                        retained_objects: self.sums.entries[s][1],
+                        dominator: self.node(d),
+                    })
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| (std::cmp::Reverse(r.retained_bytes), r.node_key()));
+        out
     }
 
     /// Bytes held by the result arrays.

@@ -686,6 +686,34 @@ impl ObjectGraph {
         c.fields.row(r)
     }
 
+    /// The edges into a few `targets`: (target, source) pairs, sorted, one pass over every
+    /// edge (in parallel).
+    pub fn edges_into(&self, targets: &[u32]) -> Vec<(u32, u32)> {
+        let words = (self.n as usize).div_ceil(64);
+        let mut set = vec![0u64; words];
+        for &t in targets.iter().filter(|&&t| t < self.n) {
+            set[(t / 64) as usize] |= 1 << (t % 64);
+        }
+        let set = &set;
+        let mut out: Vec<(u32, u32)> = (0..self.chunks.len())
+            .into_par_iter()
+            .flat_map_iter(|ci| {
+                let base = (ci * CHUNK) as u32;
+                let c = &self.chunks[ci];
+                (0..c.offsets.len() as u32 - 1).flat_map(move |i| {
+                    let r = c.offsets[i as usize] as usize..c.offsets[i as usize + 1] as usize;
+                    c.targets[r]
+                        .iter()
+                        .filter(|&&t| set[(t / 64) as usize] >> (t % 64) & 1 == 1)
+                        .map(move |&t| (t, base + i))
+                })
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Bytes held by the graph's arrays.
     pub fn memory_bytes(&self) -> u64 {
         let per =
@@ -786,6 +814,108 @@ pub(crate) fn as_atomic(v: &mut [u32]) -> &[AtomicU32] {
     // SAFETY: AtomicU32 has the size and alignment of u32, and `v` is borrowed mutably, so
     // nothing else reads it while the atomics are in use.
     unsafe { &*(v as *mut [u32] as *const [AtomicU32]) }
+}
+
+/// A set of marked objects that grows by searches from new roots, for fixpoints (such as which
+/// blocked goroutines can still be woken: see `analysis::diagnose::stuck`). Objects in the
+/// `stop` set are marked when reached, but their edges are not followed. Wide levels are
+/// expanded in parallel; the set (not the order) is what a sequential search would mark.
+pub struct Marks {
+    bits: Vec<AtomicU64>,
+    stop: Vec<u64>,
+    /// Objects marked so far.
+    pub count: u64,
+}
+
+impl Marks {
+    /// An empty set over the objects of `g`; the edges of `stop`'s objects are never followed.
+    pub fn new(g: &ObjectGraph, stop: impl IntoIterator<Item = u32>) -> Marks {
+        let words = (g.len() as usize).div_ceil(64);
+        let mut stop_bits = vec![0u64; words];
+        for o in stop.into_iter().filter(|&o| o < g.len()) {
+            stop_bits[(o / 64) as usize] |= 1 << (o % 64);
+        }
+        Marks { bits: (0..words).map(|_| AtomicU64::new(0)).collect(), stop: stop_bits, count: 0 }
+    }
+
+    pub fn contains(&self, o: u32) -> bool {
+        self.bits.get((o / 64) as usize).is_some_and(|w| w.load(Relaxed) >> (o % 64) & 1 == 1)
+    }
+
+    /// Set the bit; true if this call set it.
+    #[inline]
+    fn claim(&self, o: u32) -> bool {
+        let bit = 1u64 << (o % 64);
+        self.bits[(o / 64) as usize].fetch_or(bit, Relaxed) & bit == 0
+    }
+
+    #[inline]
+    fn expands(&self, g: &ObjectGraph, o: u32) -> bool {
+        self.stop[(o / 64) as usize] >> (o % 64) & 1 == 0 && g.has_targets(o)
+    }
+
+    /// Mark what `seeds` reach, not through objects marked before; returns how many objects
+    /// this call marked.
+    pub fn extend(&mut self, g: &ObjectGraph, seeds: impl IntoIterator<Item = u32>) -> u64 {
+        self.extend_sized(g, seeds, |_| 0).0
+    }
+
+    /// [`Self::extend`], also summing `size` over the objects this call marked: (objects,
+    /// bytes).
+    pub fn extend_sized(
+        &mut self,
+        g: &ObjectGraph,
+        seeds: impl IntoIterator<Item = u32>,
+        size: impl Fn(u32) -> u64 + Sync,
+    ) -> (u64, u64) {
+        let (mut marked, mut bytes) = (0u64, 0u64);
+        let mut frontier: Vec<u32> = Vec::new();
+        for o in seeds.into_iter().filter(|&o| o < g.len()) {
+            if self.claim(o) {
+                marked += 1;
+                bytes += size(o);
+                if self.expands(g, o) {
+                    frontier.push(o);
+                }
+            }
+        }
+        // One part of a level: its next frontier, objects and bytes marked.
+        let level = |this: &Marks, part: &[u32]| {
+            let (mut next, mut n, mut b) = (Vec::new(), 0u64, 0u64);
+            for (i, &u) in part.iter().enumerate() {
+                if let Some(&w) = part.get(i + AHEAD_TARGETS) {
+                    g.prefetch_targets(w);
+                }
+                for &v in g.targets(u) {
+                    if this.claim(v) {
+                        n += 1;
+                        b += size(v);
+                        if this.expands(g, v) {
+                            next.push(v);
+                        }
+                    }
+                }
+            }
+            (next, n, b)
+        };
+        while !frontier.is_empty() {
+            let this = &*self;
+            let parts: Vec<(Vec<u32>, u64, u64)> = if frontier.len() < PARALLEL_FRONTIER {
+                vec![level(this, &frontier)]
+            } else {
+                frontier.par_chunks(FRONTIER_STEP).map(|c| level(this, c)).collect()
+            };
+            let mut next = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+            for (part, n, b) in parts {
+                next.extend(part);
+                marked += n;
+                bytes += b;
+            }
+            frontier = next;
+        }
+        self.count += marked;
+        (marked, bytes)
+    }
 }
 
 /// The shared state of a search.

@@ -5,6 +5,7 @@
 pub mod dominators;
 pub mod graph;
 pub mod paths;
+pub mod retention;
 pub mod typing;
 
 use crate::runtime::heap::Heap;

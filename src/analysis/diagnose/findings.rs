@@ -1,0 +1,993 @@
+//! Findings: the well-known ways Go programs leak and hang, each found from the dump with its
+//! evidence (goroutines, objects, retained bytes, the path from a root, the source location)
+//! and a hint for the fix. The thresholds are in [`Thresholds`] (documented in
+//! docs/diagnoses.md, set on the command line).
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use serde::Serialize;
+
+use super::blocking::{Blocking, Primitive, WaitOn};
+use super::stuck::Stuck;
+use crate::analysis::heap::dominators::{Dominators, Node};
+use crate::analysis::heap::typing::{MapPart, ObjKind};
+use crate::analysis::HeapAnalysis;
+use crate::runtime::goroutines::{Frame, Goroutine, Location};
+use crate::runtime::roots::RootKind;
+
+/// What a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Deadlock,
+    GoroutineLeak,
+    StuckChannel,
+    ClosureRetention,
+    GrowingContainer,
+    PoolHoarding,
+    TickerLeak,
+    UnclosedResource,
+    ContextLeak,
+    /// The process's memory is mostly outside live objects.
+    Memory,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Deadlock => "deadlock",
+            Kind::GoroutineLeak => "goroutine-leak",
+            Kind::StuckChannel => "stuck-channel",
+            Kind::ClosureRetention => "closure-retention",
+            Kind::GrowingContainer => "growing-container",
+            Kind::PoolHoarding => "pool-hoarding",
+            Kind::TickerLeak => "ticker-leak",
+            Kind::UnclosedResource => "unclosed-resource",
+            Kind::ContextLeak => "context-leak",
+            Kind::Memory => "memory",
+        }
+    }
+}
+
+/// How bad a finding is, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        Ok(match s {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            "low" => Severity::Low,
+            "info" => Severity::Info,
+            _ => return Err(format!("not a severity: {s:?} (critical, high, medium, low, info)")),
+        })
+    }
+}
+
+/// When a pattern is reported (docs/diagnoses.md).
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// closure-retention, growing-container, pool-hoarding: bytes retained at least.
+    pub min_retained: u64,
+    /// growing-container: entries (map) or elements (slice) at least, whatever they retain.
+    pub min_entries: u64,
+    /// unclosed-resource: open objects of one kind at least.
+    pub min_resources: u64,
+    /// context-leak: children of one cancel context at least.
+    pub min_children: u64,
+    /// goroutine-leak is `high` from this many goroutines in a group (else `medium`).
+    pub many_goroutines: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_retained: 1 << 20,
+            min_entries: 100_000,
+            min_resources: 10,
+            min_children: 100,
+            many_goroutines: 100,
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub kind: Kind,
+    pub severity: Severity,
+    /// One line a person understands at a glance.
+    pub summary: String,
+    /// Goroutine ids involved, ascending.
+    pub goroutines: Vec<u64>,
+    /// Addresses of the objects involved (channels, locks, the retaining object…).
+    pub objects: Vec<u64>,
+    pub retained_bytes: u64,
+    /// Where in the source: where the goroutines block, the closure's function…
+    pub location: Option<Location>,
+    /// The root it hangs from, as users name it (`main.sessionCache`), if any.
+    pub root: Option<String>,
+    /// The path from that root to the object, as `path` prints it.
+    pub path: Vec<String>,
+    /// More evidence, one line each (the creator of leaked goroutines, descriptors…).
+    pub details: Vec<String>,
+    pub hint: String,
+}
+
+impl Finding {
+    fn new(kind: Kind, severity: Severity, summary: String, hint: &str) -> Finding {
+        Finding {
+            kind,
+            severity,
+            summary,
+            goroutines: Vec::new(),
+            objects: Vec::new(),
+            retained_bytes: 0,
+            location: None,
+            root: None,
+            path: Vec::new(),
+            details: Vec::new(),
+            hint: hint.to_string(),
+        }
+    }
+}
+
+/// What the finders share.
+struct Cx<'a, 'p> {
+    a: &'a HeapAnalysis<'p>,
+    gs: HashMap<u64, &'a Goroutine>,
+    b: &'a Blocking,
+    t: &'a Thresholds,
+    dom: Option<&'a Dominators>,
+}
+
+/// The goroutine exempt from goroutine-leak: goroutine 1 blocked in `select {}`, the idiom of
+/// a `main` that leaves the work to other goroutines.
+fn exempt(g: &Goroutine) -> bool {
+    g.id == 1 && g.wait_reason.as_deref() == Some("select (no cases)")
+}
+
+/// Where a goroutine blocks in the program's code: its first frame the runtime's traceback
+/// shows (runtime frames hidden), past the sync package's own (the caller of `Lock`, `Wait`).
+pub fn block_frame(frames: &[Frame]) -> Option<&Frame> {
+    let sync = |f: &&Frame| f.function.starts_with("sync.") || f.function.starts_with("internal/sync.");
+    let mut shown = frames.iter().filter(|f| f.shown_by_default());
+    let first = shown.clone().next();
+    shown.find(|f| !sync(f)).or(first)
+}
+
+fn loc(f: &Frame) -> Location {
+    Location { function: f.function.clone(), file: f.file.clone(), line: f.line }
+}
+
+fn short_loc(l: &Location) -> String {
+    let file = l.file.rsplit('/').next().unwrap_or(&l.file);
+    format!("{} ({file}:{})", l.function, l.line)
+}
+
+fn bytes(n: u64) -> String {
+    crate::report::text::bytes(n)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Every finding, most severe first, then by retained bytes. Consumes the stuck analysis (its
+/// marks attribute what stuck goroutines retain).
+pub fn find(
+    a: &HeapAnalysis,
+    gs: &[Goroutine],
+    b: &Blocking,
+    stuck: Stuck,
+    t: &Thresholds,
+) -> (Vec<Finding>, Vec<String>) {
+    let timings = crate::analysis::Timings::start();
+    let mut warnings = Vec::new();
+    let dom = match a.dominators() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            warnings.push(format!("no retention findings: {e}"));
+            None
+        }
+    };
+    let cx = Cx { a, gs: gs.iter().map(|g| (g.id, g)).collect(), b, t, dom };
+    let mut out = Vec::new();
+    out.extend(deadlocks(&cx, &stuck));
+    // Deadlocked goroutines are explained there, not again as leaks.
+    let deadlocked: HashSet<u64> = out.iter().flat_map(|f| f.goroutines.iter().copied()).collect();
+    out.extend(stuck_channels(&cx));
+    out.extend(goroutine_leaks(&cx, stuck, &deadlocked));
+    timings.lap("diagnose: goroutine findings");
+    if dom.is_some() {
+        out.extend(retention(&cx));
+    }
+    out.extend(tickers(&cx));
+    out.extend(resources(&cx));
+    out.extend(contexts(&cx));
+    timings.lap("diagnose: heap findings");
+    out.sort_by(|x, y| {
+        (x.severity, std::cmp::Reverse(x.retained_bytes), std::cmp::Reverse(x.goroutines.len()), x.kind).cmp(
+            &(y.severity, std::cmp::Reverse(y.retained_bytes), std::cmp::Reverse(y.goroutines.len()), y.kind),
+        )
+    });
+    (out, warnings)
+}
+
+/// What a goroutine waits for, in words.
+fn waiting_for(reason: &str) -> &'static str {
+    match reason {
+        "chan send" => "sending on a channel that nothing can ever receive from",
+        "chan receive" => "receiving from a channel that nothing can ever send on or close",
+        "select" => "in a select whose channels nothing can ever make ready",
+        "chan send (nil chan)" => "sending on a nil channel",
+        "chan receive (nil chan)" => "receiving from a nil channel",
+        "select (no cases)" => "in select {}",
+        "sync.Mutex.Lock" => "waiting for a sync.Mutex that nothing can unlock",
+        "sync.RWMutex.Lock" | "sync.RWMutex.RLock" => "waiting for a sync.RWMutex that nothing can unlock",
+        "sync.WaitGroup.Wait" => "waiting on a sync.WaitGroup that nothing can call Done on",
+        "sync.Cond.Wait" => "waiting on a sync.Cond that nothing can signal",
+        _ => "waiting on something that nothing can ever provide",
+    }
+}
+
+fn leak_hint(reason: &str) -> &'static str {
+    match reason {
+        "chan send" | "chan receive" | "select" => {
+            "give every blocking channel operation a way out: a select on ctx.Done() or a quit channel, a \
+             buffered channel sized for the senders, or a receiver (or close) that is guaranteed to happen"
+        }
+        "chan send (nil chan)" | "chan receive (nil chan)" => {
+            "the channel was never made (make(chan T)) or was set to nil: a nil channel blocks forever"
+        }
+        "select (no cases)" => "select {} blocks forever: end the goroutine when its work is done",
+        "sync.WaitGroup.Wait" | "semacquire" => {
+            "every Add must be matched by a Done on every path (defer wg.Done() right after the goroutine starts)"
+        }
+        _ => "make sure the goroutine that must release the lock (or signal) can still run, on every path",
+    }
+}
+
+type LocKey = Option<(String, String, u32)>;
+
+fn loc_key(l: &Location) -> (String, String, u32) {
+    (l.function.clone(), l.file.clone(), l.line)
+}
+
+fn from_key(k: &LocKey) -> Option<Location> {
+    k.as_ref().map(|(function, file, line)| Location {
+        function: function.clone(),
+        file: file.clone(),
+        line: *line,
+    })
+}
+
+/// Stuck goroutines, grouped by how and where they block and where they were created; each
+/// group with what only it keeps alive.
+fn goroutine_leaks(cx: &Cx, stuck: Stuck, deadlocked: &HashSet<u64>) -> Vec<Finding> {
+    let mut groups: BTreeMap<(String, LocKey, LocKey), Vec<u64>> = BTreeMap::new();
+    for &id in &stuck.goroutines {
+        let Some(g) = cx.gs.get(&id) else { continue };
+        if exempt(g) || deadlocked.contains(&id) {
+            continue;
+        }
+        let at = block_frame(&g.frames).map(|f| loc_key(&loc(f)));
+        let by = g.created_by.as_ref().map(loc_key);
+        groups.entry((g.wait_reason.clone().unwrap_or_default(), at, by)).or_default().push(id);
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
+    let ids: Vec<Vec<u64>> = groups.iter().map(|(_, ids)| ids.clone()).collect();
+    let retained = stuck.retained_by(cx.a, cx.b, &ids);
+    groups
+        .into_iter()
+        .zip(retained)
+        .map(|(((reason, at, by), ids), (_, heap_bytes))| {
+            let gs: Vec<&Goroutine> = ids.iter().filter_map(|i| cx.gs.get(i).copied()).collect();
+            let minutes = gs.iter().map(|g| g.wait_minutes).max().unwrap_or(0);
+            let stacks: u64 = gs.iter().map(|g| g.stack.1.saturating_sub(g.stack.0)).sum();
+            let n = ids.len();
+            let severity = if n as u64 >= cx.t.many_goroutines || heap_bytes >= cx.t.min_retained {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            let at = from_key(&at);
+            let by = from_key(&by);
+            let mut summary = format!(
+                "{} {}{} {}",
+                plural(n, "goroutine is", "goroutines are"),
+                if minutes > 0 {
+                    format!("blocked for {minutes} minutes ")
+                } else {
+                    "blocked forever ".into()
+                },
+                waiting_for(&reason),
+                at.as_ref().map(|l| format!("at {}", short_loc(l))).unwrap_or_default()
+            );
+            if let Some(by) = &by {
+                summary.push_str(&format!(", created at {}", short_loc(by)));
+            }
+            let mut f = Finding::new(Kind::GoroutineLeak, severity, summary, leak_hint(&reason));
+            f.retained_bytes = heap_bytes;
+            f.goroutines = ids;
+            f.location = at;
+            f.details.push(format!("wait reason: {reason}"));
+            if let Some(by) = by {
+                f.details.push(format!("created by {} at {}:{}", by.function, by.file, by.line));
+            }
+            f.details.push(format!(
+                "keeps {} of heap alive that nothing else does, and {} of goroutine stacks",
+                bytes(heap_bytes),
+                bytes(stacks)
+            ));
+            // The channels or locks they wait on.
+            let mut objs: Vec<u64> = Vec::new();
+            for w in cx.b.waits.iter().filter(|w| f.goroutines.binary_search(&w.goroutine).is_ok()) {
+                match &w.on {
+                    WaitOn::Chans(cases) => objs.extend(cases.iter().map(|c| c.chan)),
+                    WaitOn::Sync { lock, .. } => objs.push(*lock),
+                    WaitOn::Never => {}
+                }
+            }
+            objs.sort_unstable();
+            objs.dedup();
+            f.objects = objs;
+            f
+        })
+        .collect()
+}
+
+/// Lock cycles (each goroutine waits for a lock that another of the cycle holds), and locks
+/// whose only possible holders are stuck. Go does not record who holds a lock: the holders
+/// are the goroutines whose stacks point to the lock's object and that do not wait on it.
+fn deadlocks(cx: &Cx, stuck: &Stuck) -> Vec<Finding> {
+    let holdable =
+        |p: Primitive| matches!(p, Primitive::Mutex | Primitive::RwMutexRead | Primitive::RwMutexWrite);
+    let locks: Vec<_> =
+        cx.b.locks
+            .iter()
+            .filter(|l| holdable(l.primitive) && l.locked != Some(false) && !l.referenced_by.is_empty())
+            .collect();
+    // Waits-for: waiter → possible holders, through a lock.
+    let mut edges: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
+    for (li, l) in locks.iter().enumerate() {
+        for &w in &l.waiters {
+            for &h in &l.referenced_by {
+                edges.entry(w).or_default().push((h, li));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut in_cycle: HashSet<usize> = HashSet::default();
+    let mut seen_cycles: HashSet<Vec<u64>> = HashSet::default();
+    for &start in edges.keys() {
+        // Shortest cycle back to `start`, breadth-first.
+        let mut prev: HashMap<u64, (u64, usize)> = HashMap::default();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut found = None;
+        while let Some(u) = queue.pop_front() {
+            for &(v, li) in edges.get(&u).into_iter().flatten() {
+                if v == start {
+                    found = Some((u, li));
+                    break;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(v) {
+                    e.insert((u, li));
+                    queue.push_back(v);
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some((mut u, li)) = found else { continue };
+        let mut cycle = vec![start];
+        let mut lks = vec![li];
+        while u != start {
+            cycle.push(u);
+            let (p, l) = prev[&u];
+            lks.push(l);
+            u = p;
+        }
+        let mut key = cycle.clone();
+        key.sort_unstable();
+        if !seen_cycles.insert(key.clone()) {
+            continue;
+        }
+        lks.sort_unstable();
+        lks.dedup();
+        in_cycle.extend(lks.iter().copied());
+        let what: Vec<&str> = lks.iter().map(|&i| locks[i].primitive.name()).collect();
+        let at = cx.gs.get(&start).and_then(|g| block_frame(&g.frames)).map(loc);
+        let summary = format!(
+            "goroutines {} each wait for a {} that another of them holds (lock order inversion){}",
+            key.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
+            what.first().copied().unwrap_or("lock"),
+            at.as_ref().map(|l| format!(", at {}", short_loc(l))).unwrap_or_default()
+        );
+        let mut f = Finding::new(
+            Kind::Deadlock,
+            Severity::Critical,
+            summary,
+            "acquire locks in one global order everywhere (or hold one lock at a time); each of these \
+             goroutines holds a lock while it waits for another",
+        );
+        for &g in &cycle {
+            let waits: Vec<String> = edges[&g]
+                .iter()
+                .filter(|(h, _)| cycle.contains(h))
+                .map(|&(h, li)| {
+                    format!(
+                        "goroutine {g} waits for {} @ {:#x}, held by goroutine {h}",
+                        locks[li].primitive.name(),
+                        locks[li].addr
+                    )
+                })
+                .collect();
+            f.details.extend(waits.into_iter().take(1));
+        }
+        f.goroutines = key;
+        f.objects = lks.iter().map(|&i| locks[i].addr).collect();
+        f.location = at;
+        out.push(f);
+    }
+    // Locks whose possible holders are all stuck.
+    for (li, l) in locks.iter().enumerate() {
+        if in_cycle.contains(&li) || !l.referenced_by.iter().all(|&h| stuck.is_stuck(h)) {
+            continue;
+        }
+        let at = l.waiters.first().and_then(|g| cx.gs.get(g)).and_then(|g| block_frame(&g.frames)).map(loc);
+        let summary = format!(
+            "{} for a {} @ {:#x} held by goroutine {}, which is stuck itself",
+            plural(l.waiters.len(), "goroutine waits", "goroutines wait"),
+            l.primitive.name(),
+            l.addr,
+            l.referenced_by.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" or ")
+        );
+        let mut f = Finding::new(
+            Kind::Deadlock,
+            Severity::Critical,
+            summary,
+            "the goroutine holding the lock can never run again: release locks before blocking operations, \
+             or give those operations a way out",
+        );
+        f.goroutines = l.waiters.iter().chain(&l.referenced_by).copied().collect();
+        f.goroutines.sort_unstable();
+        f.objects = vec![l.addr];
+        f.location = at;
+        out.push(f);
+    }
+    out
+}
+
+/// Stuck channels, grouped by element type and where their waiters block.
+fn stuck_channels(cx: &Cx) -> Vec<Finding> {
+    let mut groups: BTreeMap<(String, LocKey), Vec<usize>> = BTreeMap::new();
+    for (i, c) in cx.b.chans.iter().enumerate().filter(|(_, c)| c.stuck) {
+        let first = c.senders.iter().chain(&c.receivers).map(|w| w.goroutine).min();
+        let at =
+            first.and_then(|g| cx.gs.get(&g)).and_then(|g| block_frame(&g.frames)).map(|f| loc_key(&loc(f)));
+        groups.entry((c.elem_type.clone(), at)).or_default().push(i);
+    }
+    groups
+        .into_iter()
+        .map(|((elem, at), chans)| {
+            let mut gs: Vec<u64> = chans
+                .iter()
+                .flat_map(|&i| {
+                    cx.b.chans[i].senders.iter().chain(&cx.b.chans[i].receivers).map(|w| w.goroutine)
+                })
+                .collect();
+            gs.sort_unstable();
+            gs.dedup();
+            let at = from_key(&at);
+            let summary = format!(
+                "{} of {elem} can never make progress: {} on {} that no goroutine able to run can reach{}",
+                plural(chans.len(), "channel", "channels"),
+                plural(gs.len(), "goroutine waits", "goroutines wait"),
+                if chans.len() == 1 { "it" } else { "them" },
+                at.as_ref().map(|l| format!(" (at {})", short_loc(l))).unwrap_or_default()
+            );
+            let mut f = Finding::new(
+                Kind::StuckChannel,
+                Severity::Low,
+                summary,
+                "the other end of the channel is gone: close it when the producer is done, or select on a \
+                 cancellation channel in every operation on it",
+            );
+            f.objects = chans.iter().map(|&i| cx.b.chans[i].addr).collect();
+            f.goroutines = gs;
+            f.location = at;
+            f
+        })
+        .collect()
+}
+
+/// A root's type name, when DWARF gives it.
+fn root_type(cx: &Cx, r: u32) -> Option<String> {
+    let root = cx.a.roots.roots.get(r as usize)?;
+    let d = cx.a.p.exe.dwarf.as_ref()?;
+    root.ty.map(|t| d.type_name(t).to_string())
+}
+
+/// Whether the path from a root to this object starts at a global or a goroutine's stack (not
+/// a finalizer or a cleanup).
+fn held_by_program(cx: &Cx, obj: u32) -> Option<(String, Vec<String>)> {
+    let steps = cx.a.reach.path_to(&cx.a.graph, obj)?;
+    let crate::analysis::heap::graph::Step::Root(r) = steps[0] else { return None };
+    let kind = cx.a.roots.roots.get(r as usize)?.kind;
+    let ok = matches!(
+        kind,
+        RootKind::Data
+            | RootKind::Bss
+            | RootKind::Local
+            | RootKind::StackObject
+            | RootKind::Conservative
+            | RootKind::Context
+    );
+    let lines = cx.a.path_names(&steps);
+    ok.then(|| (lines.first().cloned().unwrap_or_default(), lines))
+}
+
+/// Objects that retain at least the threshold: closures, maps and slices, pools.
+fn retention(cx: &Cx) -> Vec<Finding> {
+    let a = cx.a;
+    let dom = cx.dom.expect("retention needs the dominators");
+    let mut out = Vec::new();
+    let big = dom.retaining_at_least(cx.t.min_retained);
+    // Containers by entries, whatever they retain.
+    let mut containers: Vec<(u32, u64)> = Vec::new();
+    let mut reported: HashSet<u32> = HashSet::default();
+    let kind_of = |o: u32| a.typing.entry(o).map(|e| (e.kind, e.array, e.name.as_str()));
+    let mut pool_nodes: Vec<(Node, u64)> = Vec::new();
+    for r in &big {
+        match r.node {
+            Node::Object(o) => match kind_of(o) {
+                Some((ObjKind::Closure(entry), _, name)) => {
+                    if let Some(f) = closure_finding(cx, o, entry, name, r.retained_bytes) {
+                        out.push(f);
+                    }
+                }
+                Some((ObjKind::Map(_, MapPart::Header), _, _)) => containers.push((o, r.retained_bytes)),
+                // A slice whose elements retain more than the array itself.
+                Some((ObjKind::Value(_), true, name))
+                    if name.ends_with("backing array") && r.retained_bytes > a.heap.size(o) =>
+                {
+                    containers.push((o, r.retained_bytes));
+                }
+                Some((_, _, "sync.Pool")) => {
+                    if let Some(f) = pool_finding(cx, Node::Object(o), r.retained_bytes) {
+                        pool_nodes.push((r.node, f.objects[0]));
+                        out.push(f);
+                    }
+                }
+                _ => {}
+            },
+            Node::Root(i) => {
+                if root_type(cx, i).as_deref() == Some("sync.Pool") {
+                    if let Some(f) = pool_finding(cx, Node::Root(i), r.retained_bytes) {
+                        pool_nodes.push((r.node, f.objects[0]));
+                        out.push(f);
+                    }
+                }
+            }
+            Node::SuperRoot => {}
+        }
+    }
+    // Maps and slices with many entries, whatever they retain.
+    let map_count = a.p.layouts.std.map_count;
+    let many: Vec<(u32, u64)> = {
+        use rayon::prelude::*;
+        let min = cx.t.min_entries;
+        a.heap
+            .par_object_runs()
+            .flat_map_iter(|(objs, _, _)| {
+                objs.filter(move |&o| a.reach.is_reachable(o)).filter_map(move |o| {
+                    let e = a.typing.entry(o)?;
+                    let n = match e.kind {
+                        ObjKind::Map(_, MapPart::Header) => {
+                            let at = a.heap.addr(o) + a.heap.header_size(o);
+                            a.p.mem.read_u64(at + map_count?)?
+                        }
+                        ObjKind::Value(_) if e.array && e.name.ends_with("backing array") => {
+                            a.typing.count(o)
+                        }
+                        _ => return None,
+                    };
+                    (n >= min).then_some((o, n))
+                })
+            })
+            .collect()
+    };
+    for &(o, _) in &many {
+        if !containers.iter().any(|c| c.0 == o) {
+            containers.push((o, dom.retained(Node::Object(o), |x| a.heap.size(x)).0));
+        }
+    }
+    // The outermost container of nested ones (a map of maps: the outer); a pool's caches are
+    // pool-hoarding's.
+    let set: HashSet<Node> = containers.iter().map(|c| Node::Object(c.0)).collect();
+    let pools: HashSet<Node> = out
+        .iter()
+        .filter(|f| f.kind == Kind::PoolHoarding)
+        .filter_map(|f| pool_nodes.iter().find(|(_, addr)| f.objects.first() == Some(addr)).map(|(n, _)| *n))
+        .collect();
+    for &(o, retained) in &containers {
+        let mut up = dom.idom(Node::Object(o));
+        let mut nested = false;
+        for _ in 0..64 {
+            match up {
+                Some(n) if set.contains(&n) || pools.contains(&n) => {
+                    nested = true;
+                    break;
+                }
+                Some(n @ Node::Object(_)) => up = dom.idom(n),
+                _ => break,
+            }
+        }
+        if nested || !reported.insert(o) {
+            continue;
+        }
+        let Some((root, path)) = held_by_program(cx, o) else { continue };
+        let e = a.typing.entry(o).expect("containers are typed");
+        let (what, entries) = match e.kind {
+            ObjKind::Map(..) => {
+                let at = a.heap.addr(o) + a.heap.header_size(o);
+                ("map", map_count.and_then(|c| a.p.mem.read_u64(at + c)).unwrap_or(0))
+            }
+            _ => ("slice", a.typing.count(o)),
+        };
+        let ty = e.name.trim_end_matches(" header").trim_end_matches(" backing array").to_string();
+        let by_entries = entries >= cx.t.min_entries;
+        let severity = if retained >= 64 * cx.t.min_retained || by_entries && retained >= cx.t.min_retained {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let summary = format!(
+            "the {what} {root} ({ty}) holds {} {} and retains {}",
+            entries,
+            if what == "map" { "entries" } else { "elements" },
+            bytes(retained)
+        );
+        let mut f = Finding::new(
+            Kind::GrowingContainer,
+            severity,
+            summary,
+            "a long-lived container that only grows is a leak: bound it (evict old entries, an LRU, a TTL), \
+             or delete entries when their work is done",
+        );
+        f.objects = vec![a.heap.addr(o)];
+        f.retained_bytes = retained;
+        f.root = Some(root);
+        f.path = path;
+        f.details.push(format!("{entries} {}", if what == "map" { "entries" } else { "elements" }));
+        out.push(f);
+    }
+    out
+}
+
+fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Option<Finding> {
+    let a = cx.a;
+    let dom = cx.dom?;
+    let (root, path) = held_by_program(cx, o)?;
+    let func = name.strip_prefix("closure ").unwrap_or(name).to_string();
+    let location = a.p.func(entry).and_then(|f| {
+        let (file, line) = a.p.exe.pclntab.file_line(f, f.entry)?;
+        Some(Location { function: func.clone(), file: file.to_string(), line })
+    });
+    // Through which capture: the biggest object the closure alone keeps.
+    let mut best: Option<(u64, u32, u32)> = None;
+    for (k, &t) in a.graph.targets(o).iter().enumerate() {
+        if dom.idom(Node::Object(t)) == Some(Node::Object(o)) {
+            let r = dom.retained(Node::Object(t), |x| a.heap.size(x)).0;
+            if best.is_none_or(|b| r > b.0) {
+                best = Some((r, t, a.graph.field(o, k).unwrap_or(0)));
+            }
+        }
+    }
+    let through = best.map(|(r, t, field)| {
+        let via = crate::analysis::heap::paths::field_name(a, o, field as u64);
+        (via, a.type_name(t), r)
+    });
+    let summary = format!(
+        "the closure {func} retains {}{}",
+        bytes(retained),
+        through
+            .as_ref()
+            .map(|(via, ty, _)| format!(" through its captured {via} ({ty})"))
+            .unwrap_or_default()
+    );
+    let mut f = Finding::new(
+        Kind::ClosureRetention,
+        if retained >= 64 * cx.t.min_retained { Severity::High } else { Severity::Medium },
+        summary,
+        "a long-lived closure keeps everything it captures alive: do not capture a growing slice or map \
+         (bound it, or keep it outside the closure and trim it)",
+    );
+    f.objects = vec![a.heap.addr(o)];
+    f.retained_bytes = retained;
+    f.location = location;
+    f.root = Some(root);
+    f.path = path;
+    if let Some((via, ty, r)) = through {
+        f.details.push(format!("{via} ({ty}) alone retains {}", bytes(r)));
+    }
+    Some(f)
+}
+
+fn pool_finding(cx: &Cx, node: Node, retained: u64) -> Option<Finding> {
+    let a = cx.a;
+    let (name, path, addr) = match node {
+        Node::Root(i) => {
+            let r = a.roots.roots.get(i as usize)?;
+            (r.name.clone(), vec![r.name.clone()], r.addr)
+        }
+        Node::Object(o) => {
+            let (root, path) = held_by_program(cx, o)?;
+            (root, path, a.heap.addr(o))
+        }
+        Node::SuperRoot => return None,
+    };
+    let mut f = Finding::new(
+        Kind::PoolHoarding,
+        if retained >= 64 * cx.t.min_retained { Severity::High } else { Severity::Medium },
+        format!("the sync.Pool {name} keeps {} in its per-P caches (local and victim)", bytes(retained)),
+        "a sync.Pool is for many short-lived objects of similar size: do not Put very large or \
+         variable-sized buffers back (drop those over a size limit)",
+    );
+    f.objects = vec![addr];
+    f.retained_bytes = retained;
+    f.root = Some(name);
+    f.path = path;
+    Some(f)
+}
+
+/// Goroutine roots' objects: what some goroutine's stack points to.
+fn stack_objects(cx: &Cx) -> HashSet<u32> {
+    let a = cx.a;
+    a.root_edges
+        .iter()
+        .filter(|e| a.roots.roots.get(e.root as usize).is_some_and(|r| r.goroutine.is_some()))
+        .flat_map(|e| e.objects.iter().copied())
+        .collect()
+}
+
+/// Active tickers that no goroutine receives from: no goroutine waits on the channel and no
+/// goroutine's stack points to the ticker or its channel.
+fn tickers(cx: &Cx) -> Vec<Finding> {
+    let a = cx.a;
+    let on_stacks = stack_objects(cx);
+    let waited: HashSet<u64> =
+        cx.b.chans.iter().filter(|c| !c.receivers.is_empty()).map(|c| c.addr).collect();
+    let mut groups: BTreeMap<String, Vec<(u32, i64, Vec<String>)>> = BTreeMap::new();
+    for t in cx.b.timers.iter().filter(|t| t.state.active && t.state.period > 0) {
+        if waited.contains(&t.state.chan)
+            || on_stacks.contains(&t.obj)
+            || a.heap.find_object(t.state.chan).is_some_and(|c| on_stacks.contains(&c))
+        {
+            continue;
+        }
+        let (root, path) = match held_by_program(cx, t.obj) {
+            Some((r, p)) => (r, p),
+            None if a.reach.is_reachable(t.obj) => {
+                let p = a.path_to(t.obj).unwrap_or_default();
+                (p.first().cloned().unwrap_or_default(), p)
+            }
+            None => ("nothing (unreachable)".to_string(), Vec::new()),
+        };
+        groups.entry(root).or_default().push((t.obj, t.state.period, path));
+    }
+    groups
+        .into_iter()
+        .map(|(root, ts)| {
+            let periods: Vec<String> = ts.iter().map(|t| crate::report::channels::duration(t.1)).collect();
+            let mut f = Finding::new(
+                Kind::TickerLeak,
+                Severity::Medium,
+                format!(
+                    "{} (every {}) keep firing but no goroutine receives from {}: held by {root}",
+                    plural(ts.len(), "active time.Ticker", "active time.Tickers"),
+                    periods.join(", "),
+                    if ts.len() == 1 { "it" } else { "them" }
+                ),
+                "call Stop on a ticker when its loop ends (defer t.Stop() where it is made); an unstopped \
+                 ticker keeps its timer running (and, before Go 1.23, is never collected)",
+            );
+            f.objects = ts.iter().map(|t| a.heap.addr(t.0)).collect();
+            f.root = Some(root);
+            f.path = ts.first().map(|t| t.2.clone()).unwrap_or_default();
+            f.details.push("Go does not record where a ticker was made: the path names what holds it".into());
+            f
+        })
+        .collect()
+}
+
+/// Many open files, sockets or database rows.
+fn resources(cx: &Cx) -> Vec<Finding> {
+    use rayon::prelude::*;
+    let a = cx.a;
+    let std = &a.p.layouts.std;
+    let kinds: [(&str, Option<u64>, &str); 3] = [
+        ("os.file", std.file_fd, "os.File"),
+        ("net.netFD", std.netfd_fd, "net connection or listener"),
+        ("database/sql.Rows", std.rows_closed, "database/sql.Rows"),
+    ];
+    let entries: Vec<(usize, u32)> = a
+        .typing
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| kinds.iter().position(|k| k.0 == e.name && k.1.is_some()).map(|k| (k, i as u32)))
+        .collect();
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    // (kind, object, descriptor) of the reachable open ones.
+    let open: Vec<(usize, u32, i64)> = a
+        .heap
+        .par_object_runs()
+        .flat_map_iter(|(objs, _, header)| {
+            let entries = &entries;
+            objs.filter_map(move |o| {
+                let e = a.typing.entry_index(o);
+                let &(k, _) = entries.iter().find(|x| x.1 == e)?;
+                if !a.reach.is_reachable(o) {
+                    return None;
+                }
+                let base = a.heap.addr(o) + header;
+                let off = kinds[k].1?;
+                if k == 2 {
+                    (a.p.mem.read_u8(base + off)? == 0).then_some((k, o, -1))
+                } else {
+                    let fd = a.p.mem.read_i64(base + off)?;
+                    (fd != -1).then_some((k, o, fd))
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (k, (_, _, what)) in kinds.iter().enumerate() {
+        let mut objs: Vec<(u32, i64)> = open.iter().filter(|x| x.0 == k).map(|x| (x.1, x.2)).collect();
+        // The standard streams are not leaks.
+        if k == 0 {
+            objs.retain(|&(o, _)| {
+                let name = std
+                    .file_name
+                    .and_then(|n| a.p.read_go_string(a.heap.addr(o) + a.heap.header_size(o) + n));
+                !matches!(name.as_deref(), Some("/dev/stdin" | "/dev/stdout" | "/dev/stderr"))
+            });
+        }
+        if (objs.len() as u64) < cx.t.min_resources {
+            continue;
+        }
+        objs.sort_unstable();
+        // What holds most of them.
+        let mut holders: BTreeMap<String, usize> = BTreeMap::new();
+        for &(o, _) in objs.iter().take(64) {
+            if let Some(p) = a.path_to(o) {
+                *holders.entry(p.first().cloned().unwrap_or_default()).or_default() += 1;
+            }
+        }
+        let top = holders.iter().max_by_key(|(_, n)| **n).map(|(r, _)| r.clone());
+        let mut f = Finding::new(
+            Kind::UnclosedResource,
+            Severity::Medium,
+            format!(
+                "{} open{}",
+                plural(objs.len(), what, &format!("{what}s")),
+                top.as_ref().map(|r| format!(", most held by {r}")).unwrap_or_default()
+            ),
+            "close what you open on every path (defer f.Close() / rows.Close() / conn.Close() right after \
+             the error check); each open one holds a descriptor until it is closed or collected",
+        );
+        f.objects = objs.iter().map(|&(o, _)| a.heap.addr(o)).collect();
+        f.root = top;
+        if k < 2 {
+            let fds: Vec<String> = objs.iter().take(16).map(|x| x.1.to_string()).collect();
+            f.details.push(format!(
+                "descriptors: {}{}",
+                fds.join(", "),
+                if objs.len() > 16 { format!(", … (+{} more)", objs.len() - 16) } else { String::new() }
+            ));
+        }
+        if k == 0 {
+            let names: Vec<String> = objs
+                .iter()
+                .take(5)
+                .filter_map(|&(o, _)| {
+                    std.file_name.and_then(|n| a.p.read_go_string(a.heap.addr(o) + a.heap.header_size(o) + n))
+                })
+                .collect();
+            f.details.push(format!("files: {}", names.join(", ")));
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Cancel contexts with many children that were never cancelled.
+fn contexts(cx: &Cx) -> Vec<Finding> {
+    use rayon::prelude::*;
+    let a = cx.a;
+    let std = &a.p.layouts.std;
+    let (Some(children), Some(count)) = (std.ctx_children, std.map_count) else { return Vec::new() };
+    let entries: Vec<u32> = a
+        .typing
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.name.as_str(), "context.cancelCtx" | "context.timerCtx"))
+        .map(|(i, _)| i as u32)
+        .collect();
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let min = cx.t.min_children;
+    let big: Vec<(u32, u64, u64)> = a
+        .heap
+        .par_object_runs()
+        .flat_map_iter(|(objs, _, header)| {
+            let entries = &entries;
+            objs.filter_map(move |o| {
+                if !entries.contains(&a.typing.entry_index(o)) || !a.reach.is_reachable(o) {
+                    return None;
+                }
+                let m = a.p.mem.read_u64(a.heap.addr(o) + header + children)?;
+                let n = if m != 0 { a.p.mem.read_u64(m + count)? } else { 0 };
+                (n >= min).then_some((o, n, m))
+            })
+        })
+        .collect();
+    big.into_iter()
+        .map(|(o, n, m)| {
+            let path = a.path_to(o).unwrap_or_default();
+            let root = path.first().cloned().unwrap_or_default();
+            let retained = match (cx.dom, a.heap.find_object(m)) {
+                (Some(d), Some(mo)) => d.retained(Node::Object(mo), |x| a.heap.size(x)).0,
+                _ => 0,
+            };
+            let mut f = Finding::new(
+                Kind::ContextLeak,
+                if n >= 100 * min { Severity::High } else { Severity::Medium },
+                format!(
+                    "the context {} ({}) has {n} children that were never cancelled{}",
+                    root,
+                    a.type_name(o),
+                    if retained > 0 { format!(", retaining {}", bytes(retained)) } else { String::new() }
+                ),
+                "call the cancel function of every context.WithCancel/WithTimeout/WithDeadline (defer \
+                 cancel()): a child stays in its parent's children until it is cancelled",
+            );
+            f.objects = vec![a.heap.addr(o) + a.heap.header_size(o)];
+            f.retained_bytes = retained;
+            f.root = Some(root);
+            f.path = path;
+            f
+        })
+        .collect()
+}

@@ -1,0 +1,41 @@
+//! Diagnoses: what the goroutines wait on and which can never wake up (channels, locks,
+//! deadlocks), and the findings built on them and on the heap analysis.
+
+pub mod blocking;
+pub mod findings;
+pub mod signature;
+pub mod stuck;
+
+pub use blocking::Blocking;
+pub use findings::{Finding, Severity, Thresholds};
+pub use stuck::Stuck;
+
+use crate::analysis::group::{self, Group};
+use crate::analysis::HeapAnalysis;
+use crate::runtime::Goroutine;
+
+/// Everything the diagnoses found in one dump.
+pub struct Diagnosis {
+    pub goroutines: Vec<Goroutine>,
+    pub groups: Vec<Group>,
+    pub blocking: Blocking,
+    /// Ids of the goroutines that can never wake up, ascending.
+    pub stuck: Vec<u64>,
+    /// Most severe first.
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+}
+
+impl Diagnosis {
+    /// Diagnose a heap analysis (with its dominators, for the retention findings) and the
+    /// process's goroutines.
+    pub fn run(a: &HeapAnalysis, goroutines: Vec<Goroutine>, t: &Thresholds) -> Diagnosis {
+        let mut blocking = Blocking::read(a, &goroutines);
+        let stuck = Stuck::compute(a, &mut blocking);
+        let stuck_ids = stuck.goroutines.clone();
+        let (findings, mut warnings) = findings::find(a, &goroutines, &blocking, stuck, t);
+        warnings.extend(blocking.warnings.iter().cloned());
+        let groups = group::group(&goroutines);
+        Diagnosis { goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
+    }
+}

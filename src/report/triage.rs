@@ -1,0 +1,591 @@
+//! The triage report (`gomortem report`): why the process died, the findings by severity with
+//! their evidence, memory (the heap against the runtime's counters, top types, top retainers
+//! as a tree, retention by root group), goroutine groups and stuck channels. The text reads
+//! top-down like an incident summary, the verdict first; the JSON is the contract with triage
+//! bots (docs/json-schema.md, docs/report.schema.json).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::channels::{chan_rows, ChanRow, LockRow};
+use super::text::{bytes, id_ranges};
+use super::SCHEMA_VERSION;
+use crate::analysis::diagnose::findings::{block_frame, Finding, Severity, Thresholds};
+use crate::analysis::diagnose::{signature, Diagnosis};
+use crate::analysis::heap::dominators::Node;
+use crate::analysis::heap::retention::{self, RetainerNode, RootGroup};
+use crate::analysis::heap::typing::Row;
+use crate::analysis::HeapAnalysis;
+use crate::runtime::goroutines::{Frame, Location};
+use crate::runtime::Status;
+
+/// What the report shows of long lists.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Rows of the type histogram and top-level retainers.
+    pub top: usize,
+    pub thresholds: Thresholds,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { top: 10, thresholds: Thresholds::default() }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DumpJ {
+    pub path: String,
+    pub kind: crate::dump::DumpKind,
+    pub os: String,
+    pub arch: String,
+    pub pid: u64,
+    pub executable: String,
+    pub go_version: String,
+    /// The main package's path.
+    pub program: String,
+    pub go_build_id: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CrashJ {
+    /// `panic`, `fatal_error`, `signal`, `exception`.
+    pub reason: String,
+    /// What the runtime printed first (`panic: …`, `fatal error: …`, `SIGABRT: abort`).
+    pub message: Option<String>,
+    /// The goroutine that crashed.
+    pub goroutine: Option<u64>,
+    pub signal: Option<String>,
+    pub location: Option<Location>,
+}
+
+#[derive(Serialize)]
+pub struct FindingJ {
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub summary: String,
+    pub goroutines: Vec<u64>,
+    pub objects: Vec<String>,
+    pub retained_bytes: u64,
+    pub location: Option<Location>,
+    pub root: Option<String>,
+    pub path: Vec<String>,
+    pub details: Vec<String>,
+    pub hint: String,
+}
+
+impl FindingJ {
+    fn new(f: &Finding) -> FindingJ {
+        FindingJ {
+            kind: f.kind.name(),
+            severity: f.severity,
+            summary: f.summary.clone(),
+            goroutines: f.goroutines.clone(),
+            objects: f.objects.iter().map(|a| format!("{a:#x}")).collect(),
+            retained_bytes: f.retained_bytes,
+            location: f.location.clone(),
+            root: f.root.clone(),
+            path: f.path.clone(),
+            details: f.details.clone(),
+            hint: f.hint.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct HeapJ {
+    pub allocated_objects: u64,
+    pub allocated_bytes: u64,
+    pub reachable_objects: u64,
+    pub reachable_bytes: u64,
+    /// What `runtime.ReadMemStats` would have returned (HeapObjects, HeapAlloc).
+    pub runtime_heap_objects: Option<u64>,
+    pub runtime_heap_alloc: Option<u64>,
+}
+
+/// A retainer and those nested in it.
+#[derive(Serialize)]
+pub struct RetainerJ {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub retained_bytes: u64,
+    pub retained_objects: u32,
+    /// Of its parent's retained bytes (1 at the top level).
+    pub share_of_parent: f64,
+    pub path: Vec<String>,
+    pub children: Vec<RetainerJ>,
+    /// Retainers nested in this one not listed in `children` (each under 5% of it): how
+    /// many, and what they retain together.
+    pub more_children: usize,
+    pub more_children_bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct RootGroupJ {
+    pub name: String,
+    pub kind: &'static str,
+    pub roots: usize,
+    pub goroutines: usize,
+    pub retained_bytes: u64,
+    pub retained_objects: u64,
+}
+
+#[derive(Serialize)]
+pub struct MemoryJ {
+    pub heap: HeapJ,
+    pub top_types: Vec<Row>,
+    pub top_retainers: Vec<RetainerJ>,
+    pub retention_by_root_group: Vec<RootGroupJ>,
+}
+
+#[derive(Serialize)]
+pub struct GroupJ {
+    pub count: usize,
+    pub status: Status,
+    pub wait_reason: Option<String>,
+    pub wait_minutes: MinMax,
+    /// Where they block or run in the program's code (the first frame the runtime's
+    /// traceback shows).
+    pub location: Option<Location>,
+    pub created_by: Option<Location>,
+    /// How many of them can never wake up.
+    pub stuck: usize,
+    pub runtime_internal: bool,
+    pub ids: Vec<u64>,
+    pub frames: Vec<FrameJ>,
+}
+
+#[derive(Serialize)]
+pub struct MinMax {
+    pub min: u64,
+    pub max: u64,
+}
+
+#[derive(Serialize)]
+pub struct FrameJ {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+    pub inlined: bool,
+}
+
+#[derive(Serialize)]
+pub struct GoroutinesJ {
+    pub total: usize,
+    pub stuck: usize,
+    pub by_status: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize)]
+pub struct ThresholdsJ {
+    pub min_retained: u64,
+    pub min_entries: u64,
+    pub min_resources: u64,
+    pub min_children: u64,
+    pub many_goroutines: u64,
+}
+
+/// The report document (JSON as is; text by [`report_text`]).
+#[derive(Serialize)]
+pub struct ReportDoc {
+    pub schema_version: &'static str,
+    pub command: &'static str,
+    pub signature: String,
+    /// What the signature hashes (for people checking why two dumps share one).
+    pub signature_basis: String,
+    /// One line: the verdict.
+    pub verdict: String,
+    pub dump: DumpJ,
+    /// Null for a snapshot of a live process.
+    pub crash: Option<CrashJ>,
+    pub findings: Vec<FindingJ>,
+    pub memory: MemoryJ,
+    pub goroutines: GoroutinesJ,
+    pub goroutine_groups: Vec<GroupJ>,
+    /// Channels goroutines wait on (stuck ones first).
+    pub channels: Vec<ChanRow>,
+    /// Sync primitives goroutines wait on.
+    pub locks: Vec<LockRow>,
+    pub thresholds: ThresholdsJ,
+    pub warnings: Vec<String>,
+}
+
+impl ReportDoc {
+    /// The most severe finding's severity.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).min()
+    }
+}
+
+fn frames(fs: &[Frame]) -> Vec<FrameJ> {
+    fs.iter()
+        .filter(|f| f.shown_by_default())
+        .map(|f| FrameJ {
+            function: f.function.clone(),
+            file: f.file.clone(),
+            line: f.line,
+            inlined: f.inlined,
+        })
+        .collect()
+}
+
+fn retainer_json(a: &HeapAnalysis, n: &RetainerNode, parent: Option<u64>) -> RetainerJ {
+    let r = &n.retainer;
+    let (address, type_name, path) = match r.node {
+        Node::Object(o) => {
+            (format!("{:#x}", a.heap.addr(o)), a.type_name(o), a.path_to(o).unwrap_or_default())
+        }
+        Node::Root(i) => {
+            let root = a.roots.roots.get(i as usize);
+            let ty = root.and_then(|r| Some(a.p.exe.dwarf.as_ref()?.type_name(r.ty?).to_string()));
+            (
+                format!("{:#x}", root.map_or(0, |r| r.addr)),
+                ty.unwrap_or_else(|| {
+                    root.map_or_else(String::new, |r| format!("{:?}", r.kind).to_lowercase())
+                }),
+                vec![root.map_or_else(String::new, |r| r.name.clone())],
+            )
+        }
+        Node::SuperRoot => (String::new(), "all roots".into(), Vec::new()),
+    };
+    RetainerJ {
+        address,
+        type_name,
+        retained_bytes: r.retained_bytes,
+        retained_objects: r.retained_objects,
+        share_of_parent: parent.map_or(1.0, |p| r.retained_bytes as f64 / p.max(1) as f64),
+        path,
+        children: n.children.iter().map(|c| retainer_json(a, c, Some(r.retained_bytes))).collect(),
+        more_children: n.more,
+        more_children_bytes: n.more_bytes,
+    }
+}
+
+/// Build the report.
+pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc {
+    let p = a.p;
+    let t = crate::analysis::Timings::start();
+    let mut warnings = a.warnings.clone();
+    warnings.extend(d.warnings.iter().cloned());
+    // Why it died.
+    let crash = p.dump.crash.as_ref().map(|info| {
+        let g = d
+            .goroutines
+            .iter()
+            .find(|g| g.thread_id == Some(info.thread_id) && g.status == Status::Running)
+            .or_else(|| d.goroutines.iter().find(|g| g.thread_id == Some(info.thread_id)));
+        let signal = info.signal.map(super::signal_name);
+        CrashJ {
+            reason: if info.signal.is_some() { "signal".into() } else { "exception".into() },
+            message: signal.clone(),
+            goroutine: g.map(|g| g.id),
+            signal,
+            location: g.and_then(|g| block_frame(&g.frames)).map(|f| Location {
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+            }),
+        }
+    });
+    // A crash the process asked for by signal (SIGABRT, SIGQUIT: how dumps of hung processes
+    // are taken) is not its failure: the findings are.
+    let own_failure = crash.as_ref().filter(|c| {
+        !matches!(c.signal.as_deref(), Some("SIGABRT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "SIGINT"))
+    });
+    let basis = signature::basis(
+        &signature::program_id(p),
+        own_failure.map(|c| signature::crash_site(&c.reason, c.location.as_ref())).as_deref(),
+        &d.findings,
+    );
+    // Memory.
+    let hist = a.histogram();
+    let top_types = hist.types.iter().filter(|r| r.reachable_bytes > 0).take(opt.top).cloned().collect();
+    let top_retainers = match retention::retainer_tree(a, opt.top, 5) {
+        Ok(tree) => tree.iter().map(|n| retainer_json(a, n, None)).collect(),
+        Err(e) => {
+            warnings.push(format!("no retainers: {e}"));
+            Vec::new()
+        }
+    };
+    t.lap("report: retainers");
+    let group_of_goroutine: std::collections::HashMap<u64, usize> =
+        d.groups.iter().enumerate().flat_map(|(i, g)| g.ids.iter().map(move |&id| (id, i))).collect();
+    let group_name = |id: u64| -> Option<String> {
+        let gr = &d.groups[*group_of_goroutine.get(&id)?];
+        let at = block_frame(&gr.frames).or(gr.frames.first())?;
+        let file = at.file.rsplit('/').next().unwrap_or(&at.file);
+        let n = if gr.count == 1 { "1 goroutine".to_string() } else { format!("{} goroutines", gr.count) };
+        Some(format!("{n} at {} ({file}:{})", at.function, at.line))
+    };
+    let by_root_group: Vec<RootGroup> = retention::by_root_group(a, &group_name).unwrap_or_default();
+    t.lap("report: root groups");
+    let rs = a.heap.runtime_stats.as_ref();
+    let memory = MemoryJ {
+        heap: HeapJ {
+            allocated_objects: a.heap.totals.objects,
+            allocated_bytes: a.heap.totals.bytes,
+            reachable_objects: a.reach.objects,
+            reachable_bytes: a.reach.bytes,
+            runtime_heap_objects: rs.map(|r| r.heap_objects),
+            runtime_heap_alloc: rs.map(|r| r.heap_alloc),
+        },
+        top_types,
+        top_retainers,
+        retention_by_root_group: by_root_group
+            .into_iter()
+            .filter(|g| g.retained_bytes > 0)
+            .take(opt.top)
+            .map(|g| RootGroupJ {
+                name: g.name,
+                kind: g.kind,
+                roots: g.roots,
+                goroutines: g.goroutines,
+                retained_bytes: g.retained_bytes,
+                retained_objects: g.retained_objects,
+            })
+            .collect(),
+    };
+    // Goroutines.
+    let mut by_status = BTreeMap::new();
+    for g in &d.goroutines {
+        *by_status.entry(g.status.name().to_string()).or_insert(0) += 1;
+    }
+    let goroutine_groups = d
+        .groups
+        .iter()
+        .map(|g| GroupJ {
+            count: g.count,
+            status: g.status,
+            wait_reason: g.wait_reason.clone(),
+            wait_minutes: MinMax { min: g.min_wait_minutes, max: g.max_wait_minutes },
+            location: block_frame(&g.frames).map(|f| Location {
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+            }),
+            created_by: g.created_by.clone(),
+            stuck: g.ids.iter().filter(|id| d.stuck.binary_search(id).is_ok()).count(),
+            runtime_internal: g.runtime_internal,
+            ids: g.ids.clone(),
+            frames: frames(&g.frames),
+        })
+        .collect();
+    let waited: Vec<_> =
+        d.blocking.chans.iter().filter(|c| !c.senders.is_empty() || !c.receivers.is_empty()).collect();
+    let mut channels = chan_rows(a, &d.blocking, &waited);
+    channels.sort_by_key(|r| std::cmp::Reverse((r.stuck, r.senders.len() + r.receivers.len())));
+    let locks = super::channels::lock_rows(a, &d.blocking, false);
+    let findings: Vec<FindingJ> = d.findings.iter().map(FindingJ::new).collect();
+    let verdict = verdict(crash.as_ref(), &findings, d.stuck.len());
+    let th = &opt.thresholds;
+    t.lap("report: document");
+    ReportDoc {
+        schema_version: SCHEMA_VERSION,
+        command: "report",
+        signature: signature::signature(&basis),
+        signature_basis: basis,
+        verdict,
+        dump: DumpJ {
+            path: p.dump.path.display().to_string(),
+            kind: p.dump.kind,
+            os: p.dump.os.name().into(),
+            arch: p.dump.arch.name().into(),
+            pid: p.dump.process.pid,
+            executable: p.exe.path.display().to_string(),
+            go_version: p.exe.build_info.go_version.clone(),
+            program: p.exe.build_info.path.clone(),
+            go_build_id: p.exe.image.go_build_id.clone(),
+        },
+        crash,
+        findings,
+        memory,
+        goroutines: GoroutinesJ { total: d.goroutines.len(), stuck: d.stuck.len(), by_status },
+        goroutine_groups,
+        channels,
+        locks,
+        thresholds: ThresholdsJ {
+            min_retained: th.min_retained,
+            min_entries: th.min_entries,
+            min_resources: th.min_resources,
+            min_children: th.min_children,
+            many_goroutines: th.many_goroutines,
+        },
+        warnings,
+    }
+}
+
+/// The one-line verdict.
+fn verdict(crash: Option<&CrashJ>, findings: &[FindingJ], stuck: usize) -> String {
+    let died = match crash {
+        Some(c) => match (&c.message, c.goroutine) {
+            (Some(m), Some(g)) => format!("Crashed ({m}, goroutine {g})"),
+            (Some(m), None) => format!("Crashed ({m})"),
+            _ => "Crashed".to_string(),
+        },
+        None => "A snapshot of a live process".to_string(),
+    };
+    let mut by: BTreeMap<Severity, usize> = BTreeMap::new();
+    for f in findings {
+        *by.entry(f.severity).or_default() += 1;
+    }
+    let counts: Vec<String> = by.iter().map(|(s, n)| format!("{n} {}", s.name())).collect();
+    let what = match findings.first() {
+        None => "no findings".to_string(),
+        Some(f) => format!("{} findings ({}); the worst: {}", findings.len(), counts.join(", "), f.summary),
+    };
+    let stuck = if stuck > 0 { format!("; {stuck} goroutines can never wake up") } else { String::new() };
+    format!("{died}; {what}{stuck}.")
+}
+
+/// The report as text: the verdict first, the evidence below.
+pub fn report_text(r: &ReportDoc) -> String {
+    let mut o = String::new();
+    let d = &r.dump;
+    let _ =
+        writeln!(o, "gomortem report: {} ({}, {}/{}), pid {}", d.program, d.go_version, d.os, d.arch, d.pid);
+    let _ = writeln!(o, "signature: {}\n", r.signature);
+    let _ = writeln!(o, "{}\n", r.verdict);
+    let _ = writeln!(o, "WHY IT DIED");
+    match &r.crash {
+        Some(c) => {
+            let _ = writeln!(o, "  {}", c.message.as_deref().unwrap_or(&c.reason));
+            if let Some(g) = c.goroutine {
+                let at = c.location.as_ref().map(|l| format!(" at {} ({}:{})", l.function, l.file, l.line));
+                let _ = writeln!(o, "  in goroutine {g}{}", at.unwrap_or_default());
+            }
+        }
+        None => {
+            let _ = writeln!(o, "  it did not: this is a snapshot of a live process");
+        }
+    }
+    let _ = writeln!(o, "\nFINDINGS ({})", r.findings.len());
+    if r.findings.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for f in &r.findings {
+        let _ = writeln!(o, "  [{}] {}: {}", f.severity.name(), f.kind, f.summary);
+        if f.severity >= Severity::Low {
+            continue;
+        }
+        if let Some(l) = &f.location {
+            let _ = writeln!(o, "      at {} ({}:{})", l.function, l.file, l.line);
+        }
+        if !f.path.is_empty() {
+            let _ = writeln!(o, "      path: {}", f.path.join(" "));
+        }
+        if !f.goroutines.is_empty() {
+            let _ = writeln!(o, "      goroutines: {}", id_ranges(&f.goroutines, 12));
+        }
+        if !f.objects.is_empty() {
+            let shown: Vec<&str> = f.objects.iter().take(6).map(|s| s.as_str()).collect();
+            let more = if f.objects.len() > 6 {
+                format!(", … (+{} more)", f.objects.len() - 6)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "      objects: {}{more}", shown.join(", "));
+        }
+        for x in &f.details {
+            let _ = writeln!(o, "      {x}");
+        }
+        let _ = writeln!(o, "      fix: {}", f.hint);
+    }
+    let m = &r.memory;
+    let h = &m.heap;
+    let _ = writeln!(o, "\nMEMORY");
+    let runtime = match (h.runtime_heap_objects, h.runtime_heap_alloc) {
+        (Some(ob), Some(b)) if ob == h.allocated_objects && b == h.allocated_bytes => {
+            " (equal to the runtime's HeapAlloc/HeapObjects)".to_string()
+        }
+        (Some(ob), Some(b)) => format!(" (the runtime counts {} in {ob} objects)", bytes(b)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "  heap: {} allocated in {} objects{runtime}; {} reachable in {} objects",
+        bytes(h.allocated_bytes),
+        h.allocated_objects,
+        bytes(h.reachable_bytes),
+        h.reachable_objects
+    );
+    let _ = writeln!(o, "\n  top types (reachable):");
+    for t in &m.top_types {
+        let _ = writeln!(
+            o,
+            "    {:>12} {:>9} objects  {}",
+            bytes(t.reachable_bytes),
+            t.reachable_objects,
+            t.type_name
+        );
+    }
+    let _ = writeln!(o, "\n  top retainers (what each alone keeps alive; nested ones under their parent):");
+    fn tree(o: &mut String, r: &RetainerJ, depth: usize) {
+        let indent = "  ".repeat(depth);
+        let share = if depth > 0 { format!("{:>4.0}%", r.share_of_parent * 100.0) } else { "     ".into() };
+        let from = r.path.first().map(|p| format!(", from {p}")).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "    {:>10} {share} {:>7} objects  {indent}{} @ {}{from}",
+            bytes(r.retained_bytes),
+            r.retained_objects,
+            r.type_name,
+            r.address
+        );
+        for c in &r.children {
+            tree(o, c, depth + 1);
+        }
+        if r.more_children > 0 {
+            let _ = writeln!(
+                o,
+                "                               {indent}  … and {} smaller retainers inside it ({} in all)",
+                r.more_children,
+                bytes(r.more_children_bytes)
+            );
+        }
+    }
+    for r in &m.top_retainers {
+        tree(&mut o, r, 0);
+    }
+    let _ = writeln!(o, "\n  retention by root group (the sum of what each root alone keeps):");
+    for g in &m.retention_by_root_group {
+        let _ =
+            writeln!(o, "    {:>12} {:>9} objects  {}", bytes(g.retained_bytes), g.retained_objects, g.name);
+    }
+    let gs = &r.goroutines;
+    let _ = writeln!(o, "\nGOROUTINES: {} ({} stuck)", gs.total, gs.stuck);
+    for g in r.goroutine_groups.iter().filter(|g| !g.runtime_internal).take(20) {
+        let state = match &g.wait_reason {
+            Some(w) => w.clone(),
+            None => format!("{:?}", g.status).to_lowercase(),
+        };
+        let stuck = if g.stuck > 0 { format!(", {} stuck", g.stuck) } else { String::new() };
+        let at = g
+            .location
+            .as_ref()
+            .map(|l| format!(" at {} ({}:{})", l.function, l.file, l.line))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  {:>6} [{state}{stuck}]{at}", g.count);
+    }
+    let stuck: Vec<&ChanRow> = r.channels.iter().filter(|c| c.stuck).collect();
+    let _ = writeln!(o, "\nSTUCK CHANNELS: {}", stuck.len());
+    for c in stuck.iter().take(20) {
+        let _ = writeln!(
+            o,
+            "  chan {} @ {}: {} senders, {} receivers",
+            c.elem_type,
+            c.address,
+            c.senders.len(),
+            c.receivers.len()
+        );
+    }
+    if stuck.len() > 20 {
+        let _ = writeln!(o, "  … (+{} more)", stuck.len() - 20);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
