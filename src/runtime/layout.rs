@@ -483,10 +483,9 @@ pub struct SyncLayout {
     /// `timerDeleted`, `timerRemoving`, `timerRemoved`).
     pub timer_stopped_states: Vec<u32>,
     /// The object a `time.NewTicker`/`NewTimer` allocates (1.23+ `runtime.timeTimer`, ≤1.22
-    /// `time.Ticker`): its size, where its channel and its `runtime.timer` are in it.
-    pub ticker_size: u64,
-    pub ticker_chan: u64,
-    pub ticker_timer: u64,
+    /// `time.Ticker`): its size, where its channel and its `runtime.timer` are in it; None if
+    /// the program has no such type (it makes no tickers).
+    pub ticker: Option<(u64, u64, u64)>,
     /// Where the sync package keeps its semaphore words, when the binary has the types.
     pub sema: SemaOffsets,
 }
@@ -505,8 +504,10 @@ pub struct SemaOffsets {
     /// `sync.WaitGroup.sema` and its counter (`state`: counter in the high 32 bits).
     pub wg_sema: Option<u64>,
     pub wg_state: Option<u64>,
-    /// `sync.Cond.notify` (the `notifyList` its waiters queue on).
+    /// `sync.Cond.notify` (the `notifyList` its waiters queue on), and the list's `head`
+    /// (its waiters' `sudog`s, linked by `next`).
     pub cond_notify: Option<u64>,
+    pub notify_head: Option<u64>,
 }
 
 /// Layouts of the standard library's types the diagnoses read, each present only if the
@@ -597,9 +598,11 @@ impl SyncLayout {
                 .iter()
                 .filter_map(|c| src.constant(&format!("runtime.{c}")).map(|v| v as u32))
                 .collect(),
-            ticker_size: r.size(holder),
-            ticker_chan: r.req(holder, chan_field),
-            ticker_timer: r.req(holder, timer_field),
+            ticker: src
+                .size(holder)
+                .zip(src.field(holder, chan_field))
+                .zip(src.field(holder, timer_field))
+                .map(|((s, c), t)| (s, c, t)),
             sema: SemaOffsets {
                 mutex_sema: any(src, "sync.Mutex", &["mu.sema", "sema"]),
                 mutex_state: any(src, "sync.Mutex", &["mu.state", "state"]),
@@ -609,6 +612,8 @@ impl SyncLayout {
                 wg_sema: src.field("sync.WaitGroup", "sema"),
                 wg_state: any(src, "sync.WaitGroup", &["state.v", "state"]),
                 cond_notify: src.field("sync.Cond", "notify"),
+                notify_head: any(src, "runtime.notifyList", &["head"])
+                    .or_else(|| src.field("sync.notifyList", "head")),
             },
         };
         if semtab_len == 0 {

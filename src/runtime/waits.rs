@@ -197,7 +197,6 @@ impl Process {
     /// The layout of the objects `time.NewTicker`/`time.NewTimer` allocate: (size, offset of
     /// the channel, offset of the `runtime.timer`).
     pub fn ticker_layout(&self) -> Option<(u64, u64, u64)> {
-        let l = self.layouts.sync.as_ref()?;
-        Some((l.ticker_size, l.ticker_chan, l.ticker_timer))
+        self.layouts.sync.as_ref()?.ticker
     }
 }

@@ -274,9 +274,7 @@ impl Blocking {
                 let sudog = waiting.first().copied().or_else(|| sema_of_g.get(&g.addr).copied());
                 let sema = match sudog {
                     Some(s) if s.elem != 0 => Some(s.elem),
-                    _ if primitive == Primitive::Cond => {
-                        cond_of(a, &out.roots_of, g).zip(sema_off).map(|(c, off)| c + off)
-                    }
+                    _ if primitive == Primitive::Cond => cond_of(a, &out.roots_of, g).zip(sema_off).map(|(c, off)| c + off),
                     _ => None,
                 };
                 let Some(sema) = sema else {
@@ -302,18 +300,34 @@ impl Blocking {
     }
 }
 
-/// The `sync.Cond` a goroutine waits on, before Go 1.26: the receiver its `sync.(*Cond).Wait`
-/// frame holds (a root of its stack named by DWARF).
+/// The `sync.Cond` a goroutine waits on, before Go 1.26 (which records it in `g.waiting`):
+/// among the pointers its `sync.(*Cond).Wait` frame holds, the one to a Cond whose notify list
+/// holds this goroutine's `sudog`.
 fn cond_of(a: &HeapAnalysis, roots_of: &HashMap<u64, Vec<u32>>, g: &Goroutine) -> Option<u64> {
-    let name = format!("goroutine {} sync.(*Cond).Wait c", g.id);
+    let p = a.p;
+    let l = p.layouts.sync.as_ref()?;
+    let (notify, head) = (l.sema.cond_notify?, l.sema.notify_head?);
+    let frame = format!("goroutine {} sync.(*Cond).Wait", g.id);
     let roots = roots_of.get(&g.id)?;
-    let e = a
-        .roots
+    let waits_here = |cond: u64| {
+        let mut sg = p.mem.read_u64(cond + notify + head).unwrap_or(0);
+        for _ in 0..1 << 16 {
+            if sg == 0 {
+                return false;
+            }
+            if p.mem.read_u64(sg + l.sudog_g) == Some(g.addr) {
+                return true;
+            }
+            sg = p.mem.read_u64(sg + l.sudog_next).unwrap_or(0);
+        }
+        false
+    };
+    a.roots
         .edges
         .iter()
-        .find(|e| roots.contains(&e.root) && a.roots.roots[e.root as usize].name == name)?;
-    let r = &a.roots.roots[e.root as usize];
-    a.p.mem.read_u64(r.addr + e.offset)
+        .filter(|e| roots.contains(&e.root) && a.roots.roots[e.root as usize].name.starts_with(&frame))
+        .filter_map(|e| p.mem.read_u64(a.roots.roots[e.root as usize].addr + e.offset))
+        .find(|&v| waits_here(v))
 }
 
 /// Every `time.Ticker`/`Timer` object on the heap (those `time.NewTicker`, `NewTimer` and

@@ -216,7 +216,7 @@ pub fn find(
     };
     let cx = Cx { a, gs: gs.iter().map(|g| (g.id, g)).collect(), b, t, dom };
     let mut out = Vec::new();
-    out.extend(deadlocks(&cx, &stuck));
+    out.extend(deadlocks(&cx));
     // Deadlocked goroutines are explained there, not again as leaks.
     let deadlocked: HashSet<u64> = out.iter().flat_map(|f| f.goroutines.iter().copied()).collect();
     out.extend(stuck_channels(&cx));
@@ -361,123 +361,97 @@ fn goroutine_leaks(cx: &Cx, stuck: Stuck, deadlocked: &HashSet<u64>) -> Vec<Find
         .collect()
 }
 
-/// Lock cycles (each goroutine waits for a lock that another of the cycle holds), and locks
-/// whose only possible holders are stuck. Go does not record who holds a lock: the holders
-/// are the goroutines whose stacks point to the lock's object and that do not wait on it.
-fn deadlocks(cx: &Cx, stuck: &Stuck) -> Vec<Finding> {
-    let holdable =
-        |p: Primitive| matches!(p, Primitive::Mutex | Primitive::RwMutexRead | Primitive::RwMutexWrite);
-    let locks: Vec<_> =
-        cx.b.locks
-            .iter()
-            .filter(|l| holdable(l.primitive) && l.locked != Some(false) && !l.referenced_by.is_empty())
-            .collect();
-    // Waits-for: waiter → possible holders, through a lock.
-    let mut edges: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
-    for (li, l) in locks.iter().enumerate() {
-        for &w in &l.waiters {
-            for &h in &l.referenced_by {
-                edges.entry(w).or_default().push((h, li));
+/// Deadlocks: goroutines waiting for a Mutex or RWMutex that can never be unlocked (it is
+/// stuck: no goroutine able to run can reach it, so its holder is stuck or gone), and lock
+/// cycles. Go does not record who holds a lock; the possible holders are the goroutines whose
+/// stacks point to the lock's object and that do not wait on it: when they make a cycle (each
+/// waits for a lock another holds: a lock order inversion), the finding says so.
+fn deadlocks(cx: &Cx) -> Vec<Finding> {
+    let holdable = |p: Primitive| matches!(p, Primitive::Mutex | Primitive::RwMutexRead | Primitive::RwMutexWrite);
+    let locks: Vec<_> = cx.b.locks.iter().filter(|l| holdable(l.primitive) && l.locked != Some(false)).collect();
+    // Locks joined when a waiter of one may hold the other.
+    let mut comp: Vec<usize> = (0..locks.len()).collect();
+    fn find(c: &mut [usize], i: usize) -> usize {
+        let mut r = i;
+        while c[r] != r {
+            r = c[r];
+        }
+        c[i] = r;
+        r
+    }
+    for i in 0..locks.len() {
+        for j in 0..locks.len() {
+            if i != j && locks[i].waiters.iter().any(|w| locks[j].referenced_by.contains(w)) {
+                let (a, b) = (find(&mut comp, i), find(&mut comp, j));
+                comp[a] = b;
             }
         }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..locks.len() {
+        let r = find(&mut comp, i);
+        groups.entry(r).or_default().push(i);
     }
     let mut out = Vec::new();
-    let mut in_cycle: HashSet<usize> = HashSet::default();
-    let mut seen_cycles: HashSet<Vec<u64>> = HashSet::default();
-    for &start in edges.keys() {
-        // Shortest cycle back to `start`, breadth-first.
-        let mut prev: HashMap<u64, (u64, usize)> = HashMap::default();
-        let mut queue = std::collections::VecDeque::from([start]);
-        let mut found = None;
-        while let Some(u) = queue.pop_front() {
-            for &(v, li) in edges.get(&u).into_iter().flatten() {
-                if v == start {
-                    found = Some((u, li));
-                    break;
-                }
-                if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(v) {
-                    e.insert((u, li));
-                    queue.push_back(v);
-                }
-            }
-            if found.is_some() {
-                break;
-            }
-        }
-        let Some((mut u, li)) = found else { continue };
-        let mut cycle = vec![start];
-        let mut lks = vec![li];
-        while u != start {
-            cycle.push(u);
-            let (p, l) = prev[&u];
-            lks.push(l);
-            u = p;
-        }
-        let mut key = cycle.clone();
-        key.sort_unstable();
-        if !seen_cycles.insert(key.clone()) {
+    for ls in groups.values() {
+        let waiters: Vec<u64> = ls.iter().flat_map(|&i| locks[i].waiters.iter().copied()).collect();
+        // A cycle: every lock of the group is held by a waiter of another.
+        let cycle = ls.len() > 1
+            && ls.iter().all(|&i| locks[i].referenced_by.iter().any(|h| waiters.contains(h) && !locks[i].waiters.contains(h)));
+        let all_stuck = ls.iter().all(|&i| locks[i].stuck);
+        if !cycle && !all_stuck {
             continue;
         }
-        lks.sort_unstable();
-        lks.dedup();
-        in_cycle.extend(lks.iter().copied());
-        let what: Vec<&str> = lks.iter().map(|&i| locks[i].primitive.name()).collect();
-        let at = cx.gs.get(&start).and_then(|g| block_frame(&g.frames)).map(loc);
-        let summary = format!(
-            "goroutines {} each wait for a {} that another of them holds (lock order inversion){}",
-            key.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
-            what.first().copied().unwrap_or("lock"),
-            at.as_ref().map(|l| format!(", at {}", short_loc(l))).unwrap_or_default()
-        );
+        let mut goroutines = waiters.clone();
+        goroutines.sort_unstable();
+        goroutines.dedup();
+        let first = goroutines.first().and_then(|g| cx.gs.get(g));
+        let at = first.and_then(|g| block_frame(&g.frames)).map(loc);
+        let what = locks[ls[0]].primitive.name();
+        let summary = if cycle {
+            format!(
+                "goroutines {} each wait for a {what} that another of them holds (lock order inversion){}",
+                goroutines.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
+                at.as_ref().map(|l| format!(", at {}", short_loc(l))).unwrap_or_default()
+            )
+        } else {
+            format!(
+                "{} for {} that nothing able to run can unlock: the holder is stuck or gone{}",
+                plural(goroutines.len(), "goroutine waits", "goroutines wait"),
+                if ls.len() == 1 { format!("a {what}") } else { format!("{} locks", ls.len()) },
+                at.as_ref().map(|l| format!(", at {}", short_loc(l))).unwrap_or_default()
+            )
+        };
         let mut f = Finding::new(
             Kind::Deadlock,
             Severity::Critical,
             summary,
-            "acquire locks in one global order everywhere (or hold one lock at a time); each of these \
-             goroutines holds a lock while it waits for another",
+            if cycle {
+                "acquire locks in one global order everywhere (or hold one lock at a time); each of these \
+                 goroutines holds a lock while it waits for another"
+            } else {
+                "every Lock must be matched by an Unlock on every path (defer mu.Unlock() right after Lock); \
+                 a goroutine that returns or blocks forever while holding a lock blocks every other user of it"
+            },
         );
-        for &g in &cycle {
-            let waits: Vec<String> = edges[&g]
-                .iter()
-                .filter(|(h, _)| cycle.contains(h))
-                .map(|&(h, li)| {
-                    format!(
-                        "goroutine {g} waits for {} @ {:#x}, held by goroutine {h}",
-                        locks[li].primitive.name(),
-                        locks[li].addr
-                    )
-                })
-                .collect();
-            f.details.extend(waits.into_iter().take(1));
+        for &i in ls {
+            let l = locks[i];
+            let holders: Vec<String> = l.referenced_by.iter().map(|g| g.to_string()).collect();
+            f.details.push(format!(
+                "{} @ {:#x}: {} waiting ({}){}",
+                l.primitive.name(),
+                l.addr,
+                l.waiters.len(),
+                l.waiters.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
+                if holders.is_empty() {
+                    String::new()
+                } else {
+                    format!("; held by goroutine {}", holders.join(" or "))
+                }
+            ));
         }
-        f.goroutines = key;
-        f.objects = lks.iter().map(|&i| locks[i].addr).collect();
-        f.location = at;
-        out.push(f);
-    }
-    // Locks whose possible holders are all stuck.
-    for (li, l) in locks.iter().enumerate() {
-        if in_cycle.contains(&li) || !l.referenced_by.iter().all(|&h| stuck.is_stuck(h)) {
-            continue;
-        }
-        let at = l.waiters.first().and_then(|g| cx.gs.get(g)).and_then(|g| block_frame(&g.frames)).map(loc);
-        let summary = format!(
-            "{} for a {} @ {:#x} held by goroutine {}, which is stuck itself",
-            plural(l.waiters.len(), "goroutine waits", "goroutines wait"),
-            l.primitive.name(),
-            l.addr,
-            l.referenced_by.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(" or ")
-        );
-        let mut f = Finding::new(
-            Kind::Deadlock,
-            Severity::Critical,
-            summary,
-            "the goroutine holding the lock can never run again: release locks before blocking operations, \
-             or give those operations a way out",
-        );
-        f.goroutines = l.waiters.iter().chain(&l.referenced_by).copied().collect();
-        f.goroutines.sort_unstable();
-        f.objects = vec![l.addr];
+        f.goroutines = goroutines;
+        f.objects = ls.iter().map(|&i| locks[i].addr).collect();
         f.location = at;
         out.push(f);
     }
