@@ -23,7 +23,7 @@ fn plain(case: &compare::Case, key: &str) -> PathBuf {
         return src;
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("heap_paths").join(case.dir.file_name().unwrap());
-    let out = dir.join(key);
+    let out = dir.join(src.file_stem().unwrap()); // dump.xz → dump, dump2.xz → dump2
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     if !done.contains(&out) {
         let f = gomortem::dump::MappedFile::open_maybe_compressed(&src).unwrap();

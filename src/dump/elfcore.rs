@@ -324,7 +324,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                 Error::malformed(
                     &what,
                     format!(
-                        "note segment at {:#x} (+{}) runs past the end of the file ({flen} bytes)",
+                        "core file is truncated ({flen} bytes): its note segment at {:#x} (+{}) runs past \
+                         the end (gcore writes the notes last)",
                         p.offset, p.filesz
                     ),
                 )

@@ -19,8 +19,12 @@ impl Case {
         self.dir.join(self.meta[key].as_str().unwrap_or(key))
     }
     pub fn name(&self) -> String {
+        let snapshot = match self.meta["snapshot"].as_u64() {
+            Some(n) if n > 1 => format!(" #{n}"),
+            _ => String::new(),
+        };
         format!(
-            "go{} {} {}",
+            "go{} {} {}{snapshot}",
             self.meta["go_version"].as_str().unwrap_or("?"),
             self.meta["platform"].as_str().unwrap_or("?"),
             self.meta["scenario"].as_str().unwrap_or("?")
@@ -31,7 +35,10 @@ impl Case {
     }
 }
 
-/// Every case under `root` (any depth), sorted by path.
+/// Every case under `root` (any depth), sorted by path. A case dumped more than once
+/// (`snapshots` in its case.json: `dump2`, `oracle2`, `facts2`, `oracle_goroutine2`, …) gives
+/// one case per snapshot, the later ones with their files under the plain keys and `snapshot`
+/// set.
 pub fn cases(root: &Path) -> Vec<Case> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -44,14 +51,22 @@ pub fn cases(root: &Path) -> Vec<Case> {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "case.json") {
                 if let Ok(text) = std::fs::read_to_string(&p) {
-                    if let Ok(meta) = serde_json::from_str(&text) {
+                    if let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) {
+                        for n in 2..=meta["snapshots"].as_u64().unwrap_or(1) {
+                            let mut m = meta.clone();
+                            for key in ["dump", "oracle", "facts", "oracle_goroutine"] {
+                                m[key] = meta[format!("{key}{n}")].clone();
+                            }
+                            m["snapshot"] = n.into();
+                            out.push(Case { dir: d.clone(), meta: m });
+                        }
                         out.push(Case { dir: d.clone(), meta });
                     }
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    out.sort_by(|a, b| a.dir.cmp(&b.dir).then(a.meta["snapshot"].as_u64().cmp(&b.meta["snapshot"].as_u64())));
     out
 }
 
