@@ -126,6 +126,11 @@ pub struct Finding {
     /// Addresses of the objects involved (channels, locks, the retaining object…).
     pub objects: Vec<u64>,
     pub retained_bytes: u64,
+    /// How many of what it is about: goroutines (goroutine-leak, deadlock), channels
+    /// (stuck-channel), entries or elements (growing-container), open objects
+    /// (unclosed-resource), tickers (ticker-leak), children (context-leak), the objects the pool
+    /// retains (pool-hoarding), the captured container's elements (closure-retention).
+    pub count: u64,
     /// Where in the source: where the goroutines block, the closure's function…
     pub location: Option<Location>,
     /// The root it hangs from, as users name it (`main.sessionCache`), if any.
@@ -146,6 +151,7 @@ impl Finding {
             goroutines: Vec::new(),
             objects: Vec::new(),
             retained_bytes: 0,
+            count: 0,
             location: None,
             root: None,
             path: Vec::new(),
@@ -333,6 +339,7 @@ fn goroutine_leaks(cx: &Cx, stuck: Stuck, deadlocked: &HashSet<u64>) -> Vec<Find
             }
             let mut f = Finding::new(Kind::GoroutineLeak, severity, summary, leak_hint(&reason));
             f.retained_bytes = heap_bytes;
+            f.count = n as u64;
             f.goroutines = ids;
             f.location = at;
             f.details.push(format!("wait reason: {reason}"));
@@ -450,6 +457,7 @@ fn deadlocks(cx: &Cx) -> Vec<Finding> {
                 }
             ));
         }
+        f.count = goroutines.len() as u64;
         f.goroutines = goroutines;
         f.objects = ls.iter().map(|&i| locks[i].addr).collect();
         f.location = at;
@@ -461,7 +469,10 @@ fn deadlocks(cx: &Cx) -> Vec<Finding> {
 /// Stuck channels, grouped by element type and where their waiters block.
 fn stuck_channels(cx: &Cx) -> Vec<Finding> {
     let mut groups: BTreeMap<(String, LocKey), Vec<usize>> = BTreeMap::new();
-    for (i, c) in cx.b.chans.iter().enumerate().filter(|(_, c)| c.stuck) {
+    // A channel one stuck goroutine waits on is that goroutine's leak; several waiting on one
+    // (fan-out, fan-in) make the channel the finding.
+    let shared = |c: &&crate::analysis::diagnose::blocking::Chan| c.senders.len() + c.receivers.len() >= 2;
+    for (i, c) in cx.b.chans.iter().enumerate().filter(|(_, c)| c.stuck).filter(|(_, c)| shared(c)) {
         let first = c.senders.iter().chain(&c.receivers).map(|w| w.goroutine).min();
         let at =
             first.and_then(|g| cx.gs.get(&g)).and_then(|g| block_frame(&g.frames)).map(|f| loc_key(&loc(f)));
@@ -494,6 +505,7 @@ fn stuck_channels(cx: &Cx) -> Vec<Finding> {
                  cancellation channel in every operation on it",
             );
             f.objects = chans.iter().map(|&i| cx.b.chans[i].addr).collect();
+            f.count = chans.len() as u64;
             f.goroutines = gs;
             f.location = at;
             f
@@ -537,12 +549,15 @@ fn retention(cx: &Cx) -> Vec<Finding> {
     let mut containers: Vec<(u32, u64)> = Vec::new();
     let mut reported: HashSet<u32> = HashSet::default();
     let kind_of = |o: u32| a.typing.entry(o).map(|e| (e.kind, e.array, e.name.as_str()));
+    // Pools and closures reported: the containers inside them are theirs.
     let mut pool_nodes: Vec<(Node, u64)> = Vec::new();
     for r in &big {
         match r.node {
             Node::Object(o) => match kind_of(o) {
                 Some((ObjKind::Closure(entry), _, name)) => {
                     if let Some(f) = closure_finding(cx, o, entry, name, r.retained_bytes) {
+                        // What it captures is this finding's, not a container's.
+                        pool_nodes.push((r.node, f.objects[0]));
                         out.push(f);
                     }
                 }
@@ -554,7 +569,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
                     containers.push((o, r.retained_bytes));
                 }
                 Some((_, _, "sync.Pool")) => {
-                    if let Some(f) = pool_finding(cx, Node::Object(o), r.retained_bytes) {
+                    if let Some(f) = pool_finding(cx, Node::Object(o), r.retained_bytes, r.retained_objects) {
                         pool_nodes.push((r.node, f.objects[0]));
                         out.push(f);
                     }
@@ -563,7 +578,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
             },
             Node::Root(i) => {
                 if root_type(cx, i).as_deref() == Some("sync.Pool") {
-                    if let Some(f) = pool_finding(cx, Node::Root(i), r.retained_bytes) {
+                    if let Some(f) = pool_finding(cx, Node::Root(i), r.retained_bytes, r.retained_objects) {
                         pool_nodes.push((r.node, f.objects[0]));
                         out.push(f);
                     }
@@ -605,11 +620,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
     // The outermost container of nested ones (a map of maps: the outer); a pool's caches are
     // pool-hoarding's.
     let set: HashSet<Node> = containers.iter().map(|c| Node::Object(c.0)).collect();
-    let pools: HashSet<Node> = out
-        .iter()
-        .filter(|f| f.kind == Kind::PoolHoarding)
-        .filter_map(|f| pool_nodes.iter().find(|(_, addr)| f.objects.first() == Some(addr)).map(|(n, _)| *n))
-        .collect();
+    let pools: HashSet<Node> = pool_nodes.iter().map(|(n, _)| *n).collect();
     for &(o, retained) in &containers {
         let mut up = dom.idom(Node::Object(o));
         let mut nested = false;
@@ -659,7 +670,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
         f.retained_bytes = retained;
         f.root = Some(root);
         f.path = path;
-        f.details.push(format!("{entries} {}", if what == "map" { "entries" } else { "elements" }));
+        f.count = entries;
         out.push(f);
     }
     out
@@ -708,13 +719,16 @@ fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Op
     f.location = location;
     f.root = Some(root);
     f.path = path;
-    if let Some((via, ty, r)) = through {
-        f.details.push(format!("{via} ({ty}) alone retains {}", bytes(r)));
+    if let Some((via, ty, r)) = &through {
+        f.details.push(format!("{via} ({ty}) alone retains {}", bytes(*r)));
+    }
+    if let Some((t, _)) = best.map(|b| (b.1, b.0)) {
+        f.count = a.typing.count(t);
     }
     Some(f)
 }
 
-fn pool_finding(cx: &Cx, node: Node, retained: u64) -> Option<Finding> {
+fn pool_finding(cx: &Cx, node: Node, retained: u64, objects: u32) -> Option<Finding> {
     let a = cx.a;
     let (name, path, addr) = match node {
         Node::Root(i) => {
@@ -736,6 +750,7 @@ fn pool_finding(cx: &Cx, node: Node, retained: u64) -> Option<Finding> {
     );
     f.objects = vec![addr];
     f.retained_bytes = retained;
+    f.count = objects as u64;
     f.root = Some(name);
     f.path = path;
     Some(f)
@@ -793,6 +808,7 @@ fn tickers(cx: &Cx) -> Vec<Finding> {
                  ticker keeps its timer running (and, before Go 1.23, is never collected)",
             );
             f.objects = ts.iter().map(|t| a.heap.addr(t.0)).collect();
+            f.count = ts.len() as u64;
             f.root = Some(root);
             f.path = ts.first().map(|t| t.2.clone()).unwrap_or_default();
             f.details.push("Go does not record where a ticker was made: the path names what holds it".into());
@@ -880,6 +896,7 @@ fn resources(cx: &Cx) -> Vec<Finding> {
              the error check); each open one holds a descriptor until it is closed or collected",
         );
         f.objects = objs.iter().map(|&(o, _)| a.heap.addr(o)).collect();
+        f.count = objs.len() as u64;
         f.root = top;
         if k < 2 {
             let fds: Vec<String> = objs.iter().take(16).map(|x| x.1.to_string()).collect();
@@ -959,6 +976,7 @@ fn contexts(cx: &Cx) -> Vec<Finding> {
             );
             f.objects = vec![a.heap.addr(o) + a.heap.header_size(o)];
             f.retained_bytes = retained;
+            f.count = n;
             f.root = Some(root);
             f.path = path;
             f
