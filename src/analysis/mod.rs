@@ -1,8 +1,10 @@
 //! Layer 4: analyses over the runtime model.
 //!
 //! - [`heap`]: the heap analysis (object graph, reachability, typing, dominators, paths);
-//! - [`group`]: goroutines grouped by identical stacks.
+//! - [`group`]: goroutines grouped by identical stacks;
+//! - [`crash`]: why the process died (the panic, fatal error or signal, and its message).
 
+pub mod crash;
 pub mod group;
 pub mod heap;
 
