@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::oracle::{parse, Frame, Goroutine};
+use common::oracle::{crash_header, parse, Frame, Goroutine};
 use std::path::Path;
 
 fn sample(name: &str) -> Vec<Goroutine> {
@@ -154,6 +154,18 @@ fn go126_out_of_memory() {
     assert_eq!(functions(g1)[..2], ["runtime.throw", "runtime.(*mcache).allocLarge"]);
     assert!(functions(g1).contains(&"main.main"));
     assert_eq!(by_id(&gs, 3).status, "runnable");
+}
+
+/// The lines before the first goroutine: what `why_died`'s message and details must equal.
+#[test]
+fn crash_headers() {
+    let text = |name: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/oracle").join(name))
+            .unwrap()
+    };
+    assert_eq!(crash_header(&text("go1.22-crash.txt")), ["SIGABRT: abort", "PC=0x465101 m=0 sigcode=0"]);
+    assert_eq!(crash_header(&text("go1.26-oom.txt")), ["fatal error: out of memory"]);
+    assert_eq!(crash_header(&text("go1.27-panic.txt")), ["panic: assignment to entry in nil map"]);
 }
 
 /// The fixtures' oracles (fixtures/cache/…/oracle.txt), when generated.

@@ -2,8 +2,10 @@
 //!
 //! - [`heap`]: the heap analysis (object graph, reachability, typing, dominators, paths);
 //! - [`group`]: goroutines grouped by identical stacks;
+//! - [`crash`]: why the process died (the panic, fatal error or signal, and its message);
 //! - [`diagnose`]: channels, locks and stuck goroutines, and the findings.
 
+pub mod crash;
 pub mod diagnose;
 pub mod group;
 pub mod heap;

@@ -8,7 +8,9 @@ use std::io::Write;
 use serde::{Serialize, Serializer};
 
 use super::{GoroutinesDoc, Overview, SCHEMA_VERSION};
+use crate::analysis::crash::{Reason, SignalInfo};
 use crate::runtime::goroutines::{Frame, Location, Now};
+use crate::runtime::panics::PanicRecord;
 use crate::runtime::{Goroutine, Status};
 use crate::Result;
 
@@ -178,6 +180,15 @@ struct CrashJ<'a> {
     exception_code: Option<u32>,
     exception_address: Option<Hex>,
     goroutine: Option<u64>,
+    // Why it died (analysis::crash::CrashReport), since 1.4.0.
+    reason: Option<Reason>,
+    message: Option<&'a str>,
+    details: &'a [String],
+    m_id: Option<i64>,
+    cause: Option<&'a SignalInfo>,
+    panics: &'a [PanicRecord],
+    location: Option<&'a Location>,
+    caller: Option<&'a Location>,
 }
 
 #[derive(Serialize)]
@@ -204,13 +215,24 @@ pub fn overview(o: &Overview, w: impl Write) -> Result<()> {
         threads: o.threads,
         goroutines: o.goroutines,
         goroutines_by_status: o.goroutines_by_status.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
-        crash: o.crash.as_ref().map(|c| CrashJ {
-            thread_id: c.info.thread_id,
-            signal: c.info.signal,
-            signal_name: c.signal_name.as_deref(),
-            exception_code: c.info.exception_code,
-            exception_address: c.info.exception_address.map(Hex),
-            goroutine: c.goroutine,
+        crash: o.crash.as_ref().map(|c| {
+            let w = c.why.as_ref();
+            CrashJ {
+                thread_id: c.info.thread_id,
+                signal: c.info.signal,
+                signal_name: c.signal_name.as_deref(),
+                exception_code: c.info.exception_code,
+                exception_address: c.info.exception_address.map(Hex),
+                goroutine: c.goroutine,
+                reason: w.map(|w| w.reason),
+                message: w.and_then(|w| w.message.as_deref()),
+                details: w.map_or(&[], |w| &w.details),
+                m_id: w.and_then(|w| w.m_id),
+                cause: w.and_then(|w| w.cause.as_ref()),
+                panics: w.map_or(&[], |w| &w.panics),
+                location: w.and_then(|w| w.location.as_ref()),
+                caller: w.and_then(|w| w.caller.as_ref()),
+            }
         }),
         now_estimate: o.now_estimate.as_ref(),
         warnings: &o.warnings,

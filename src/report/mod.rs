@@ -10,6 +10,7 @@ pub mod triage;
 
 use serde::Serialize;
 
+use crate::analysis::crash::{self, CrashReport};
 use crate::analysis::group::{self, Group};
 use crate::dump::{CrashInfo, DumpKind};
 use crate::runtime::goroutines::Now;
@@ -17,7 +18,7 @@ use crate::runtime::{Goroutine, Process, Status};
 use crate::Result;
 
 /// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
-pub const SCHEMA_VERSION: &str = "1.3.0";
+pub const SCHEMA_VERSION: &str = "1.4.0";
 
 /// What the dump is and what the process was doing.
 pub struct Overview {
@@ -61,10 +62,14 @@ pub struct GoSummary {
 }
 
 pub struct Crash {
+    /// What the dump says: the thread, the signal that ended the process, the exception.
     pub info: CrashInfo,
     pub signal_name: Option<String>,
-    /// The goroutine running on the crashing thread, if any.
+    /// The goroutine that panicked, threw or took the fatal signal; else the one running on
+    /// the crashing thread, if any.
     pub goroutine: Option<u64>,
+    /// Why it died ([`crash::why_died`]).
+    pub why: Option<CrashReport>,
 }
 
 fn pairs<S: serde::Serializer>(v: &[(String, String)], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -94,13 +99,17 @@ pub fn overview(p: &Process, gs: &[Goroutine]) -> Result<Overview> {
         }
     }
     by_status.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let why = crash::why_died(p, gs);
+    let mut warnings = p.warnings.clone();
+    warnings.extend(why.iter().flat_map(|w| w.warnings.iter().map(|w| format!("crash: {w}"))));
     let crash = p.dump.crash.clone().map(|info| {
-        let goroutine = gs
+        let on_thread = gs
             .iter()
             .find(|g| g.thread_id == Some(info.thread_id) && g.status == Status::Running)
             .or_else(|| gs.iter().find(|g| g.thread_id == Some(info.thread_id)))
             .map(|g| g.id);
-        Crash { signal_name: info.signal.map(signal_name), goroutine, info }
+        let goroutine = why.as_ref().and_then(|w| w.goroutine).or(on_thread);
+        Crash { signal_name: info.signal.map(signal_name), goroutine, info, why: why.clone() }
     });
     let bi = &p.exe.build_info;
     Ok(Overview {
@@ -130,7 +139,7 @@ pub fn overview(p: &Process, gs: &[Goroutine]) -> Result<Overview> {
         goroutines_by_status: by_status,
         crash,
         now_estimate: p.estimate_now(),
-        warnings: p.warnings.clone(),
+        warnings,
     })
 }
 

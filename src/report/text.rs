@@ -55,17 +55,9 @@ pub fn overview(o: &Overview) -> String {
         let _ = writeln!(s, "  {n:>8}   {k}");
     }
     match &o.crash {
-        Some(c) => {
-            let what = match (&c.signal_name, c.info.exception_code) {
-                (Some(n), _) => n.clone(),
-                (None, Some(code)) => format!("exception {code:#010x}"),
-                _ => "unknown".into(),
-            };
-            let g = c.goroutine.map(|g| format!(", goroutine {g}")).unwrap_or_default();
-            let _ = writeln!(s, "crash:       {what} on thread {}{g}", c.info.thread_id);
-        }
+        Some(c) => crash(&mut s, c),
         None => {
-            let _ = writeln!(s, "crash:       none (a snapshot of a live process)");
+            let _ = writeln!(s, "crash:       no crash: a snapshot of a live process");
         }
     }
     if let Some(n) = &o.now_estimate {
@@ -73,6 +65,46 @@ pub fn overview(o: &Overview) -> String {
     }
     warnings(&mut s, &o.warnings);
     s
+}
+
+/// `crash:` and the lines under it: what the runtime printed, where, and how the process ended.
+fn crash(s: &mut String, c: &super::Crash) {
+    const PAD: &str = "             ";
+    let ended = match (&c.signal_name, c.info.exception_code) {
+        (Some(n), _) => n.clone(),
+        (None, Some(code)) => format!("exception {code:#010x}"),
+        _ => "unknown".into(),
+    };
+    let Some(w) = &c.why else {
+        let g = c.goroutine.map(|g| format!(", goroutine {g}")).unwrap_or_default();
+        let _ = writeln!(s, "crash:       {ended} on thread {}{g}", c.info.thread_id);
+        return;
+    };
+    let mut lines: Vec<String> = match &w.message {
+        Some(m) => m.lines().map(str::to_string).collect(),
+        None => vec![format!("{} (the dump holds no message of the runtime's)", w.reason.name())],
+    };
+    lines.extend(w.details.iter().cloned());
+    let place = |l: &crate::runtime::goroutines::Location| {
+        let file = l.file.rsplit('/').next().unwrap_or(&l.file);
+        format!("{} ({file}:{})", l.function, l.line)
+    };
+    let mut at = match w.goroutine.or(c.goroutine) {
+        Some(g) => format!("in goroutine {g}"),
+        None => "on the system stack".to_string(),
+    };
+    if let Some(l) = &w.location {
+        let _ = write!(at, " at {}", place(l));
+    }
+    if let Some(l) = &w.caller {
+        let _ = write!(at, ", via {}", place(l));
+    }
+    lines.push(at);
+    let m = w.m_id.map(|m| format!(" (M {m})")).unwrap_or_default();
+    lines.push(format!("on thread {}{m}; the process ended with {ended}", w.thread_id));
+    for (i, l) in lines.iter().enumerate() {
+        let _ = writeln!(s, "{}{l}", if i == 0 { "crash:       " } else { PAD });
+    }
 }
 
 fn warnings(s: &mut String, w: &[String]) {

@@ -399,7 +399,7 @@ impl Process {
     }
 
     /// Physical frames to source frames, inlined calls expanded, innermost first.
-    fn symbolize(&self, u: &Unwound) -> Vec<Frame> {
+    pub fn symbolize(&self, u: &Unwound) -> Vec<Frame> {
         let tab = &self.exe.pclntab;
         let mut out = Vec::with_capacity(u.frames.len() * 2);
         let mut callee = "normal";

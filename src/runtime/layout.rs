@@ -185,6 +185,11 @@ pub struct Layouts {
     pub sync_missing: Vec<String>,
     /// The standard library's types the diagnoses read.
     pub std: StdLayout,
+    /// Layouts of what a crash leaves behind (`_panic` records, the signal a goroutine took,
+    /// the runtime's signal table); None (with what is missing in `panics_missing`) if the
+    /// source lacks them.
+    pub panics: Option<PanicLayout>,
+    pub panics_missing: Vec<String>,
     pub source: String,
 }
 
@@ -627,6 +632,97 @@ impl SyncLayout {
     }
 }
 
+/// Layouts of a goroutine's panics and of what the runtime records about a fatal signal
+/// (runtime2.go `_panic`, `g.sig*`; signal_unix.go `sigTabT`), and of the error types whose
+/// `Error()` text can be rebuilt from their fields.
+#[derive(Clone, Debug, Default)]
+pub struct PanicLayout {
+    /// `g._panic`: the innermost active panic.
+    pub g_panic: u64,
+    /// `_panic.arg` (an `any`), `.link` (the panic it interrupted), `.recovered`, `.goexit`.
+    pub panic_arg: u64,
+    pub panic_link: u64,
+    pub panic_recovered: u64,
+    pub panic_goexit: u64,
+    /// `_panic.repanicked` (Go 1.25+): the same value panicked again after a recover.
+    pub panic_repanicked: Option<u64>,
+    /// `g.sig` (u32), `g.sigcode0`, `g.sigcode1`, `g.sigpc`: the signal that turned into a panic.
+    pub g_sig: u64,
+    pub g_sigcode0: u64,
+    pub g_sigcode1: u64,
+    pub g_sigpc: u64,
+    /// `runtime.sigTabT` (`runtime.sigtable`'s element, Unix) size and its `name` string.
+    pub sigtab_size: Option<u64>,
+    pub sigtab_name: Option<u64>,
+    pub errors: ErrorLayouts,
+}
+
+/// Fields of the error types [`crate::runtime::panics`] knows the `Error()` text of; each None
+/// when the program does not use the type.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorLayouts {
+    /// `errors.errorString.s`
+    pub errors_error_string: Option<u64>,
+    /// `fmt.wrapError.msg`, `fmt.wrapErrors.msg`
+    pub fmt_wrap_error: Option<u64>,
+    pub fmt_wrap_errors: Option<u64>,
+    /// `runtime.errorAddressString.msg`
+    pub error_address_string: Option<u64>,
+    /// `runtime.boundsError`: `x` (int64), `y` (int), `signed` (bool), `code` (u8).
+    pub bounds_x: Option<u64>,
+    pub bounds_y: Option<u64>,
+    pub bounds_signed: Option<u64>,
+    pub bounds_code: Option<u64>,
+    /// `runtime.TypeAssertionError`: `_interface`, `concrete`, `asserted` (`*abi.Type`),
+    /// `missingMethod` (string).
+    pub assert_interface: Option<u64>,
+    pub assert_concrete: Option<u64>,
+    pub assert_asserted: Option<u64>,
+    pub assert_missing_method: Option<u64>,
+}
+
+impl PanicLayout {
+    fn load(src: &dyn LayoutSource) -> std::result::Result<PanicLayout, Vec<String>> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let (g, p, ta) = ("runtime.g", "runtime._panic", "runtime.TypeAssertionError");
+        let f = |t: &str, path: &str| src.field(t, path);
+        let l = PanicLayout {
+            g_panic: r.req(g, "_panic"),
+            panic_arg: r.req(p, "arg"),
+            panic_link: r.req(p, "link"),
+            panic_recovered: r.req(p, "recovered"),
+            panic_goexit: r.req(p, "goexit"),
+            panic_repanicked: r.opt(p, "repanicked"),
+            g_sig: r.req(g, "sig"),
+            g_sigcode0: r.req(g, "sigcode0"),
+            g_sigcode1: r.req(g, "sigcode1"),
+            g_sigpc: r.req(g, "sigpc"),
+            sigtab_size: src.size("runtime.sigTabT"),
+            sigtab_name: f("runtime.sigTabT", "name"),
+            errors: ErrorLayouts {
+                errors_error_string: f("errors.errorString", "s"),
+                fmt_wrap_error: f("fmt.wrapError", "msg"),
+                fmt_wrap_errors: f("fmt.wrapErrors", "msg"),
+                error_address_string: f("runtime.errorAddressString", "msg"),
+                bounds_x: f("runtime.boundsError", "x"),
+                bounds_y: f("runtime.boundsError", "y"),
+                bounds_signed: f("runtime.boundsError", "signed"),
+                bounds_code: f("runtime.boundsError", "code"),
+                assert_interface: f(ta, "_interface"),
+                assert_concrete: f(ta, "concrete"),
+                assert_asserted: f(ta, "asserted"),
+                assert_missing_method: f(ta, "missingMethod"),
+            },
+        };
+        if r.missing.is_empty() {
+            Ok(l)
+        } else {
+            Err(r.missing)
+        }
+    }
+}
+
+
 impl Layouts {
     pub fn load(src: &dyn LayoutSource) -> Result<Layouts> {
         let mut r = Reader { src, missing: Vec::new() };
@@ -690,6 +786,7 @@ impl Layouts {
         let heap = HeapLayout::load(src);
         let roots = RootsLayout::load(src);
         let sync = SyncLayout::load(src);
+        let panics = PanicLayout::load(src);
         let (abi, abi_missing) = match AbiLayout::load(src) {
             Ok(a) => (Some(a), None),
             Err(e) => (None, Some(e.to_string())),
@@ -719,6 +816,8 @@ impl Layouts {
             sync: sync.as_ref().ok().cloned(),
             sync_missing: sync.err().unwrap_or_default(),
             std: StdLayout::load(src),
+            panics: panics.as_ref().ok().cloned(),
+            panics_missing: panics.err().unwrap_or_default(),
             source: src.describe(),
         };
         if !r.missing.is_empty() {

@@ -3,12 +3,14 @@
 //! A [`Process`] pairs a [`Dump`] with its [`Executable`]: it checks they belong together,
 //! computes the load bias, backs the memory the dump omits with the executable's image, and
 //! loads the runtime's layouts. [`goroutines`] and [`threads`] read the runtime's own
-//! structures through it; [`unwind`] walks stacks post-mortem.
+//! structures through it; [`unwind`] walks stacks post-mortem; [`panics`] reads what a crash
+//! leaves behind (panics, throw messages, signals).
 
 pub mod goroutines;
 pub mod heap;
 pub mod layout;
 pub mod names;
+pub mod panics;
 pub mod roots;
 pub mod threads;
 pub mod types;

@@ -169,34 +169,69 @@ impl Process {
 
     fn one_signal_context(&self, regs: Regs, gsignal_stack: (u64, u64)) -> Option<Regs> {
         let walk = self.unwind(regs, true, gsignal_stack);
-        let tramp = walk.frames.iter().find(|fr| {
-            let n = self.func_name(fr.func);
-            n == "runtime.sigtramp" || n == "runtime.cgoSigtramp"
-        })?;
+        let tramp = walk.frames.iter().find(|fr| self.is_sigtramp(fr))?;
+        self.kernel_signal_frame(tramp).map(|s| s.regs)
+    }
+
+    /// Whether a frame is the runtime's signal trampoline, which the kernel called.
+    pub fn is_sigtramp(&self, fr: &PhysFrame) -> bool {
+        let n = self.func_name(fr.func);
+        n == "runtime.sigtramp" || n == "runtime.cgoSigtramp"
+    }
+
+    /// The signal frame the kernel pushed before calling `runtime.sigtramp` (Linux): the
+    /// interrupted context and the siginfo. `tramp` is the sigtramp frame.
+    pub fn kernel_signal_frame(&self, tramp: &PhysFrame) -> Option<SignalFrame> {
+        if self.dump.os != Os::Linux {
+            return None;
+        }
         let m = &self.mem;
-        match self.arch() {
+        let (regs, siginfo) = match self.arch() {
             Arch::Amd64 => {
-                // ucontext sits right above the return address the kernel pushed; its
-                // uc_mcontext (at +0x28) holds the registers in sigcontext order.
-                let gregs = tramp.fp + 0x28;
-                Some(Regs {
+                // rt_sigframe { pretcode; ucontext; siginfo }: the ucontext sits right above
+                // the return address the kernel pushed; its uc_mcontext (at +0x28) holds the
+                // registers in sigcontext order. The ucontext is 304 bytes (flags, link,
+                // stack_t, sigcontext, sigmask).
+                let uc = tramp.fp;
+                let gregs = uc + 0x28;
+                let regs = Regs {
                     fp: m.read_u64(gregs + 10 * 8)?,
                     sp: m.read_u64(gregs + 15 * 8)?,
                     pc: m.read_u64(gregs + 16 * 8)?,
                     lr: 0,
-                })
+                };
+                (regs, uc + 304)
             }
             Arch::Arm64 => {
                 // rt_sigframe { siginfo (128 bytes); ucontext }, uc_mcontext at +0xb0:
                 // fault_address, regs[31], sp, pc.
                 let mc = tramp.fp + 128 + 0xb0;
-                Some(Regs {
+                let regs = Regs {
                     fp: m.read_u64(mc + 8 + 29 * 8)?,
                     lr: m.read_u64(mc + 8 + 30 * 8)?,
                     sp: m.read_u64(mc + 0x100)?,
                     pc: m.read_u64(mc + 0x108)?,
-                })
+                };
+                (regs, tramp.fp)
             }
-        }
+        };
+        // siginfo { si_signo, si_errno, si_code (i32); union, 8-aligned: si_addr first }.
+        Some(SignalFrame {
+            regs,
+            signo: m.read_u32(siginfo).map_or(0, |v| v as i32),
+            code: m.read_u32(siginfo + 8).map_or(0, |v| v as i32),
+            addr: m.read_u64(siginfo + 16).unwrap_or(0),
+        })
     }
+}
+
+/// What the kernel saved when it delivered a signal (Linux `rt_sigframe`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SignalFrame {
+    /// The interrupted context.
+    pub regs: Regs,
+    /// `si_signo`, `si_code` and `si_addr` of the siginfo (0 if unreadable).
+    pub signo: i32,
+    pub code: i32,
+    pub addr: u64,
 }

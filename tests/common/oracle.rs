@@ -108,6 +108,20 @@ pub fn parse(text: &str) -> Vec<Goroutine> {
     out
 }
 
+/// What a crash traceback says before its first goroutine: the lines naming the failure
+/// (`panic: …` and nested panics, `fatal error: …`, `SIGABRT: abort`) and those printed right
+/// after them (`[signal SIGSEGV: …]`, `PC=… m=… sigcode=…`), up to the first empty line. The
+/// runtime's diagnostics printed before the failure (`runtime: out of memory: cannot allocate
+/// …`, `runtime: goroutine stack exceeds …`) are left out.
+pub fn crash_header(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .skip_while(|l| l.starts_with("runtime: "))
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Fold a second printing of the same goroutine into the first.
 fn merge(first: &mut Goroutine, again: Goroutine) {
     if first.frames.is_empty() && !again.frames.is_empty() {
