@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::channels::{chan_rows, ChanRow, LockRow};
 use super::text::{bytes, id_ranges};
 use super::SCHEMA_VERSION;
-use crate::analysis::diagnose::findings::{block_frame, Finding, Severity, Thresholds};
+use crate::analysis::crash::{CrashReport, Reason};
+use crate::analysis::diagnose::findings::{block_frame, Finding, Kind, Severity, Thresholds};
 use crate::analysis::diagnose::{signature, Diagnosis};
 use crate::analysis::heap::dominators::Node;
 use crate::analysis::heap::retention::{self, RetainerNode, RootGroup};
@@ -47,18 +48,6 @@ pub struct DumpJ {
     /// The main package's path.
     pub program: String,
     pub go_build_id: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct CrashJ {
-    /// `panic`, `fatal_error`, `signal`, `exception`.
-    pub reason: String,
-    /// What the runtime printed first (`panic: …`, `fatal error: …`, `SIGABRT: abort`).
-    pub message: Option<String>,
-    /// The goroutine that crashed.
-    pub goroutine: Option<u64>,
-    pub signal: Option<String>,
-    pub location: Option<Location>,
 }
 
 #[derive(Serialize)]
@@ -201,8 +190,8 @@ pub struct ReportDoc {
     /// One line: the verdict.
     pub verdict: String,
     pub dump: DumpJ,
-    /// Null for a snapshot of a live process.
-    pub crash: Option<CrashJ>,
+    /// Why it died (as `overview` says it); null for a snapshot of a live process.
+    pub crash: Option<CrashReport>,
     pub findings: Vec<FindingJ>,
     pub memory: MemoryJ,
     pub goroutines: GoroutinesJ,
@@ -272,34 +261,23 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     let t = crate::analysis::Timings::start();
     let mut warnings = a.warnings.clone();
     warnings.extend(d.warnings.iter().cloned());
-    // Why it died.
-    let crash = p.dump.crash.as_ref().map(|info| {
-        let g = d
-            .goroutines
-            .iter()
-            .find(|g| g.thread_id == Some(info.thread_id) && g.status == Status::Running)
-            .or_else(|| d.goroutines.iter().find(|g| g.thread_id == Some(info.thread_id)));
-        let signal = info.signal.map(super::signal_name);
-        CrashJ {
-            reason: if info.signal.is_some() { "signal".into() } else { "exception".into() },
-            message: signal.clone(),
-            goroutine: g.map(|g| g.id),
-            signal,
-            location: g.and_then(|g| block_frame(&g.frames)).map(|f| Location {
-                function: f.function.clone(),
-                file: f.file.clone(),
-                line: f.line,
-            }),
-        }
+    // Why it died. A crash the process was made to have by a signal from outside (SIGQUIT,
+    // SIGABRT: how dumps of hung processes are taken) is not its failure: the findings are.
+    let crash = d.crash.clone();
+    let own_failure = crash.as_ref().filter(|c| match c.reason {
+        Reason::Panic | Reason::FatalError | Reason::Exception => true,
+        Reason::Signal => !c
+            .cause
+            .as_ref()
+            .is_some_and(|s| matches!(s.name.as_str(), "SIGABRT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "SIGINT")),
     });
-    // A crash the process asked for by signal (SIGABRT, SIGQUIT: how dumps of hung processes
-    // are taken) is not its failure: the findings are.
-    let own_failure = crash.as_ref().filter(|c| {
-        !matches!(c.signal.as_deref(), Some("SIGABRT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "SIGINT"))
+    let crash_site = own_failure.map(|c| {
+        let value = c.panics.first().and_then(|p| p.value.type_name.clone()).unwrap_or_default();
+        signature::crash_site(&format!("{} {value}", c.reason.name()), c.location.as_ref())
     });
     let basis = signature::basis(
         &signature::program_id(p),
-        own_failure.map(|c| signature::crash_site(&c.reason, c.location.as_ref())).as_deref(),
+        crash_site.as_deref(),
         &d.findings,
     );
     // Memory.
@@ -381,7 +359,14 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     channels.sort_by_key(|r| std::cmp::Reverse((r.stuck, r.senders.len() + r.receivers.len())));
     let locks = super::channels::lock_rows(a, &d.blocking, false);
     let findings: Vec<FindingJ> = d.findings.iter().map(FindingJ::new).collect();
-    let verdict = verdict(crash.as_ref(), &findings, d.stuck.len());
+    // Goroutines the findings say can never wake up (not main's idle `select {}`).
+    let stuck_found: std::collections::BTreeSet<u64> = d
+        .findings
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::GoroutineLeak | Kind::Deadlock))
+        .flat_map(|f| f.goroutines.iter().copied())
+        .collect();
+    let verdict = verdict(crash.as_ref(), &findings, stuck_found.len());
     let th = &opt.thresholds;
     t.lap("report: document");
     ReportDoc {
@@ -420,12 +405,12 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
 }
 
 /// The one-line verdict.
-fn verdict(crash: Option<&CrashJ>, findings: &[FindingJ], stuck: usize) -> String {
+fn verdict(crash: Option<&CrashReport>, findings: &[FindingJ], stuck: usize) -> String {
     let died = match crash {
         Some(c) => match (&c.message, c.goroutine) {
-            (Some(m), Some(g)) => format!("Crashed ({m}, goroutine {g})"),
-            (Some(m), None) => format!("Crashed ({m})"),
-            _ => "Crashed".to_string(),
+            (Some(m), Some(g)) => format!("Died of {m} (goroutine {g})"),
+            (Some(m), None) => format!("Died of {m}"),
+            _ => format!("Died ({})", c.reason.name()),
         },
         None => "A snapshot of a live process".to_string(),
     };
@@ -438,7 +423,11 @@ fn verdict(crash: Option<&CrashJ>, findings: &[FindingJ], stuck: usize) -> Strin
         None => "no findings".to_string(),
         Some(f) => format!("{} findings ({}); the worst: {}", findings.len(), counts.join(", "), f.summary),
     };
-    let stuck = if stuck > 0 { format!("; {stuck} goroutines can never wake up") } else { String::new() };
+    let stuck = match stuck {
+        0 => String::new(),
+        1 => "; 1 goroutine can never wake up".to_string(),
+        n => format!("; {n} goroutines can never wake up"),
+    };
     format!("{died}; {what}{stuck}.")
 }
 
@@ -453,7 +442,10 @@ pub fn report_text(r: &ReportDoc) -> String {
     let _ = writeln!(o, "WHY IT DIED");
     match &r.crash {
         Some(c) => {
-            let _ = writeln!(o, "  {}", c.message.as_deref().unwrap_or(&c.reason));
+            let _ = writeln!(o, "  {}", c.message.as_deref().unwrap_or(c.reason.name()));
+            for d in &c.details {
+                let _ = writeln!(o, "  {d}");
+            }
             if let Some(g) = c.goroutine {
                 let at = c.location.as_ref().map(|l| format!(" at {} ({}:{})", l.function, l.file, l.line));
                 let _ = writeln!(o, "  in goroutine {g}{}", at.unwrap_or_default());

@@ -10,12 +10,15 @@ pub use blocking::Blocking;
 pub use findings::{Finding, Severity, Thresholds};
 pub use stuck::Stuck;
 
+use crate::analysis::crash::{self, CrashReport};
 use crate::analysis::group::{self, Group};
 use crate::analysis::HeapAnalysis;
 use crate::runtime::Goroutine;
 
 /// Everything the diagnoses found in one dump.
 pub struct Diagnosis {
+    /// Why the process died; None for a snapshot of a live process.
+    pub crash: Option<CrashReport>,
     pub goroutines: Vec<Goroutine>,
     pub groups: Vec<Group>,
     pub blocking: Blocking,
@@ -30,12 +33,16 @@ impl Diagnosis {
     /// Diagnose a heap analysis (with its dominators, for the retention findings) and the
     /// process's goroutines.
     pub fn run(a: &HeapAnalysis, goroutines: Vec<Goroutine>, t: &Thresholds) -> Diagnosis {
+        let crash = crash::why_died(a.p, &goroutines);
         let mut blocking = Blocking::read(a, &goroutines);
         let stuck = Stuck::compute(a, &mut blocking);
         let stuck_ids = stuck.goroutines.clone();
         let (findings, mut warnings) = findings::find(a, &goroutines, &blocking, stuck, t);
         warnings.extend(blocking.warnings.iter().cloned());
+        if let Some(c) = &crash {
+            warnings.extend(c.warnings.iter().map(|w| format!("crash: {w}")));
+        }
         let groups = group::group(&goroutines);
-        Diagnosis { goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
+        Diagnosis { crash, goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
     }
 }
