@@ -166,7 +166,9 @@ pub struct FrameJ {
 #[derive(Serialize)]
 pub struct GoroutinesJ {
     pub total: usize,
+    /// Goroutines that can never wake up (main's `select {}` included), and their ids.
     pub stuck: usize,
+    pub stuck_ids: Vec<u64>,
     pub by_status: BTreeMap<String, usize>,
 }
 
@@ -266,20 +268,15 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     let crash = d.crash.clone();
     let own_failure = crash.as_ref().filter(|c| match c.reason {
         Reason::Panic | Reason::FatalError | Reason::Exception => true,
-        Reason::Signal => !c
-            .cause
-            .as_ref()
-            .is_some_and(|s| matches!(s.name.as_str(), "SIGABRT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "SIGINT")),
+        Reason::Signal => !c.cause.as_ref().is_some_and(|s| {
+            matches!(s.name.as_str(), "SIGABRT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "SIGINT")
+        }),
     });
     let crash_site = own_failure.map(|c| {
         let value = c.panics.first().and_then(|p| p.value.type_name.clone()).unwrap_or_default();
         signature::crash_site(&format!("{} {value}", c.reason.name()), c.location.as_ref())
     });
-    let basis = signature::basis(
-        &signature::program_id(p),
-        crash_site.as_deref(),
-        &d.findings,
-    );
+    let basis = signature::basis(&signature::program_id(p), crash_site.as_deref(), &d.findings);
     // Memory.
     let hist = a.histogram();
     let top_types = hist.types.iter().filter(|r| r.reachable_bytes > 0).take(opt.top).cloned().collect();
@@ -389,7 +386,12 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
         crash,
         findings,
         memory,
-        goroutines: GoroutinesJ { total: d.goroutines.len(), stuck: d.stuck.len(), by_status },
+        goroutines: GoroutinesJ {
+            total: d.goroutines.len(),
+            stuck: d.stuck.len(),
+            stuck_ids: d.stuck.clone(),
+            by_status,
+        },
         goroutine_groups,
         channels,
         locks,

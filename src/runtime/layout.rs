@@ -722,7 +722,6 @@ impl PanicLayout {
     }
 }
 
-
 impl Layouts {
     pub fn load(src: &dyn LayoutSource) -> Result<Layouts> {
         let mut r = Reader { src, missing: Vec::new() };

@@ -3,4 +3,5 @@
 
 pub mod compare;
 pub mod facts;
+pub mod findings;
 pub mod oracle;

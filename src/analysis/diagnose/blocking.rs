@@ -274,7 +274,9 @@ impl Blocking {
                 let sudog = waiting.first().copied().or_else(|| sema_of_g.get(&g.addr).copied());
                 let sema = match sudog {
                     Some(s) if s.elem != 0 => Some(s.elem),
-                    _ if primitive == Primitive::Cond => cond_of(a, &out.roots_of, g).zip(sema_off).map(|(c, off)| c + off),
+                    _ if primitive == Primitive::Cond => {
+                        cond_of(a, &out.roots_of, g).zip(sema_off).map(|(c, off)| c + off)
+                    }
                     _ => None,
                 };
                 let Some(sema) = sema else {

@@ -374,8 +374,10 @@ fn goroutine_leaks(cx: &Cx, stuck: Stuck, deadlocked: &HashSet<u64>) -> Vec<Find
 /// stacks point to the lock's object and that do not wait on it: when they make a cycle (each
 /// waits for a lock another holds: a lock order inversion), the finding says so.
 fn deadlocks(cx: &Cx) -> Vec<Finding> {
-    let holdable = |p: Primitive| matches!(p, Primitive::Mutex | Primitive::RwMutexRead | Primitive::RwMutexWrite);
-    let locks: Vec<_> = cx.b.locks.iter().filter(|l| holdable(l.primitive) && l.locked != Some(false)).collect();
+    let holdable =
+        |p: Primitive| matches!(p, Primitive::Mutex | Primitive::RwMutexRead | Primitive::RwMutexWrite);
+    let locks: Vec<_> =
+        cx.b.locks.iter().filter(|l| holdable(l.primitive) && l.locked != Some(false)).collect();
     // Locks joined when a waiter of one may hold the other.
     let mut comp: Vec<usize> = (0..locks.len()).collect();
     fn find(c: &mut [usize], i: usize) -> usize {
@@ -404,7 +406,9 @@ fn deadlocks(cx: &Cx) -> Vec<Finding> {
         let waiters: Vec<u64> = ls.iter().flat_map(|&i| locks[i].waiters.iter().copied()).collect();
         // A cycle: every lock of the group is held by a waiter of another.
         let cycle = ls.len() > 1
-            && ls.iter().all(|&i| locks[i].referenced_by.iter().any(|h| waiters.contains(h) && !locks[i].waiters.contains(h)));
+            && ls.iter().all(|&i| {
+                locks[i].referenced_by.iter().any(|h| waiters.contains(h) && !locks[i].waiters.contains(h))
+            });
         let all_stuck = ls.iter().all(|&i| locks[i].stuck);
         if !cycle && !all_stuck {
             continue;

@@ -50,8 +50,11 @@ impl TinyRefs {
     ) -> TinyRefs {
         let heap = &a.heap;
         let tiny_class = a.p.layouts.heap.as_ref().map(|h| h.tiny_size_class as usize);
-        let mut out =
-            TinyRefs { ranges: Default::default(), from_objects: Default::default(), from_roots: Default::default() };
+        let mut out = TinyRefs {
+            ranges: Default::default(),
+            from_objects: Default::default(),
+            from_roots: Default::default(),
+        };
         for (i, objs) in pending {
             let (WaitOn::Sync { sema, lock, .. }, Some(objs)) = (&b.waits[*i].on, objs) else { continue };
             for &o in objs {
@@ -127,8 +130,11 @@ impl Stuck {
         let tiny = TinyRefs::new(a, b, &pending, &stop_set);
         let mut rounds = 1;
         loop {
-            let root_live =
-                |r: u32| a.roots.roots[r as usize].goroutine.is_none_or(|g| !candidates.contains(&g) || woke.contains(&g));
+            let root_live = |r: u32| {
+                a.roots.roots[r as usize]
+                    .goroutine
+                    .is_none_or(|g| !candidates.contains(&g) || woke.contains(&g))
+            };
             let reached = |i: usize, o: u32| match tiny.ranges.get(&(i, o)) {
                 Some(&range) => tiny.reached(&marks, &root_live, o, range),
                 None => marks.contains(o),
