@@ -138,6 +138,20 @@ pub fn heap(t: &Target, top: usize, retainers: usize, out: &mut dyn Write) -> Re
     Ok(outcome(&p))
 }
 
+/// `gomortem memory`: where the process's memory went, by category, against the runtime's
+/// counters. Counts the heap's spans (no object arrays, no graph).
+pub fn memory(t: &Target, out: &mut dyn Write) -> Result<Outcome> {
+    let p = t.open()?;
+    let heap = p.span_census()?;
+    let doc = report::memory::memory(&p, &heap)?;
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &report::memory::memory_text(&doc))?;
+    }
+    Ok(outcome(&p))
+}
+
 /// `gomortem top`
 pub fn top(t: &Target, top: usize, out: &mut dyn Write) -> Result<Outcome> {
     let p = t.open()?;

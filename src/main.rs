@@ -62,6 +62,13 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 0)]
         retainers: usize,
     },
+    /// Where the process's memory went: heap (objects, free slots, free and released pages),
+    /// stacks, runtime metadata, the executable, and what the Go runtime does not own, each
+    /// Go part beside the runtime's own counter.
+    Memory {
+        #[command(flatten)]
+        target: Target,
+    },
     /// What retains the most memory (dominator tree), and through which path from which root.
     Top {
         #[command(flatten)]
@@ -187,6 +194,7 @@ fn run(cli: Cli) -> gomortem::Result<Outcome> {
             commands::goroutines(&target.into(), GoroutineOptions { all, runtime }, out)
         }
         Command::Heap { target, top, retainers } => commands::heap(&target.into(), top, retainers, out),
+        Command::Memory { target } => commands::memory(&target.into(), out),
         Command::Top { target, top } => commands::top(&target.into(), top, out),
         Command::Path { target, addr, paths } => commands::path(&target.into(), addr, paths, out),
         Command::Object { target, addr, depth } => commands::object(&target.into(), &addr, depth, out),

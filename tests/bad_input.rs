@@ -91,7 +91,7 @@ fn truncated_dumps() {
             let cut = dir.path().join("cut");
             let bytes = std::fs::read(&full).unwrap();
             std::fs::write(&cut, &bytes[..(len as f64 * frac) as usize]).unwrap();
-            for cmd in ["goroutines", "heap", "top"] {
+            for cmd in ["goroutines", "heap", "top", "memory"] {
                 let r = gomortem(&[cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
                 assert_ne!(r.code, 0, "{} {cmd} cut to {frac}: should fail", case.name());
                 assert!(
@@ -200,7 +200,7 @@ fn corrupted_memory() {
         }
         let cut = dir.path().join("corrupt");
         std::fs::write(&cut, &bytes).unwrap();
-        for cmd in ["goroutines", "heap", "top"] {
+        for cmd in ["goroutines", "heap", "top", "memory"] {
             let mut child = Command::new(env!("CARGO_BIN_EXE_gomortem"))
                 .args([cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()])
                 .stdout(std::process::Stdio::null())

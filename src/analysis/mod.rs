@@ -3,12 +3,14 @@
 //! - [`heap`]: the heap analysis (object graph, reachability, typing, dominators, paths);
 //! - [`group`]: goroutines grouped by identical stacks;
 //! - [`crash`]: why the process died (the panic, fatal error or signal, and its message);
-//! - [`diagnose`]: channels, locks and stuck goroutines, and the findings.
+//! - [`diagnose`]: channels, locks and stuck goroutines, and the findings;
+//! - [`memory`]: where the process's memory went, by category, against the runtime's counters.
 
 pub mod crash;
 pub mod diagnose;
 pub mod group;
 pub mod heap;
+pub mod memory;
 
 pub use heap::HeapAnalysis;
 

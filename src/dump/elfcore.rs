@@ -4,7 +4,8 @@
 //! The file is parsed in place over its memory map (no crate: `object` reads ELF images well but
 //! does not decode core notes, and nothing here needs more than the ELF header, the program
 //! headers and the notes). Memory is PT_LOAD segments: `p_filesz` bytes are in the file, the
-//! rest up to `p_memsz` was not dumped and stays absent (not zero). Threads come from
+//! rest up to `p_memsz` was not dumped and stays absent (not zero); every segment, with its
+//! `p_memsz` and `p_flags`, is also one of the dump's mappings. Threads come from
 //! NT_PRSTATUS, the process from NT_PRPSINFO/NT_AUXV, mapped files from NT_FILE.
 //!
 //! Who wrote the core is told from the notes and headers:
@@ -17,7 +18,8 @@
 use std::path::Path;
 
 use super::{
-    AddressSpace, Arch, CrashInfo, Dump, DumpKind, MappedFile, Module, Os, ProcessInfo, Registers, Thread,
+    AddressSpace, Arch, CrashInfo, Dump, DumpKind, MappedFile, Mapping, Module, Os, ProcessInfo, Prot,
+    Registers, Thread,
 };
 use crate::{Error, Result};
 
@@ -85,11 +87,17 @@ fn machine_name(m: u16) -> String {
 
 struct Phdr {
     p_type: u32,
+    flags: u32,
     offset: u64,
     vaddr: u64,
     filesz: u64,
+    memsz: u64,
     align: u64,
 }
+
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+const PF_R: u32 = 4;
 
 /// One ELF note: owner name (without NUL), type, descriptor.
 struct Note<'a> {
@@ -267,9 +275,11 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             let p = b.get((phoff + i * phentsize) as usize..)?;
             Some(Phdr {
                 p_type: u32_at(p, 0)?,
+                flags: u32_at(p, 4)?,
                 offset: u64_at(p, 8)?,
                 vaddr: u64_at(p, 16)?,
                 filesz: u64_at(p, 32)?,
+                memsz: u64_at(p, 40)?,
                 align: u64_at(p, 48)?,
             })
         })
@@ -280,8 +290,16 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     let fid = memory.add_file(file.clone());
     let mut warnings = Vec::new();
     let (mut loads, mut cut_segs, mut cut_bytes) = (0u64, 0u64, 0u64);
+    let mut mappings = Vec::new();
     for p in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
         loads += 1;
+        // What was mapped: all of p_memsz (p_filesz is what the core holds of it).
+        let len = p.memsz.max(p.filesz).min(u64::MAX - p.vaddr);
+        if len > 0 {
+            let prot =
+                Prot { read: p.flags & PF_R != 0, write: p.flags & PF_W != 0, exec: p.flags & PF_X != 0 };
+            mappings.push(Mapping { va: p.vaddr, len, prot: Some(prot) });
+        }
         if p.filesz == 0 {
             continue;
         }
@@ -429,6 +447,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         os: Os::Linux,
         arch,
         memory,
+        mappings: super::normalize_mappings(mappings),
         threads,
         modules,
         process,
@@ -601,6 +620,16 @@ mod tests {
         let exe_map = MappedFile::open_maybe_compressed(&dir.join(case["exe"].as_str().unwrap())).unwrap();
         let exe = object::File::parse(exe_map.bytes()).unwrap();
         let (regions, bytes) = dump.memory.stats();
+        // Every segment is a mapping, dumped or not; the dumped bytes lie in them.
+        assert!(dump.mappings.windows(2).all(|w| w[0].end() <= w[1].va), "{name}");
+        for (va, len) in dump.memory.ranges() {
+            let i = dump.mappings.partition_point(|m| m.end() <= va);
+            let covered: u64 = dump.mappings[i..].iter().take_while(|m| m.va < va + len).map(|m| m.len).sum();
+            assert!(dump.mappings[i].va <= va && covered >= len, "{name}: {va:#x}+{len:#x} in no mapping");
+        }
+        // The Go runtime reserves address space PROT_NONE; gdb writes it as readable.
+        let none = dump.mappings.iter().filter(|m| !m.accessible()).count();
+        assert_eq!(none > 0, case["dump_kind"] != "gcore", "{name}: {none} mappings without access");
         eprintln!(
             "{name}: {:?} {} threads, {regions} regions, {bytes} bytes, producer {:?}, exe {:?}, crash {:?}, open {took:?}",
             dump.arch,

@@ -4,16 +4,18 @@
 //! Reads the header and stream directory, then the streams a post-mortem needs: SystemInfo
 //! (architecture), ThreadList (ids, TEBs, CONTEXT registers), ModuleList, Memory64List (the
 //! full memory of `MiniDumpWithFullMemory` / `procdump -ma`) or else MemoryList (stacks only),
-//! MiscInfo (pid, create time) and the Exception stream. Memory ranges become regions of the
-//! [`AddressSpace`] borrowed from the mapped file: nothing is copied.
+//! MiscInfo (pid, create time), the Exception stream, and MemoryInfoList when present (every
+//! committed or reserved region with its protection: `procdump -ma` writes it, Wine's dbghelp
+//! does not). Memory ranges become regions of the [`AddressSpace`] borrowed from the mapped
+//! file: nothing is copied.
 //!
 //! Layouts follow Microsoft's `minidumpapiset.h` (all little-endian, packed to 4 bytes).
 
 use std::path::Path;
 
 use super::{
-    AddressSpace, Arch, CrashInfo, Dump, DumpKind, FileId, MappedFile, Module, Os, ProcessInfo, Registers,
-    Thread,
+    AddressSpace, Arch, CrashInfo, Dump, DumpKind, FileId, MappedFile, Mapping, Module, Os, ProcessInfo,
+    Prot, Registers, Thread,
 };
 use crate::{Error, Result};
 
@@ -30,7 +32,8 @@ const EXCEPTION_STREAM: u32 = 6;
 const SYSTEM_INFO_STREAM: u32 = 7;
 const MEMORY64_LIST_STREAM: u32 = 9;
 const MISC_INFO_STREAM: u32 = 15;
-const STREAMS_READ: [u32; 7] = [
+const MEMORY_INFO_LIST_STREAM: u32 = 16;
+const STREAMS_READ: [u32; 8] = [
     THREAD_LIST_STREAM,
     MODULE_LIST_STREAM,
     MEMORY_LIST_STREAM,
@@ -38,7 +41,19 @@ const STREAMS_READ: [u32; 7] = [
     SYSTEM_INFO_STREAM,
     MEMORY64_LIST_STREAM,
     MISC_INFO_STREAM,
+    MEMORY_INFO_LIST_STREAM,
 ];
+
+/// `MINIDUMP_MEMORY_INFO.State` values and `Protect` bits (winnt.h).
+const MEM_COMMIT: u32 = 0x1000;
+const MEM_FREE: u32 = 0x10000;
+const PAGE_READONLY: u32 = 0x02;
+const PAGE_READWRITE: u32 = 0x04;
+const PAGE_WRITECOPY: u32 = 0x08;
+const PAGE_EXECUTE: u32 = 0x10;
+const PAGE_EXECUTE_READ: u32 = 0x20;
+const PAGE_EXECUTE_READWRITE: u32 = 0x40;
+const PAGE_EXECUTE_WRITECOPY: u32 = 0x80;
 
 const PROCESSOR_ARCHITECTURE_AMD64: u16 = 9;
 const PROCESSOR_ARCHITECTURE_ARM64: u16 = 12;
@@ -248,9 +263,11 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
 
     // Memory: Memory64List (full memory), else MemoryList (stacks and a few small ranges).
     let mut missing_bytes = 0;
+    // Every memory range the dump lists (held in the file or not), for `Dump::mappings`.
+    let mut listed: Vec<Mapping> = Vec::new();
     let full_memory = match stream(MEMORY64_LIST_STREAM) {
         Some(s) => {
-            missing_bytes = memory64_list(&b, s, &mut memory, fid, &mut warnings)?;
+            missing_bytes = memory64_list(&b, s, &mut memory, fid, &mut listed, &mut warnings)?;
             true
         }
         None => {
@@ -264,6 +281,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                 for d in entries.chunks_exact(MEMORY_DESCRIPTOR_SIZE) {
                     let (size, rva) = location(d, 8);
                     push(&mut memory, le_u64(d, 0), size, fid, rva);
+                    listed.push(committed(le_u64(d, 0), size));
                 }
             }
             false
@@ -278,6 +296,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             // The stack is normally in the full memory too; this backs it in stack-only dumps.
             let (stack_size, stack_rva) = location(t, 32);
             push(&mut memory, le_u64(t, 24), stack_size, fid, stack_rva);
+            listed.push(committed(le_u64(t, 24), stack_size));
             let (ctx_size, ctx_rva) = location(t, 40);
             let regs = match b.get(ctx_rva, ctx_size, "thread context") {
                 Ok(ctx) if ctx_size >= context_size(arch) => registers(arch, ctx),
@@ -294,6 +313,10 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         warnings.push("no ThreadList stream: no threads".to_string());
     }
     memory.finish();
+    let mappings = match stream(MEMORY_INFO_LIST_STREAM) {
+        Some(s) => memory_info_list(s, listed, &mut warnings),
+        None => super::normalize_mappings(listed),
+    };
 
     let mut modules = Vec::new();
     if let Some(s) = stream(MODULE_LIST_STREAM) {
@@ -347,6 +370,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         os: Os::Windows,
         arch,
         memory,
+        mappings,
         threads,
         modules,
         process,
@@ -370,6 +394,70 @@ fn push(memory: &mut AddressSpace, va: u64, size: u64, fid: FileId, offset: u64)
     memory.push(va, size, fid, offset)
 }
 
+/// A range of committed memory whose protection the dump does not record.
+fn committed(va: u64, size: u64) -> Mapping {
+    Mapping { va, len: size.min(u64::MAX - va), prot: None }
+}
+
+/// Access rights of a `PAGE_*` protection (modifier bits such as `PAGE_GUARD` ignored).
+fn page_prot(protect: u32) -> Prot {
+    let p = protect & 0xff;
+    Prot {
+        read: p
+            & (PAGE_READONLY
+                | PAGE_READWRITE
+                | PAGE_WRITECOPY
+                | PAGE_EXECUTE_READ
+                | PAGE_EXECUTE_READWRITE
+                | PAGE_EXECUTE_WRITECOPY)
+            != 0,
+        write: p & (PAGE_READWRITE | PAGE_WRITECOPY | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY) != 0,
+        exec: p & (PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY) != 0,
+    }
+}
+
+/// The regions of a `MINIDUMP_MEMORY_INFO_LIST` (header size, entry size, u64 count, then
+/// `MINIDUMP_MEMORY_INFO` entries): every committed or reserved region, with its protection
+/// (reserved ones have none). Ranges the memory lists hold outside them are kept as they are.
+fn memory_info_list(s: &[u8], listed: Vec<Mapping>, warnings: &mut Vec<String>) -> Vec<Mapping> {
+    let (header, entry, n) = (le_u32(s, 0) as usize, le_u32(s, 4) as usize, le_u64(s, 8));
+    if header < 16 || entry < 48 {
+        warnings.push(format!("MemoryInfoList: header of {header} bytes, entries of {entry}: ignored"));
+        return super::normalize_mappings(listed);
+    }
+    let held = (s.len().saturating_sub(header) / entry) as u64;
+    if held < n {
+        warnings.push(format!("MemoryInfoList: only {held} of {n} entries are in the file"));
+    }
+    let mut out: Vec<Mapping> = Vec::new();
+    for e in s.get(header..).unwrap_or_default().chunks_exact(entry).take(n.min(held) as usize) {
+        let (va, size, state, protect) = (le_u64(e, 0), le_u64(e, 24), le_u32(e, 32), le_u32(e, 36));
+        if state == MEM_FREE || size == 0 {
+            continue;
+        }
+        let prot = if state == MEM_COMMIT { page_prot(protect) } else { Prot::default() };
+        out.push(Mapping { va, len: size.min(u64::MAX - va), prot: Some(prot) });
+    }
+    let mut regions = super::normalize_mappings(out);
+    // Listed memory outside every region (a writer that omits some): keep it, unannotated.
+    let mut extra = Vec::new();
+    for m in listed {
+        let mut cur = m.va;
+        let first = regions.partition_point(|r| r.end() <= m.va);
+        for r in regions[first..].iter().take_while(|r| r.va < m.end()) {
+            if r.va > cur {
+                extra.push(Mapping { va: cur, len: r.va - cur, prot: None });
+            }
+            cur = cur.max(r.end());
+        }
+        if cur < m.end() {
+            extra.push(Mapping { va: cur, len: m.end() - cur, prot: None });
+        }
+    }
+    regions.extend(extra);
+    super::normalize_mappings(regions)
+}
+
 /// Push the ranges of a `MINIDUMP_MEMORY64_LIST`: a u64 count, the u64 file offset (BaseRva)
 /// of the first range's bytes, then (start, size) pairs whose bytes follow each other in the
 /// file. What a truncated file lacks is counted in a warning.
@@ -378,6 +466,7 @@ fn memory64_list(
     s: &[u8],
     memory: &mut AddressSpace,
     fid: FileId,
+    ranges: &mut Vec<Mapping>,
     warnings: &mut Vec<String>,
 ) -> Result<u64> {
     if s.len() < 16 {
@@ -396,6 +485,7 @@ fn memory64_list(
     let (mut missing_ranges, mut missing_bytes) = (0u64, 0u64);
     for d in s[16..].chunks_exact(MEMORY_DESCRIPTOR_SIZE).take(n.min(listed) as usize) {
         let (va, size) = (le_u64(d, 0), le_u64(d, 8));
+        ranges.push(committed(va, size));
         let held = if offset < file_len { push(memory, va, size, fid, offset) } else { 0 };
         if held < size {
             missing_ranges += 1;
@@ -528,6 +618,69 @@ mod tests {
         assert!(dump.warnings.iter().any(|w| w.contains("0x100 bytes of memory") || w.contains("256 bytes")));
     }
 
+    /// A MemoryInfoList of `regions` (va, size, state, protect).
+    fn memory_info(regions: &[(u64, u64, u32, u32)]) -> (u32, Vec<u8>) {
+        let mut s = Vec::new();
+        s.extend(16u32.to_le_bytes());
+        s.extend(48u32.to_le_bytes());
+        s.extend((regions.len() as u64).to_le_bytes());
+        for &(va, size, state, protect) in regions {
+            let mut e = vec![0u8; 48];
+            e[..8].copy_from_slice(&va.to_le_bytes());
+            e[8..16].copy_from_slice(&va.to_le_bytes());
+            e[24..32].copy_from_slice(&size.to_le_bytes());
+            e[32..36].copy_from_slice(&state.to_le_bytes());
+            e[36..40].copy_from_slice(&protect.to_le_bytes());
+            s.extend(e);
+        }
+        (MEMORY_INFO_LIST_STREAM, s)
+    }
+
+    #[test]
+    fn mappings_from_memory_lists() {
+        // Without a MemoryInfoList: the Memory64List's ranges, protection unknown.
+        let streams = |base: u64| vec![sysinfo(9), memory64(base, &[(0x10000, 0x100), (0x30000, 0x100)])];
+        let base = minidump(&streams(0), &[]).len() as u64;
+        let dump = blob(&minidump(&streams(base), &[0u8; 0x200])).unwrap();
+        let m: Vec<(u64, u64, Option<Prot>)> = dump.mappings.iter().map(|m| (m.va, m.len, m.prot)).collect();
+        assert_eq!(m, vec![(0x10000, 0x100, None), (0x30000, 0x100, None)]);
+
+        // With one: its committed and reserved regions (free ones skipped), their protection,
+        // and listed memory outside them kept as it is.
+        const RESERVE: u32 = 0x2000;
+        let info = memory_info(&[
+            (0x10000, 0x1000, MEM_COMMIT, PAGE_READWRITE),
+            (0x11000, 0x3000, RESERVE, 0),
+            (0x14000, 0x1000, MEM_COMMIT, 0x01 | 0x100), // PAGE_NOACCESS | PAGE_GUARD
+            (0x20000, 0x1000, MEM_FREE, 0x01),
+            (0x40000, 0x1000, MEM_COMMIT, PAGE_EXECUTE_READ),
+        ]);
+        let streams =
+            |base: u64| vec![sysinfo(9), memory64(base, &[(0x10000, 0x100), (0x30000, 0x100)]), info.clone()];
+        let base = minidump(&streams(0), &[]).len() as u64;
+        let dump = blob(&minidump(&streams(base), &[0u8; 0x200])).unwrap();
+        let rw = Prot { read: true, write: true, exec: false };
+        let rx = Prot { read: true, write: false, exec: true };
+        let m: Vec<(u64, u64, Option<Prot>)> = dump.mappings.iter().map(|m| (m.va, m.len, m.prot)).collect();
+        assert_eq!(
+            m,
+            vec![
+                (0x10000, 0x1000, Some(rw)),
+                (0x11000, 0x3000, Some(Prot::default())),
+                (0x14000, 0x1000, Some(Prot::default())),
+                (0x30000, 0x100, None),
+                (0x40000, 0x1000, Some(rx)),
+            ]
+        );
+        assert_eq!(dump.mappings.iter().filter(|m| m.accessible()).count(), 3);
+        // A cut or malformed MemoryInfoList: a warning, never a panic.
+        let mut short = info.clone();
+        short.1.truncate(40);
+        let streams = vec![sysinfo(9), memory64(0, &[]), short];
+        let dump = blob(&minidump(&streams, &[])).unwrap();
+        assert!(dump.warnings.iter().any(|w| w.contains("MemoryInfoList")), "{:?}", dump.warnings);
+    }
+
     #[test]
     fn stack_only_minidump_says_so() {
         let dump = blob(&minidump(&[sysinfo(12)], &[])).unwrap();
@@ -619,6 +772,17 @@ mod tests {
         assert_eq!(dump.arch.name(), case["goarch"].as_str().unwrap(), "{name}");
         assert!(dump.warnings.is_empty(), "{name}: {:?}", dump.warnings);
         assert!(dump.full_memory && dump.process.pid != 0 && dump.timestamp.unwrap() > 1_600_000_000);
+        // Wine's dbghelp writes no MemoryInfoList: the mappings are the Memory64List's ranges.
+        assert_eq!(dump.mappings.iter().map(|m| m.len).sum::<u64>(), bytes, "{name}");
+        for t in &dump.threads {
+            let (lo, hi) = dump.thread_stack(t).expect("the TEB's stack bounds");
+            assert!(
+                lo <= t.regs.sp && t.regs.sp < hi,
+                "{name}: tid {} sp {:#x} not in {lo:#x}..{hi:#x}",
+                t.tid,
+                t.regs.sp
+            );
+        }
         let exe_path = dump.process.exe_path.as_deref().expect("exe path");
         assert!(exe_path.to_ascii_lowercase().ends_with(".exe"), "{name}: {exe_path}");
         assert!(dump.process.name.to_ascii_lowercase().ends_with(".exe"));

@@ -96,6 +96,47 @@ pub struct Module {
     pub file_offset: u64,
 }
 
+/// Access rights of a mapping, as the dump records them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    /// No access at all: reserved address space, which holds no memory (`PROT_NONE`,
+    /// `MEM_RESERVE`, `PAGE_NOACCESS`).
+    pub fn none(self) -> bool {
+        !(self.read || self.write || self.exec)
+    }
+}
+
+/// One mapping of the process's address space, as the dump lists it: an ELF core's PT_LOAD
+/// segment (all of `p_memsz`, whether the file holds its bytes or not), a minidump's memory
+/// region (MemoryInfoList) or, without one, a range of its Memory64List/MemoryList.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub va: u64,
+    /// Bytes of address space.
+    pub len: u64,
+    /// Its access rights; None when the dump does not record them (a minidump without a
+    /// MemoryInfoList lists only committed, readable memory). gdb's `gcore` writes a
+    /// `PROT_NONE` mapping as readable: only kernel and qemu cores tell them apart.
+    pub prot: Option<Prot>,
+}
+
+impl Mapping {
+    pub fn end(&self) -> u64 {
+        self.va.saturating_add(self.len)
+    }
+
+    /// Whether the dump says this mapping holds memory (not reserved address space).
+    pub fn accessible(&self) -> bool {
+        self.prot.is_none_or(|p| !p.none())
+    }
+}
+
 /// What the dump says about a crash.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct CrashInfo {
@@ -127,6 +168,9 @@ pub struct Dump {
     pub os: Os,
     pub arch: Arch,
     pub memory: AddressSpace,
+    /// The process's mappings as the dump lists them, sorted by address, not overlapping:
+    /// what was mapped, not only what the file holds (see [`Mapping`]).
+    pub mappings: Vec<Mapping>,
     pub threads: Vec<Thread>,
     pub modules: Vec<Module>,
     pub process: ProcessInfo,
@@ -148,6 +192,28 @@ pub struct Dump {
     pub missing_bytes: u64,
 }
 
+/// Sort mappings by address and trim overlaps (where two overlap, the one that starts first
+/// keeps the bytes they share), as a corrupt dump may list them in any order.
+pub(crate) fn normalize_mappings(mut m: Vec<Mapping>) -> Vec<Mapping> {
+    m.retain(|x| x.len > 0);
+    m.sort_by_key(|x| x.va);
+    let mut out: Vec<Mapping> = Vec::with_capacity(m.len());
+    for mut x in m {
+        if let Some(last) = out.last() {
+            let end = last.end();
+            if x.va < end {
+                if x.end() <= end {
+                    continue;
+                }
+                x.len = x.end() - end;
+                x.va = end;
+            }
+        }
+        out.push(x);
+    }
+    out
+}
+
 impl Dump {
     /// Open a core file or minidump, decompressing `.gz`, `.xz` and `.zst` first.
     pub fn open(path: &Path) -> Result<Dump> {
@@ -164,5 +230,52 @@ impl Dump {
 
     pub fn thread(&self, tid: u64) -> Option<&Thread> {
         self.threads.iter().find(|t| t.tid == tid)
+    }
+
+    /// The address space of a thread's stack, `[lo, hi)`, as the OS recorded it: on Windows
+    /// from its TEB (`NT_TIB.StackBase`, and `DeallocationStack`, the base of the reservation,
+    /// or else `NT_TIB.StackLimit`); None elsewhere (a core does not record stack bounds) or if
+    /// the TEB is not in the dump.
+    pub fn thread_stack(&self, t: &Thread) -> Option<(u64, u64)> {
+        if self.os != Os::Windows || t.teb == 0 {
+            return None;
+        }
+        // 64-bit TEB (amd64 and arm64): NT_TIB.StackBase at 0x08, StackLimit at 0x10;
+        // DeallocationStack at 0x1478.
+        let hi = self.memory.read_u64(t.teb.checked_add(0x08)?)?;
+        let limit = self.memory.read_u64(t.teb.checked_add(0x10)?)?;
+        let dealloc = self.memory.read_u64(t.teb.checked_add(0x1478)?).unwrap_or(0);
+        if limit == 0 || limit >= hi {
+            return None;
+        }
+        let lo = if dealloc != 0 && dealloc <= limit && hi - dealloc <= 1 << 32 { dealloc } else { limit };
+        Some((lo, hi))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_are_sorted_and_disjoint() {
+        let rw = Some(Prot { read: true, write: true, exec: false });
+        let m = |va, len, prot| Mapping { va, len, prot };
+        let out = normalize_mappings(vec![
+            m(0x5000, 0x1000, None),
+            m(0x1000, 0x3000, rw),
+            m(0x2000, 0x1000, None),                  // inside the previous: dropped
+            m(0x3000, 0x3000, Some(Prot::default())), // overlaps both neighbours
+            m(0x9000, 0, rw),
+        ]);
+        assert_eq!(
+            out,
+            vec![m(0x1000, 0x3000, rw), m(0x4000, 0x2000, Some(Prot::default())), m(0x6000, 0x0, None)]
+                .into_iter()
+                .filter(|x| x.len > 0)
+                .collect::<Vec<_>>()
+        );
+        assert!(!out[1].accessible() && out[0].accessible());
+        assert!(m(0, 1, None).accessible(), "a range with no recorded protection is committed memory");
     }
 }

@@ -57,6 +57,10 @@ pub struct Image {
     pub gnu_build_id: Option<String>,
     /// File-backed ranges the loader maps: (link-time va, length, file offset).
     loadable: Vec<(u64, u64, u64)>,
+    /// The address space the loaded image takes, file-backed or not (bss): link-time
+    /// `[start, end)`, page aligned. ELF: each PT_LOAD's `p_memsz`; PE: `SizeOfImage` from
+    /// `ImageBase`.
+    pub extent: Vec<(u64, u64)>,
 }
 
 /// Page size used to round the ELF preferred base (the smallest page of our targets).
@@ -114,6 +118,7 @@ impl Image {
             go_build_id: None,
             gnu_build_id: None,
             loadable: Vec::new(),
+            extent: Vec::new(),
             file: file.clone(),
             path: path.to_path_buf(),
         };
@@ -130,6 +135,9 @@ impl Image {
                     if ph.p_type(endian) == elf::PT_LOAD {
                         let (va, off) = (ph.p_vaddr(endian), ph.p_offset(endian));
                         image.loadable.push((va, ph.p_filesz(endian), off));
+                        let end =
+                            va.saturating_add(ph.p_memsz(endian)).saturating_add(PAGE - 1) & !(PAGE - 1);
+                        image.extent.push((va & !(PAGE - 1), end));
                     }
                 }
                 image.preferred_base =
@@ -149,6 +157,10 @@ impl Image {
                 image.relocatable =
                     opt.dll_characteristics() & pe::IMAGE_DLLCHARACTERISTICS_DYNAMIC_BASE != 0;
                 let hdr_len = u64::from(opt.size_of_headers()).min(file.len());
+                image.extent.push((
+                    image.preferred_base,
+                    image.preferred_base.saturating_add(opt.size_of_image().into()),
+                ));
                 image.loadable.push((image.preferred_base, hdr_len, 0));
                 for s in image.sections.iter().filter(|s| s.alloc) {
                     if let Some((off, len)) = s.file_range {

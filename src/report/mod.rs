@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod heap;
 pub mod json;
+pub mod memory;
 pub mod object;
 pub mod text;
 pub mod triage;
@@ -18,7 +19,7 @@ use crate::runtime::{Goroutine, Process, Status};
 use crate::Result;
 
 /// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
-pub const SCHEMA_VERSION: &str = "1.4.0";
+pub const SCHEMA_VERSION: &str = "1.5.0";
 
 /// What the dump is and what the process was doing.
 pub struct Overview {

@@ -327,9 +327,131 @@ struct RawSpan {
     alloc_bits: u64,
 }
 
+/// What the spans of the heap hold, without the objects: [`Process::span_census`] (a walk of
+/// the spans alone) or [`Heap::census`].
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SpanCensus {
+    pub totals: HeapTotals,
+    /// Bytes of the slots of the in-use spans (`nelems * elemsize`, summed).
+    pub slot_bytes: u64,
+    pub runtime_stats: Option<RuntimeStats>,
+    pub warnings: Vec<String>,
+}
+
+/// The spans read, with their counts of allocated slots (`Span::objects`) and the totals.
+struct SpanWalk {
+    l: HeapLayout,
+    spans: Vec<Span>,
+    alloc_bits: Vec<u64>,
+    totals: HeapTotals,
+    runtime_stats: Option<RuntimeStats>,
+    warnings: Vec<String>,
+}
+
 impl Process {
+    /// The heap's spans and their allocated slots, counted, without the objects' arrays that
+    /// [`Self::heap`] builds: what a summary of the heap needs, at a fraction of the memory.
+    pub fn span_census(&self) -> Result<SpanCensus> {
+        let w = self.walk_spans()?;
+        let slot_bytes = w.spans.iter().map(|s| s.nelems as u64 * s.elemsize).sum();
+        Ok(SpanCensus { totals: w.totals, slot_bytes, runtime_stats: w.runtime_stats, warnings: w.warnings })
+    }
+
     /// Walk the heap: every in-use span of `mheap_.allspans` and its allocated objects.
     pub fn heap(&self) -> Result<Heap> {
+        let SpanWalk { l, mut spans, alloc_bits, totals, runtime_stats, warnings } = self.walk_spans()?;
+        let mut next = 0u64;
+        for s in spans.iter_mut() {
+            s.first_object = next as u32;
+            next += s.objects as u64;
+            if next > u32::MAX as u64 {
+                return Err(Error::Unsupported(format!("more than {} heap objects", u32::MAX)));
+            }
+        }
+        let mut addrs = Addrs { lo: vec![0u32; next as usize], hi: Vec::new() };
+        {
+            let mut jobs = Vec::with_capacity(spans.len());
+            let mut ra = addrs.lo.as_mut_slice();
+            for (i, s) in spans.iter().enumerate() {
+                let (a, rest_a) = ra.split_at_mut(s.objects as usize);
+                ra = rest_a;
+                jobs.push((i, a));
+            }
+            jobs.into_par_iter().for_each(|(i, a)| self.fill_objects(&spans[i], alloc_bits[i], a));
+        }
+        addrs.runs(&spans);
+
+        // Slot ranks of the spans with free slots: where each span's start (in order), then
+        // the spans' words in parallel.
+        let mut words_total = 0usize;
+        for s in spans.iter_mut() {
+            if s.is_large() || s.objects == s.nelems {
+                continue;
+            }
+            s.rank_base = words_total as u32;
+            words_total += (s.nelems as usize).div_ceil(64);
+        }
+        let mut ranks = vec![(0u32, 0u64); words_total];
+        {
+            let mut jobs = Vec::new();
+            let mut rest = ranks.as_mut_slice();
+            for s in spans.iter().filter(|s| !s.is_large() && s.objects != s.nelems) {
+                let (mine, tail) = rest.split_at_mut((s.nelems as usize).div_ceil(64));
+                rest = tail;
+                jobs.push((s, mine));
+            }
+            let addrs = &addrs;
+            jobs.into_par_iter().for_each(|(s, mine)| {
+                for o in s.first_object..s.first_object + s.objects {
+                    let n = s.slot(addrs.get(o) - s.base) as usize;
+                    mine[n / 64].1 |= 1 << (n % 64);
+                }
+                let mut cum = 0;
+                for r in mine.iter_mut() {
+                    r.0 = cum;
+                    cum += r.1.count_ones();
+                }
+                debug_assert_eq!(cum, s.objects, "span at {:#x}", s.base);
+            });
+        }
+
+        // The page → span table.
+        let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
+        let lookup: Vec<SpanLookup> = spans.iter().map(|s| SpanLookup::new(&l, s)).collect();
+        let pages = PageGeometry::new(&l);
+        for (i, s) in spans.iter().enumerate() {
+            for page in 0..s.npages {
+                let (ri, pi) = pages.locate(&l, s.base + page * l.page_size);
+                let table = arenas
+                    .entry(ri)
+                    .or_insert_with(|| vec![0u32; l.pages_per_arena as usize].into_boxed_slice());
+                table[pi as usize] = i as u32 + 1;
+            }
+        }
+
+        let green_tea = self.detect_green_tea(&l, &spans);
+        let block_span = block_spans(&spans, next as u32);
+        Ok(Heap {
+            spans,
+            addrs,
+            ranks,
+            block_span,
+            page_table: PageTable::new(arenas.into_iter().collect()),
+            lookup,
+            totals,
+            runtime_stats,
+            green_tea,
+            warnings,
+            pages,
+            layout: l,
+            in_progress: self.global("runtime.inProgress"),
+            built_masks: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Read every span of `mheap_.allspans`, count the allocated slots of the in-use ones, and
+    /// total them, with the runtime's own statistics.
+    fn walk_spans(&self) -> Result<SpanWalk> {
         let Some(l) = self.layouts.heap.clone() else {
             return Err(Error::Unsupported(format!(
                 "{} lacks the heap layouts: {}",
@@ -386,74 +508,19 @@ impl Process {
             }
         }
 
-        // Count the allocated slots of each span, then fill the object arrays in parallel.
+        // Count the allocated slots of each span.
         let counts: Vec<u32> = spans
             .par_iter()
             .zip(alloc_bits.par_iter())
             .map(|(s, &bits)| self.count_allocated(s, bits))
             .collect();
-        let mut next = 0u64;
         for (s, &c) in spans.iter_mut().zip(&counts) {
-            s.first_object = next as u32;
             s.objects = c;
-            next += c as u64;
-            if next > u32::MAX as u64 {
-                return Err(Error::Unsupported(format!("more than {} heap objects", u32::MAX)));
-            }
-        }
-        let mut addrs = Addrs { lo: vec![0u32; next as usize], hi: Vec::new() };
-        {
-            let mut jobs = Vec::with_capacity(spans.len());
-            let mut ra = addrs.lo.as_mut_slice();
-            for (i, s) in spans.iter().enumerate() {
-                let (a, rest_a) = ra.split_at_mut(s.objects as usize);
-                ra = rest_a;
-                jobs.push((i, a));
-            }
-            jobs.into_par_iter().for_each(|(i, a)| self.fill_objects(&spans[i], alloc_bits[i], a));
-        }
-        addrs.runs(&spans);
-
-        // Slot ranks of the spans with free slots: where each span's start (in order), then
-        // the spans' words in parallel.
-        let mut words_total = 0usize;
-        for s in spans.iter_mut() {
-            if s.is_large() || s.objects == s.nelems {
-                continue;
-            }
-            s.rank_base = words_total as u32;
-            words_total += (s.nelems as usize).div_ceil(64);
-        }
-        let mut ranks = vec![(0u32, 0u64); words_total];
-        {
-            let mut jobs = Vec::new();
-            let mut rest = ranks.as_mut_slice();
-            for s in spans.iter().filter(|s| !s.is_large() && s.objects != s.nelems) {
-                let (mine, tail) = rest.split_at_mut((s.nelems as usize).div_ceil(64));
-                rest = tail;
-                jobs.push((s, mine));
-            }
-            let addrs = &addrs;
-            jobs.into_par_iter().for_each(|(s, mine)| {
-                for o in s.first_object..s.first_object + s.objects {
-                    let n = s.slot(addrs.get(o) - s.base) as usize;
-                    mine[n / 64].1 |= 1 << (n % 64);
-                }
-                let mut cum = 0;
-                for r in mine.iter_mut() {
-                    r.0 = cum;
-                    cum += r.1.count_ones();
-                }
-                debug_assert_eq!(cum, s.objects, "span at {:#x}", s.base);
-            });
         }
 
-        // Totals by class, consistency with allocCount, the page → span table.
+        // Totals by class, consistency with allocCount.
         totals.by_class = vec![ClassTotals::default(); l.num_size_classes as usize];
-        let mut arenas: BTreeMap<u64, Box<[u32]>> = BTreeMap::new();
-        let lookup: Vec<SpanLookup> = spans.iter().map(|s| SpanLookup::new(&l, s)).collect();
-        let pages = PageGeometry::new(&l);
-        for (i, s) in spans.iter().enumerate() {
+        for s in &spans {
             let bytes = s.objects as u64 * s.elemsize;
             totals.objects += s.objects as u64;
             totals.bytes += bytes;
@@ -466,13 +533,6 @@ impl Process {
             if !s.is_large() && s.objects != s.alloc_count {
                 totals.inconsistent_spans += 1;
             }
-            for page in 0..s.npages {
-                let (ri, pi) = pages.locate(&l, s.base + page * l.page_size);
-                let table = arenas
-                    .entry(ri)
-                    .or_insert_with(|| vec![0u32; l.pages_per_arena as usize].into_boxed_slice());
-                table[pi as usize] = i as u32 + 1;
-            }
         }
         if totals.inconsistent_spans > 0 {
             warnings.push(format!(
@@ -481,8 +541,6 @@ impl Process {
                 totals.inconsistent_spans
             ));
         }
-
-        let green_tea = self.detect_green_tea(&l, &spans);
         let runtime_stats = match self.runtime_stats(&l, pending, tiny_allocs) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -490,27 +548,11 @@ impl Process {
                 None
             }
         };
-        let block_span = block_spans(&spans, next as u32);
-        Ok(Heap {
-            spans,
-            addrs,
-            ranks,
-            block_span,
-            page_table: PageTable::new(arenas.into_iter().collect()),
-            lookup,
-            totals,
-            runtime_stats,
-            green_tea,
-            warnings,
-            pages,
-            layout: l,
-            in_progress: self.global("runtime.inProgress"),
-            built_masks: RwLock::new(HashMap::new()),
-        })
+        Ok(SpanWalk { l, spans, alloc_bits, totals, runtime_stats, warnings })
     }
 
     /// Run-time address of a global, by symbol or DWARF.
-    fn global(&self, name: &str) -> Option<u64> {
+    pub(crate) fn global(&self, name: &str) -> Option<u64> {
         let link = self
             .exe
             .image
@@ -521,7 +563,7 @@ impl Process {
     }
 
     /// The elements of a Go slice of pointers at `addr`.
-    fn read_ptr_slice(&self, addr: u64, max: u64, what: &str) -> Result<Vec<u64>> {
+    pub(crate) fn read_ptr_slice(&self, addr: u64, max: u64, what: &str) -> Result<Vec<u64>> {
         let ptr = self.read_u64(addr, what)?;
         let len = self.read_u64(addr + 8, what)?;
         if len > max {
@@ -903,6 +945,16 @@ impl SpanLookup {
 }
 
 impl Heap {
+    /// What [`Process::span_census`] gives, from this walk.
+    pub fn census(&self) -> SpanCensus {
+        SpanCensus {
+            totals: self.totals.clone(),
+            slot_bytes: self.spans.iter().map(|s| s.nelems as u64 * s.elemsize).sum(),
+            runtime_stats: self.runtime_stats.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// Number of allocated objects.
     pub fn len(&self) -> u32 {
         self.addrs.lo.len() as u32

@@ -175,6 +175,10 @@ pub struct Layouts {
     /// Type descriptor layouts; None (with the reason in `abi_missing`) if the source lacks them.
     pub abi: Option<AbiLayout>,
     pub abi_missing: Option<String>,
+    /// Layouts of the runtime's memory accounting (counters, page allocator, reservations);
+    /// None (with what is missing in `mem_missing`) if the source lacks them.
+    pub mem: Option<MemLayout>,
+    pub mem_missing: Vec<String>,
     /// Layouts of the GC roots beyond globals and frames (specials, finalizer queue, defers);
     /// None (with what is missing in `roots_missing`) if the source lacks them.
     pub roots: Option<RootsLayout>,
@@ -356,6 +360,141 @@ impl HeapLayout {
             || l.arena_l2_bits > 32;
         if bad_consts && r.missing.is_empty() {
             r.missing.push("sane heap arena constants".into());
+        }
+        if r.missing.is_empty() {
+            Ok(l)
+        } else {
+            Err(r.missing)
+        }
+    }
+}
+
+/// Layouts and constants of the runtime's memory accounting (mstats.go, mgc.go's
+/// `gcControllerState`, mpagealloc.go, mpagecache.go, mgcscavenge.go, mgcwork.go): what
+/// `runtime.ReadMemStats` reads, and where the runtime keeps its address space.
+#[derive(Clone, Debug, Default)]
+pub struct MemLayout {
+    /// `runtime.gcControllerState.heapInUse`, `.heapFree`, `.heapReleased` (sysMemStat, u64).
+    pub ctl_heap_in_use: u64,
+    pub ctl_heap_free: u64,
+    pub ctl_heap_released: u64,
+    /// `runtime.mstats` sysMemStats: `stacks_sys`, `mspan_sys`, `mcache_sys`, `buckhash_sys`,
+    /// `gcMiscSys`, `other_sys`.
+    pub stacks_sys: u64,
+    pub mspan_sys: u64,
+    pub mcache_sys: u64,
+    pub buckhash_sys: u64,
+    pub gc_misc_sys: u64,
+    pub other_sys: u64,
+    /// `runtime.heapStatsDelta`: `committed`, `released`, `inStacks`, `inWorkBufs`, and
+    /// `inPtrScalarBits` (up to Go 1.24: GC program bitmaps, gone since).
+    pub delta_committed: u64,
+    pub delta_released: u64,
+    pub delta_in_stacks: u64,
+    pub delta_in_work_bufs: u64,
+    pub delta_in_ptr_scalar_bits: Option<u64>,
+    /// `runtime.mheap`: `pages`, `spanalloc.inuse`, `cachealloc.inuse`, and the list of the
+    /// heap's arenas (`allArenas` up to 1.25, `heapArenas` since).
+    pub mheap_pages: u64,
+    pub mheap_spanalloc_inuse: u64,
+    pub mheap_cachealloc_inuse: u64,
+    pub mheap_arena_list: u64,
+    /// `runtime.pageAlloc`: `summary` ([summaryLevels][]pallocSum), `chunks`, `inUse.ranges`,
+    /// `scav.index.chunks`.
+    pub pages_summary: u64,
+    pub pages_chunks: u64,
+    pub pages_in_use: u64,
+    pub pages_scav_chunks: u64,
+    /// `runtime.addrRange` size and `limit` (`base` is at 0).
+    pub addr_range_size: u64,
+    pub addr_range_limit: u64,
+    /// `runtime.pallocData` size and `scavenged` (its `pallocBits` are at 0).
+    pub palloc_data_size: u64,
+    pub palloc_scavenged: u64,
+    /// `runtime.p.pcache` and `runtime.pageCache` `base`, `cache`, `scav`.
+    pub p_pcache: u64,
+    pub pcache_base: u64,
+    pub pcache_cache: u64,
+    pub pcache_scav: u64,
+    /// `runtime.workType.wbufSpans.free` and `.busy` (`mSpanList`, `first` at 0), `mspan.next`.
+    pub work_wbuf_free: u64,
+    pub work_wbuf_busy: u64,
+    pub span_next: u64,
+    /// Constants: `summaryLevels`, `pallocSumBytes`, `pallocChunkPages`, `pallocChunkBytes`,
+    /// `pallocChunksL1Bits`, `pallocChunksL2Bits`, and `sizeof(atomicScavChunkData)`.
+    pub summary_levels: u64,
+    pub palloc_sum_bytes: u64,
+    pub palloc_chunk_pages: u64,
+    pub palloc_chunk_bytes: u64,
+    pub palloc_chunks_l1_bits: u32,
+    pub palloc_chunks_l2_bits: u32,
+    pub scav_chunk_data_size: u64,
+}
+
+impl MemLayout {
+    fn load(src: &dyn LayoutSource) -> std::result::Result<MemLayout, Vec<String>> {
+        let mut r = Reader { src, missing: Vec::new() };
+        let (ctl, ms, d, h, pa) = (
+            "runtime.gcControllerState",
+            "runtime.mstats",
+            "runtime.heapStatsDelta",
+            "runtime.mheap",
+            "runtime.pageAlloc",
+        );
+        let l = MemLayout {
+            ctl_heap_in_use: r.req(ctl, "heapInUse"),
+            ctl_heap_free: r.req(ctl, "heapFree"),
+            ctl_heap_released: r.req(ctl, "heapReleased"),
+            stacks_sys: r.req(ms, "stacks_sys"),
+            mspan_sys: r.req(ms, "mspan_sys"),
+            mcache_sys: r.req(ms, "mcache_sys"),
+            buckhash_sys: r.req(ms, "buckhash_sys"),
+            gc_misc_sys: r.req(ms, "gcMiscSys"),
+            other_sys: r.req(ms, "other_sys"),
+            delta_committed: r.req(d, "committed"),
+            delta_released: r.req(d, "released"),
+            delta_in_stacks: r.req(d, "inStacks"),
+            delta_in_work_bufs: r.req(d, "inWorkBufs"),
+            delta_in_ptr_scalar_bits: r.opt(d, "inPtrScalarBits"),
+            mheap_pages: r.req(h, "pages"),
+            mheap_spanalloc_inuse: r.req(h, "spanalloc.inuse"),
+            mheap_cachealloc_inuse: r.req(h, "cachealloc.inuse"),
+            mheap_arena_list: r.req_any(h, &["heapArenas", "allArenas"]),
+            pages_summary: r.req(pa, "summary"),
+            pages_chunks: r.req(pa, "chunks"),
+            pages_in_use: r.req(pa, "inUse.ranges"),
+            pages_scav_chunks: r.req(pa, "scav.index.chunks"),
+            addr_range_size: r.size("runtime.addrRange"),
+            addr_range_limit: r.req("runtime.addrRange", "limit"),
+            palloc_data_size: r.size("runtime.pallocData"),
+            palloc_scavenged: r.req("runtime.pallocData", "scavenged"),
+            p_pcache: r.req("runtime.p", "pcache"),
+            pcache_base: r.req("runtime.pageCache", "base"),
+            pcache_cache: r.req("runtime.pageCache", "cache"),
+            pcache_scav: r.req("runtime.pageCache", "scav"),
+            work_wbuf_free: r.req("runtime.workType", "wbufSpans.free"),
+            work_wbuf_busy: r.req("runtime.workType", "wbufSpans.busy"),
+            span_next: r.req("runtime.mspan", "next"),
+            summary_levels: r.konst("runtime.summaryLevels") as u64,
+            palloc_sum_bytes: r.konst("runtime.pallocSumBytes") as u64,
+            palloc_chunk_pages: r.konst("runtime.pallocChunkPages") as u64,
+            palloc_chunk_bytes: r.konst("runtime.pallocChunkBytes") as u64,
+            palloc_chunks_l1_bits: r.konst("runtime.pallocChunksL1Bits") as u32,
+            palloc_chunks_l2_bits: r.konst("runtime.pallocChunksL2Bits") as u32,
+            scav_chunk_data_size: r.size("runtime.atomicScavChunkData"),
+        };
+        let sane = l.summary_levels > 0
+            && l.summary_levels <= 8
+            && l.palloc_sum_bytes > 0
+            && l.palloc_chunk_pages > 0
+            && l.palloc_chunk_pages <= 1 << 16
+            && l.palloc_chunk_pages.is_multiple_of(64)
+            && l.palloc_chunk_bytes.is_power_of_two()
+            && l.palloc_chunks_l1_bits <= 32
+            && l.palloc_chunks_l2_bits <= 32
+            && l.palloc_data_size >= l.palloc_chunk_pages / 4;
+        if !sane && r.missing.is_empty() {
+            r.missing.push("sane page allocator constants".into());
         }
         if r.missing.is_empty() {
             Ok(l)
@@ -783,6 +922,7 @@ impl Layouts {
         };
         let sched_lastpoll = r.req_any("runtime.schedt", &["lastpoll.value", "lastpoll"]);
         let heap = HeapLayout::load(src);
+        let mem = MemLayout::load(src);
         let roots = RootsLayout::load(src);
         let sync = SyncLayout::load(src);
         let panics = PanicLayout::load(src);
@@ -810,6 +950,8 @@ impl Layouts {
             limiter_event_bits: src.constant("runtime.limiterEventBits").unwrap_or(3) as u32,
             heap: heap.as_ref().ok().cloned(),
             heap_missing: heap.err().unwrap_or_default(),
+            mem: mem.as_ref().ok().cloned(),
+            mem_missing: mem.err().unwrap_or_default(),
             roots: roots.as_ref().ok().cloned(),
             roots_missing: roots.err().unwrap_or_default(),
             sync: sync.as_ref().ok().cloned(),

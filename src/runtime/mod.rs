@@ -4,11 +4,13 @@
 //! computes the load bias, backs the memory the dump omits with the executable's image, and
 //! loads the runtime's layouts. [`goroutines`] and [`threads`] read the runtime's own
 //! structures through it; [`unwind`] walks stacks post-mortem; [`panics`] reads what a crash
-//! leaves behind (panics, throw messages, signals).
+//! leaves behind (panics, throw messages, signals); [`heap`] walks the heap and [`mstats`]
+//! reads the runtime's memory accounting and address space.
 
 pub mod goroutines;
 pub mod heap;
 pub mod layout;
+pub mod mstats;
 pub mod names;
 pub mod panics;
 pub mod roots;

@@ -102,3 +102,102 @@ pub fn check_global_map(facts: &Value, retainers: &[Value]) -> Result<Option<Map
     }
     Ok(Some(m))
 }
+
+/// The MemStats memory fields the facts print, compared with what `runtime.ReadMemStats` would
+/// have returned at the moment of the dump.
+pub const MEM_FIELDS: [&str; 14] = [
+    "Sys",
+    "HeapSys",
+    "HeapIdle",
+    "HeapReleased",
+    "HeapInuse",
+    "StackInuse",
+    "StackSys",
+    "MSpanInuse",
+    "MSpanSys",
+    "MCacheInuse",
+    "MCacheSys",
+    "BuckHashSys",
+    "GCSys",
+    "OtherSys",
+];
+
+/// The runtime's memory counters at the dump (`stats`) against the printed memstats: equal
+/// field by field, but in `oom` when the hoard holds chunks allocated after them
+/// (docs/testing.md): HeapInuse is larger by exactly their bytes; HeapSys by whole page
+/// allocator chunks (the heap's growth for them), GCSys by whole `runtime.heapArena`s (the
+/// metadata of the arenas reserved for them), MSpanInuse by at most one `runtime.mspan` per
+/// chunk, Sys by what those add; HeapIdle and HeapReleased are not compared (a growth may make
+/// the scavenger return free pages); the others are equal. Fields the facts lack (cases made
+/// before the facts carried them) are skipped. Returns the fields compared.
+pub fn check_mem_counters(
+    case: &Case,
+    p: &Process,
+    stats: &gomortem::runtime::mstats::MemStats,
+    facts: &Value,
+) -> Result<Vec<&'static str>, String> {
+    let ms = &facts["memstats"];
+    let (chunks, bytes) = allocated_after_facts(case, p, facts)?;
+    let oom = case.meta["scenario"] == "oom" && chunks > 0;
+    let dwarf = p.exe.dwarf.as_ref().ok_or("no DWARF")?;
+    let size = |t: &str| dwarf.size_of(t).ok_or(format!("no sizeof({t})"));
+    let mut compared = Vec::new();
+    let mut diffs = Vec::new();
+    let mut grown = 0i64;
+    for name in MEM_FIELDS {
+        let Some(want) = ms[name].as_u64() else { continue };
+        let got = stats.get(name).ok_or(format!("no {name}"))?;
+        compared.push(name);
+        let d = got as i64 - want as i64;
+        let ok = if !oom {
+            d == 0
+        } else {
+            match name {
+                "HeapInuse" => d == bytes as i64,
+                "HeapSys" => {
+                    let chunk = dwarf.constant("runtime.pallocChunkBytes").ok_or("no pallocChunkBytes")?;
+                    grown += d;
+                    d >= bytes as i64 && d % chunk == 0
+                }
+                "GCSys" => {
+                    let arena = size("runtime.heapArena")? as i64;
+                    grown += d;
+                    d >= 0 && d % arena == 0
+                }
+                "MSpanInuse" => {
+                    let span = size("runtime.mspan")? as i64;
+                    d >= 0 && d % span == 0 && d / span <= chunks as i64
+                }
+                "HeapIdle" | "HeapReleased" | "Sys" => true,
+                _ => d == 0,
+            }
+        };
+        if !ok {
+            diffs.push(format!("{name} {got} (printed {want}, {d:+})"));
+        }
+    }
+    if oom {
+        if let (Some(sys), true) = (ms["Sys"].as_u64(), compared.contains(&"Sys")) {
+            let d = stats.sys as i64 - sys as i64;
+            if d != grown {
+                diffs.push(format!(
+                    "Sys {} (printed {sys}, {d:+}; HeapSys and GCSys grew by {grown})",
+                    stats.sys
+                ));
+            }
+        }
+    }
+    if diffs.is_empty() {
+        Ok(compared)
+    } else {
+        Err(format!(
+            "the runtime's memory counters differ from the printed memstats{}: {}",
+            if oom {
+                format!(" (beyond the {chunks} chunks of {bytes} bytes allocated after them)")
+            } else {
+                String::new()
+            },
+            diffs.join(", ")
+        ))
+    }
+}
