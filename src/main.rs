@@ -157,6 +157,12 @@ struct ThresholdArgs {
     /// goroutine-leak: a group of at least N stuck goroutines is high severity (else medium).
     #[arg(long, value_name = "N", default_value_t = 100)]
     many_goroutines: u64,
+    /// memory: reported when the heap's objects are under this share of the process's memory…
+    #[arg(long, value_name = "SHARE", default_value_t = 0.5)]
+    memory_live_below: f64,
+    /// …and the process's memory is at least SIZE.
+    #[arg(long, value_name = "SIZE", value_parser = commands::parse_size, default_value = "256MiB")]
+    memory_min: u64,
 }
 
 impl From<ThresholdArgs> for Thresholds {
@@ -167,6 +173,11 @@ impl From<ThresholdArgs> for Thresholds {
             min_resources: t.min_resources,
             min_children: t.min_children,
             many_goroutines: t.many_goroutines,
+            memory: gomortem::analysis::memory::OutsideLiveThresholds {
+                live_share_below: t.memory_live_below,
+                min_memory_bytes: t.memory_min,
+                ..Default::default()
+            },
         }
     }
 }

@@ -125,7 +125,11 @@ fn check(case: &compare::Case) -> Result<Checked, String> {
     if !text.contains("is allocated heap objects") {
         return Err(format!("no verdict in:\n{text}"));
     }
-    Ok(Checked { facts_fields: compared.len(), memory: doc.memory_bytes, total: doc.total_bytes })
+    Ok(Checked {
+        facts_fields: compared.len(),
+        memory: doc.memory.memory_bytes,
+        total: doc.memory.total_bytes,
+    })
 }
 
 fn committed() -> Vec<compare::Case> {

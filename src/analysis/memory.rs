@@ -874,7 +874,7 @@ pub struct OutsideLiveThresholds {
     /// Mostly outside: the heap's objects are less than this share of the memory (default
     /// 0.5).
     pub live_share_below: f64,
-    /// And the memory is at least this big (default 64 MiB): a small process is mostly
+    /// And the memory is at least this big (default 256 MiB): a small process is mostly
     /// runtime and executable, and that is no finding.
     pub min_memory_bytes: u64,
     /// A cause is named when it takes at least this share of the memory (default 0.1)…
@@ -890,7 +890,7 @@ impl Default for OutsideLiveThresholds {
     fn default() -> Self {
         OutsideLiveThresholds {
             live_share_below: 0.5,
-            min_memory_bytes: 64 << 20,
+            min_memory_bytes: 256 << 20,
             cause_share: 0.1,
             cause_min_bytes: 16 << 20,
             fragmentation_share_of_in_use: 0.25,

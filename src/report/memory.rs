@@ -18,6 +18,14 @@ use crate::Result;
 pub struct MemoryDoc {
     pub schema_version: &'static str,
     pub command: &'static str,
+    #[serde(flatten)]
+    pub memory: Breakdown,
+}
+
+/// The breakdown of the process's memory (the `memory` document without its header; the
+/// report's `memory.breakdown`).
+#[derive(Serialize)]
+pub struct Breakdown {
     pub go_version: String,
     /// `linux/amd64`, `windows/amd64`, …
     pub platform: String,
@@ -51,11 +59,14 @@ pub fn memory(p: &Process, heap: &SpanCensus) -> Result<MemoryDoc> {
 
 /// The document of a breakdown and its assessment (`warnings`: the process's and the heap's;
 /// the breakdown's own are added).
-pub fn doc(p: &Process, b: MemoryBreakdown, o: OutsideLive, mut warnings: Vec<String>) -> MemoryDoc {
+pub fn doc(p: &Process, b: MemoryBreakdown, o: OutsideLive, warnings: Vec<String>) -> MemoryDoc {
+    MemoryDoc { schema_version: SCHEMA_VERSION, command: "memory", memory: breakdown(p, b, o, warnings) }
+}
+
+/// The breakdown of a process's memory and its assessment, for documents.
+pub fn breakdown(p: &Process, b: MemoryBreakdown, o: OutsideLive, mut warnings: Vec<String>) -> Breakdown {
     warnings.extend(b.warnings.iter().cloned());
-    MemoryDoc {
-        schema_version: SCHEMA_VERSION,
-        command: "memory",
+    Breakdown {
         go_version: p.go_version().to_string(),
         platform: format!("{}/{}", p.dump.os.name(), p.dump.arch.name()),
         dump_kind: p.dump.kind,
@@ -97,6 +108,11 @@ fn bytes(n: u64) -> String {
 /// The table: memory rows largest first, then what holds no memory, each Go row with its
 /// runtime counter (`=` when gomortem's own measure equals it).
 pub fn memory_text(d: &MemoryDoc) -> String {
+    breakdown_text(&d.memory)
+}
+
+/// [`memory_text`] of a breakdown.
+pub fn breakdown_text(d: &Breakdown) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,

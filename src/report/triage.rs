@@ -59,6 +59,8 @@ pub struct FindingJ {
     pub objects: Vec<String>,
     pub retained_bytes: u64,
     pub count: u64,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
     pub location: Option<Location>,
     pub root: Option<String>,
     pub path: Vec<String>,
@@ -76,6 +78,7 @@ impl FindingJ {
             objects: f.objects.iter().map(|a| format!("{a:#x}")).collect(),
             retained_bytes: f.retained_bytes,
             count: f.count,
+            type_name: f.type_name.clone(),
             location: f.location.clone(),
             root: f.root.clone(),
             path: f.path.clone(),
@@ -126,6 +129,10 @@ pub struct RootGroupJ {
 
 #[derive(Serialize)]
 pub struct MemoryJ {
+    /// Where the process's memory went (as `gomortem memory` says; absent if the dump does
+    /// not tell).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<super::memory::Breakdown>,
     pub heap: HeapJ,
     pub top_types: Vec<Row>,
     pub top_retainers: Vec<RetainerJ>,
@@ -179,6 +186,8 @@ pub struct ThresholdsJ {
     pub min_resources: u64,
     pub min_children: u64,
     pub many_goroutines: u64,
+    pub memory_live_below: f64,
+    pub memory_min: u64,
 }
 
 /// The report document (JSON as is; text by [`report_text`]).
@@ -301,6 +310,7 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     t.lap("report: root groups");
     let rs = a.heap.runtime_stats.as_ref();
     let memory = MemoryJ {
+        breakdown: d.memory.clone().map(|(b, o)| super::memory::breakdown(p, b, o, Vec::new())),
         heap: HeapJ {
             allocated_objects: a.heap.totals.objects,
             allocated_bytes: a.heap.totals.bytes,
@@ -401,6 +411,8 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
             min_resources: th.min_resources,
             min_children: th.min_children,
             many_goroutines: th.many_goroutines,
+            memory_live_below: th.memory.live_share_below,
+            memory_min: th.memory.min_memory_bytes,
         },
         warnings,
     }
@@ -492,6 +504,12 @@ pub fn report_text(r: &ReportDoc) -> String {
     let m = &r.memory;
     let h = &m.heap;
     let _ = writeln!(o, "\nMEMORY");
+    if let Some(b) = &m.breakdown {
+        for line in super::memory::breakdown_text(b).lines() {
+            let _ = writeln!(o, "  {line}");
+        }
+        o.push('\n');
+    }
     let runtime = match (h.runtime_heap_objects, h.runtime_heap_alloc) {
         (Some(ob), Some(b)) if ob == h.allocated_objects && b == h.allocated_bytes => {
             " (equal to the runtime's HeapAlloc/HeapObjects)".to_string()

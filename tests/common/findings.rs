@@ -93,7 +93,13 @@ fn matches(facts: &Value, f: &Value, e: &Value) -> bool {
             };
             root == e["root"].as_str() && count_ok && retained_ok(f)
         }
-        ("closure-retention", "closure-retention") => function == e["function"].as_str() && retained_ok(f),
+        // The closure by its function; when the compiler inlined the function that makes it, the
+        // closure is named after the caller (`main.startHTTP.logger.func2`): then by what it
+        // captures, its type and count.
+        ("closure-retention", "closure-retention") => {
+            let by_capture = f["type"] == e["type"] && f["count"] == e["count"];
+            (function == e["function"].as_str() || by_capture) && retained_ok(f)
+        }
         _ => false,
     }
 }

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::blocking::{Blocking, Primitive, WaitOn};
 use super::stuck::Stuck;
 use crate::analysis::heap::dominators::{Dominators, Node};
-use crate::analysis::heap::typing::{MapPart, ObjKind};
+use crate::analysis::heap::typing::{MapPart, ObjKind, TyRef};
+use crate::analysis::memory::{OutsideLive, OutsideLiveThresholds};
 use crate::analysis::HeapAnalysis;
 use crate::runtime::goroutines::{Frame, Goroutine, Location};
 use crate::runtime::roots::RootKind;
@@ -100,6 +101,8 @@ pub struct Thresholds {
     pub min_children: u64,
     /// goroutine-leak is `high` from this many goroutines in a group (else `medium`).
     pub many_goroutines: u64,
+    /// memory: when the process's memory is mostly outside live objects.
+    pub memory: OutsideLiveThresholds,
 }
 
 impl Default for Thresholds {
@@ -110,6 +113,7 @@ impl Default for Thresholds {
             min_resources: 10,
             min_children: 100,
             many_goroutines: 100,
+            memory: OutsideLiveThresholds::default(),
         }
     }
 }
@@ -131,6 +135,10 @@ pub struct Finding {
     /// (unclosed-resource), tickers (ticker-leak), children (context-leak), the objects the pool
     /// retains (pool-hoarding), the captured container's elements (closure-retention).
     pub count: u64,
+    /// The type it is about: the container's (growing-container), what a closure captures
+    /// (closure-retention), `os.File`, `time.Ticker`, `context.cancelCtx`, `sync.Pool`, a
+    /// channel's (stuck-channel), the lock's (deadlock).
+    pub type_name: Option<String>,
     /// Where in the source: where the goroutines block, the closure's function…
     pub location: Option<Location>,
     /// The root it hangs from, as users name it (`main.sessionCache`), if any.
@@ -152,6 +160,7 @@ impl Finding {
             objects: Vec::new(),
             retained_bytes: 0,
             count: 0,
+            type_name: None,
             location: None,
             root: None,
             path: Vec::new(),
@@ -462,6 +471,7 @@ fn deadlocks(cx: &Cx) -> Vec<Finding> {
             ));
         }
         f.count = goroutines.len() as u64;
+        f.type_name = Some(what.to_string());
         f.goroutines = goroutines;
         f.objects = ls.iter().map(|&i| locks[i].addr).collect();
         f.location = at;
@@ -510,6 +520,7 @@ fn stuck_channels(cx: &Cx) -> Vec<Finding> {
             );
             f.objects = chans.iter().map(|&i| cx.b.chans[i].addr).collect();
             f.count = chans.len() as u64;
+            f.type_name = Some(format!("chan {elem}"));
             f.goroutines = gs;
             f.location = at;
             f
@@ -524,12 +535,19 @@ fn root_type(cx: &Cx, r: u32) -> Option<String> {
     root.ty.map(|t| d.type_name(t).to_string())
 }
 
-/// Whether the path from a root to this object starts at a global or a goroutine's stack (not
-/// a finalizer or a cleanup).
-fn held_by_program(cx: &Cx, obj: u32) -> Option<(String, Vec<String>)> {
+/// The root a reachable object hangs from (its variable's name: `main.baseCtx`, `goroutine 19
+/// main.worker buf`), its kind, and the named path from it (as `path` prints it).
+fn rooted(cx: &Cx, obj: u32) -> Option<(String, RootKind, Vec<String>)> {
     let steps = cx.a.reach.path_to(&cx.a.graph, obj)?;
     let crate::analysis::heap::graph::Step::Root(r) = steps[0] else { return None };
-    let kind = cx.a.roots.roots.get(r as usize)?.kind;
+    let root = cx.a.roots.roots.get(r as usize)?;
+    Some((root.name.clone(), root.kind, cx.a.path_names(&steps)))
+}
+
+/// [`rooted`], when the root is a global or a goroutine's stack (not a finalizer or a
+/// cleanup): the program holds the object.
+fn held_by_program(cx: &Cx, obj: u32) -> Option<(String, Vec<String>)> {
+    let (root, kind, path) = rooted(cx, obj)?;
     let ok = matches!(
         kind,
         RootKind::Data
@@ -539,8 +557,7 @@ fn held_by_program(cx: &Cx, obj: u32) -> Option<(String, Vec<String>)> {
             | RootKind::Conservative
             | RootKind::Context
     );
-    let lines = cx.a.path_names(&steps);
-    ok.then(|| (lines.first().cloned().unwrap_or_default(), lines))
+    ok.then_some((root, path))
 }
 
 /// Objects that retain at least the threshold: closures, maps and slices, pools.
@@ -606,7 +623,12 @@ fn retention(cx: &Cx) -> Vec<Finding> {
                             let at = a.heap.addr(o) + a.heap.header_size(o);
                             a.p.mem.read_u64(at + map_count?)?
                         }
-                        ObjKind::Value(_) if e.array && e.name.ends_with("backing array") => {
+                        // Slices of values that hold pointers (a byte buffer is no container).
+                        ObjKind::Value(TyRef::Runtime(t))
+                            if e.array
+                                && e.name.ends_with("backing array")
+                                && a.types.get(t).is_ok_and(|t| t.ptr_bytes > 0) =>
+                        {
                             a.typing.count(o)
                         }
                         _ => return None,
@@ -675,6 +697,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
         f.root = Some(root);
         f.path = path;
         f.count = entries;
+        f.type_name = Some(ty);
         out.push(f);
     }
     out
@@ -708,7 +731,10 @@ fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Op
         bytes(retained),
         through
             .as_ref()
-            .map(|(via, ty, _)| format!(" through its captured {via} ({ty})"))
+            .map(|(via, ty, _)| match via.strip_prefix('.') {
+                Some(name) => format!(" through its captured {name} ({ty})"),
+                None => format!(" through what it captures ({ty})"),
+            })
             .unwrap_or_default()
     );
     let mut f = Finding::new(
@@ -726,8 +752,33 @@ fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Op
     if let Some((via, ty, r)) = &through {
         f.details.push(format!("{via} ({ty}) alone retains {}", bytes(*r)));
     }
-    if let Some((t, _)) = best.map(|b| (b.1, b.0)) {
-        f.count = a.typing.count(t);
+    if let Some((mut t, mut r)) = best.map(|b| (b.1, b.0)) {
+        // Through a captured variable's own object (`&captured`, a slice header) to the
+        // container that holds the memory (the slice's backing array).
+        let mut len = None;
+        for _ in 0..3 {
+            let biggest = a
+                .graph
+                .targets(t)
+                .iter()
+                .filter(|&&c| dom.idom(Node::Object(c)) == Some(Node::Object(t)))
+                .map(|&c| (dom.retained(Node::Object(c), |x| a.heap.size(x)).0, c))
+                .max();
+            match biggest {
+                Some((rc, c)) if rc as f64 >= 0.9 * r as f64 => {
+                    // From a slice's header to its backing array: the header has its length.
+                    let header = a.heap.addr(t) + a.heap.header_size(t);
+                    let name = a.type_name(t);
+                    let is_slice = name.starts_with("[]") && !name.ends_with("backing array");
+                    let points = a.p.mem.read_u64(header).and_then(|v| a.heap.find_object(v)) == Some(c);
+                    len = (is_slice && points).then(|| a.p.mem.read_u64(header + 8)).flatten();
+                    (t, r) = (c, rc);
+                }
+                _ => break,
+            }
+        }
+        f.count = len.unwrap_or_else(|| a.typing.count(t));
+        f.type_name = Some(a.type_name(t).trim_end_matches(" backing array").to_string());
     }
     Some(f)
 }
@@ -755,6 +806,7 @@ fn pool_finding(cx: &Cx, node: Node, retained: u64, objects: u32) -> Option<Find
     f.objects = vec![addr];
     f.retained_bytes = retained;
     f.count = objects as u64;
+    f.type_name = Some("sync.Pool".into());
     f.root = Some(name);
     f.path = path;
     Some(f)
@@ -785,12 +837,8 @@ fn tickers(cx: &Cx) -> Vec<Finding> {
         {
             continue;
         }
-        let (root, path) = match held_by_program(cx, t.obj) {
-            Some((r, p)) => (r, p),
-            None if a.reach.is_reachable(t.obj) => {
-                let p = a.path_to(t.obj).unwrap_or_default();
-                (p.first().cloned().unwrap_or_default(), p)
-            }
+        let (root, path) = match rooted(cx, t.obj) {
+            Some((r, _, p)) => (r, p),
             None => ("nothing (unreachable)".to_string(), Vec::new()),
         };
         groups.entry(root).or_default().push((t.obj, t.state.period, path));
@@ -813,6 +861,7 @@ fn tickers(cx: &Cx) -> Vec<Finding> {
             );
             f.objects = ts.iter().map(|t| a.heap.addr(t.0)).collect();
             f.count = ts.len() as u64;
+            f.type_name = Some("time.Ticker".into());
             f.root = Some(root);
             f.path = ts.first().map(|t| t.2.clone()).unwrap_or_default();
             f.details.push("Go does not record where a ticker was made: the path names what holds it".into());
@@ -883,8 +932,8 @@ fn resources(cx: &Cx) -> Vec<Finding> {
         // What holds most of them.
         let mut holders: BTreeMap<String, usize> = BTreeMap::new();
         for &(o, _) in objs.iter().take(64) {
-            if let Some(p) = a.path_to(o) {
-                *holders.entry(p.first().cloned().unwrap_or_default()).or_default() += 1;
+            if let Some((root, _, _)) = rooted(cx, o) {
+                *holders.entry(root).or_default() += 1;
             }
         }
         let top = holders.iter().max_by_key(|(_, n)| **n).map(|(r, _)| r.clone());
@@ -901,6 +950,7 @@ fn resources(cx: &Cx) -> Vec<Finding> {
         );
         f.objects = objs.iter().map(|&(o, _)| a.heap.addr(o)).collect();
         f.count = objs.len() as u64;
+        f.type_name = Some(["os.File", "net.netFD", "database/sql.Rows"][k].to_string());
         f.root = top;
         if k < 2 {
             let fds: Vec<String> = objs.iter().take(16).map(|x| x.1.to_string()).collect();
@@ -960,8 +1010,7 @@ fn contexts(cx: &Cx) -> Vec<Finding> {
         .collect();
     big.into_iter()
         .map(|(o, n, m)| {
-            let path = a.path_to(o).unwrap_or_default();
-            let root = path.first().cloned().unwrap_or_default();
+            let (root, path) = rooted(cx, o).map(|(r, _, p)| (r, p)).unwrap_or_default();
             let retained = match (cx.dom, a.heap.find_object(m)) {
                 (Some(d), Some(mo)) => d.retained(Node::Object(mo), |x| a.heap.size(x)).0,
                 _ => 0,
@@ -981,9 +1030,54 @@ fn contexts(cx: &Cx) -> Vec<Finding> {
             f.objects = vec![a.heap.addr(o) + a.heap.header_size(o)];
             f.retained_bytes = retained;
             f.count = n;
+            f.type_name = Some(a.type_name(o));
             f.root = Some(root);
             f.path = path;
             f
         })
         .collect()
+}
+
+/// The memory finding: the process's memory lies mostly outside the heap's objects
+/// (fragmentation, free spans not returned, huge stacks, runtime metadata, non-Go memory).
+pub fn memory(o: &OutsideLive) -> Option<Finding> {
+    if !o.mostly_outside {
+        return None;
+    }
+    let outside = o.memory_bytes.saturating_sub(o.heap_object_bytes);
+    let main = o.causes.first();
+    let mut f = Finding::new(
+        Kind::Memory,
+        Severity::Medium,
+        format!(
+            "{:.0}% of the process's memory ({} of {}) is outside the heap's objects{}",
+            100.0 * (1.0 - o.heap_object_share),
+            bytes(outside),
+            bytes(o.memory_bytes),
+            main.map(|c| format!(": {}", c.why)).unwrap_or_default()
+        ),
+        match main.map(|c| c.cause) {
+            Some(crate::analysis::memory::Cause::Fragmentation) => {
+                "the heap's spans are mostly free slots: many objects of one size were freed while a few \
+                 of each span stay live; GOGC/GOMEMLIMIT and debug.FreeOSMemory do not help, fewer \
+                 long-lived small objects among short-lived ones do"
+            }
+            Some(crate::analysis::memory::Cause::UnreturnedFreeSpans) => {
+                "free heap not yet returned to the OS: set GOMEMLIMIT (the scavenger returns memory to stay \
+                 under it) or call debug.FreeOSMemory after a spike"
+            }
+            Some(crate::analysis::memory::Cause::Stacks) => {
+                "goroutine stacks take the memory: look for leaked goroutines or deep recursion"
+            }
+            Some(crate::analysis::memory::Cause::NonGo) => {
+                "memory the Go runtime does not own (cgo/C allocations, mapped files, other libraries): \
+                 look at the C side"
+            }
+            _ => "see `gomortem memory` for where the memory went",
+        },
+    );
+    f.retained_bytes = outside;
+    f.count = o.causes.len() as u64;
+    f.details = o.causes.iter().map(|c| c.why.clone()).collect();
+    Some(f)
 }

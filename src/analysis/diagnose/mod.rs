@@ -12,6 +12,7 @@ pub use stuck::Stuck;
 
 use crate::analysis::crash::{self, CrashReport};
 use crate::analysis::group::{self, Group};
+use crate::analysis::memory::{self, MemoryBreakdown, OutsideLive};
 use crate::analysis::HeapAnalysis;
 use crate::runtime::Goroutine;
 
@@ -19,6 +20,9 @@ use crate::runtime::Goroutine;
 pub struct Diagnosis {
     /// Why the process died; None for a snapshot of a live process.
     pub crash: Option<CrashReport>,
+    /// Where the process's memory went, and whether it is mostly outside live objects (None,
+    /// with a warning, if the dump does not say).
+    pub memory: Option<(MemoryBreakdown, OutsideLive)>,
     pub goroutines: Vec<Goroutine>,
     pub groups: Vec<Group>,
     pub blocking: Blocking,
@@ -37,12 +41,23 @@ impl Diagnosis {
         let mut blocking = Blocking::read(a, &goroutines);
         let stuck = Stuck::compute(a, &mut blocking);
         let stuck_ids = stuck.goroutines.clone();
-        let (findings, mut warnings) = findings::find(a, &goroutines, &blocking, stuck, t);
+        let (mut findings, mut warnings) = findings::find(a, &goroutines, &blocking, stuck, t);
+        let memory = match memory::breakdown(a.p, &a.heap.census()) {
+            Ok(b) => {
+                let o = memory::outside_live(&b, &t.memory);
+                findings.extend(findings::memory(&o));
+                Some((b, o))
+            }
+            Err(e) => {
+                warnings.push(format!("no memory breakdown: {e}"));
+                None
+            }
+        };
         warnings.extend(blocking.warnings.iter().cloned());
         if let Some(c) = &crash {
             warnings.extend(c.warnings.iter().map(|w| format!("crash: {w}")));
         }
         let groups = group::group(&goroutines);
-        Diagnosis { crash, goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
+        Diagnosis { crash, memory, goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
     }
 }

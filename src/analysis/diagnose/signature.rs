@@ -101,6 +101,7 @@ mod tests {
             objects: vec![0xc000010000],
             retained_bytes: 1234,
             count: 1,
+            type_name: None,
             location: Some(Location { function: function.into(), file: "/src/x/main.go".into(), line }),
             root: None,
             path: Vec::new(),
