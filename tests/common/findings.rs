@@ -83,7 +83,7 @@ fn matches(facts: &Value, f: &Value, e: &Value) -> bool {
         ("growing-container" | "pool-hoarding" | "ticker-leak" | "context-leak" | "unclosed-resource", _)
             if fk == ek =>
         {
-            let count_ok = match (fk, e["count"].as_u64()) {
+            let count_ok = match (fk, e["count"].as_u64().filter(|_| !e["optional"].is_string())) {
                 // Entries, tickers and children are exact; open files at least (a program has more).
                 ("growing-container" | "ticker-leak" | "context-leak", Some(n)) => {
                     f["count"].as_u64() == Some(n)

@@ -670,7 +670,7 @@ fn retention(cx: &Cx) -> Vec<Finding> {
                 let at = a.heap.addr(o) + a.heap.header_size(o);
                 ("map", map_count.and_then(|c| a.p.mem.read_u64(at + c)).unwrap_or(0))
             }
-            _ => ("slice", a.typing.count(o)),
+            _ => ("slice", held_slice_len(cx, o).unwrap_or_else(|| a.typing.count(o))),
         };
         let ty = e.name.trim_end_matches(" header").trim_end_matches(" backing array").to_string();
         let by_entries = entries >= cx.t.min_entries;
@@ -679,12 +679,14 @@ fn retention(cx: &Cx) -> Vec<Finding> {
         } else {
             Severity::Medium
         };
-        let summary = format!(
-            "the {what} {root} ({ty}) holds {} {} and retains {}",
-            entries,
-            if what == "map" { "entries" } else { "elements" },
-            bytes(retained)
-        );
+        let unit = match (what, entries) {
+            ("map", 1) => "entry",
+            ("map", _) => "entries",
+            (_, 1) => "element",
+            _ => "elements",
+        };
+        let summary =
+            format!("the {what} {root} ({ty}) holds {entries} {unit} and retains {}", bytes(retained));
         let mut f = Finding::new(
             Kind::GrowingContainer,
             severity,
@@ -767,11 +769,7 @@ fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Op
             match biggest {
                 Some((rc, c)) if rc as f64 >= 0.9 * r as f64 => {
                     // From a slice's header to its backing array: the header has its length.
-                    let header = a.heap.addr(t) + a.heap.header_size(t);
-                    let name = a.type_name(t);
-                    let is_slice = name.starts_with("[]") && !name.ends_with("backing array");
-                    let points = a.p.mem.read_u64(header).and_then(|v| a.heap.find_object(v)) == Some(c);
-                    len = (is_slice && points).then(|| a.p.mem.read_u64(header + 8)).flatten();
+                    len = slice_len(a, a.heap.addr(t) + a.heap.header_size(t), c);
                     (t, r) = (c, rc);
                 }
                 _ => break,
@@ -781,6 +779,35 @@ fn closure_finding(cx: &Cx, o: u32, entry: u64, name: &str, retained: u64) -> Op
         f.type_name = Some(a.type_name(t).trim_end_matches(" backing array").to_string());
     }
     Some(f)
+}
+
+/// The length of the slice whose backing array `o` is, from the header the shortest path from
+/// a root takes to it.
+fn held_slice_len(cx: &Cx, o: u32) -> Option<u64> {
+    use crate::analysis::heap::graph::Step;
+    let a = cx.a;
+    let steps = a.reach.path_to(&a.graph, o)?;
+    let at = match steps.get(steps.len().checked_sub(2)?)? {
+        Step::Root(r) => {
+            let e = a.roots.edges.iter().find(|e| e.root == *r && e.object == o)?;
+            a.roots.roots.get(*r as usize)?.addr + e.offset
+        }
+        Step::Object { obj, .. } => {
+            let Some(Step::Object { field, .. }) = steps.last() else { return None };
+            a.heap.addr(*obj) + (*field)? as u64
+        }
+    };
+    slice_len(a, at, o)
+}
+
+/// The length of the slice whose header is at `at`, if it is the header of the backing array
+/// `array` (its pointer points there; `len <= cap`, and `cap` elements fit the array).
+fn slice_len(a: &HeapAnalysis, at: u64, array: u32) -> Option<u64> {
+    let m = &a.p.mem;
+    let (ptr, len, cap) = (m.read_u64(at)?, m.read_u64(at + 8)?, m.read_u64(at + 16)?);
+    let start = a.heap.addr(array) + a.heap.header_size(array);
+    let elem = a.typing.entry(array).map_or(1, |e| e.elem_size.max(1));
+    (ptr == start && len <= cap && cap.checked_mul(elem)? <= a.heap.size(array)).then_some(len)
 }
 
 fn pool_finding(cx: &Cx, node: Node, retained: u64, objects: u32) -> Option<Finding> {
@@ -931,8 +958,19 @@ fn resources(cx: &Cx) -> Vec<Finding> {
         objs.sort_unstable();
         // What holds most of them.
         let mut holders: BTreeMap<String, usize> = BTreeMap::new();
-        for &(o, _) in objs.iter().take(64) {
-            if let Some((root, _, _)) = rooted(cx, o) {
+        // The program's root of each (its own finalizer keeps an object that points to itself,
+        // as Windows' os.file does, but that is no holder): directly, or through an object
+        // that points to it.
+        let sample: Vec<u32> = objs.iter().take(64).map(|x| x.0).collect();
+        let preds = a.graph.edges_into(&sample);
+        for &o in &sample {
+            let lo = preds.partition_point(|&(t, _)| t < o);
+            let through = preds[lo..].iter().take_while(|&&(t, _)| t == o).filter(|&&(_, p)| p != o);
+            let root = held_by_program(cx, o)
+                .map(|h| h.0)
+                .or_else(|| through.clone().find_map(|&(_, p)| held_by_program(cx, p).map(|h| h.0)))
+                .or_else(|| rooted(cx, o).map(|r| r.0));
+            if let Some(root) = root {
                 *holders.entry(root).or_default() += 1;
             }
         }
