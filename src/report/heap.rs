@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
 use crate::analysis::heap::dominators::Node;
+use crate::analysis::heap::retention::{self, RetainerNode};
 use crate::analysis::heap::typing::Row;
 use crate::analysis::HeapAnalysis;
 use crate::runtime::roots::RootKind;
@@ -87,15 +87,36 @@ pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> HeapDoc {
     HeapDoc { schema_version: SCHEMA_VERSION, command: "heap", summary, types, retainers, warnings }
 }
 
-#[derive(Serialize)]
+/// A retainer, and the listed retainers nested in it.
+#[derive(Serialize, Clone, Debug)]
 pub struct RetainerRow {
     pub address: String,
     #[serde(rename = "type")]
     pub type_name: String,
     pub retained_bytes: u64,
     pub retained_objects: u32,
+    /// Of its parent's retained bytes (1 at the top level).
+    pub share_of_parent: f64,
     /// From a root to the object: the root first (`main.cache`, `goroutine 17 main.worker buf`).
     pub path: Vec<String>,
+    /// Retainers inside this one, largest first (each at least 5% of it).
+    pub children: Vec<RetainerRow>,
+    /// Retainers inside this one not in `children`: how many, and what they retain together.
+    pub more_children: usize,
+    pub more_children_bytes: u64,
+}
+
+/// What one group of roots retains.
+#[derive(Serialize, Clone, Debug)]
+pub struct RootGroupRow {
+    /// `package main`, `main.worker buf (1234 goroutines)`, `finalizers`…
+    pub name: String,
+    /// `globals`, `goroutines`, `specials`, `other`.
+    pub kind: &'static str,
+    pub roots: usize,
+    pub goroutines: usize,
+    pub retained_bytes: u64,
+    pub retained_objects: u64,
 }
 
 #[derive(Serialize)]
@@ -103,56 +124,82 @@ pub struct TopDoc {
     pub schema_version: &'static str,
     pub command: &'static str,
     pub reachable_bytes: u64,
+    /// The biggest retainers that lie in no other listed one, each with those inside it.
     pub retainers: Vec<RetainerRow>,
+    /// What each group of roots retains, largest first.
+    pub root_groups: Vec<RootGroupRow>,
     pub warnings: Vec<String>,
 }
 
-pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
-    let dom = a.dominators()?;
+fn retainer_row(a: &HeapAnalysis, n: &RetainerNode, parent: Option<u64>) -> RetainerRow {
+    let r = &n.retainer;
+    let (address, type_name, path) = match r.node {
+        Node::Object(o) => {
+            (format!("{:#x}", a.heap.addr(o)), a.type_name(o), a.path_to(o).unwrap_or_default())
+        }
+        Node::Root(i) => {
+            let root = a.roots.roots.get(i as usize);
+            let ty = root.and_then(|r| Some(a.p.exe.dwarf.as_ref()?.type_name(r.ty?).to_string()));
+            (
+                format!("{:#x}", root.map_or(0, |r| r.addr)),
+                ty.unwrap_or_else(|| {
+                    root.map_or_else(String::new, |r| format!("{:?}", r.kind).to_lowercase())
+                }),
+                vec![root.map_or_else(String::new, |r| r.name.clone())],
+            )
+        }
+        Node::SuperRoot => (String::new(), "all roots".into(), Vec::new()),
+    };
+    RetainerRow {
+        address,
+        type_name,
+        retained_bytes: r.retained_bytes,
+        retained_objects: r.retained_objects,
+        share_of_parent: parent.map_or(1.0, |p| r.retained_bytes as f64 / p.max(1) as f64),
+        path,
+        children: n.children.iter().map(|c| retainer_row(a, c, Some(r.retained_bytes))).collect(),
+        more_children: n.more,
+        more_children_bytes: n.more_bytes,
+    }
+}
+
+/// The `n` biggest retainers as a tree (see [`retention::retainer_tree`]).
+pub fn retainer_rows(a: &HeapAnalysis, n: usize) -> Result<Vec<RetainerRow>> {
     let t = crate::analysis::Timings::start();
-    let runs = a.heap.par_object_runs().map(|(objs, size, _)| (objs, size));
-    let top = dom.top_retainers_in_runs(n, runs, |o| a.heap.size(o));
+    let tree = retention::retainer_tree(a, n, 5)?;
     t.lap("top: retainers");
-    let retainers = top
+    Ok(tree.iter().map(|n| retainer_row(a, n, None)).collect())
+}
+
+/// The `n` root groups that retain the most; goroutines' roots grouped by `group_of`
+/// (goroutine id → its group's name), or by their function and variable.
+pub fn root_group_rows(
+    a: &HeapAnalysis,
+    n: usize,
+    group_of: Option<&dyn Fn(u64) -> Option<String>>,
+) -> Result<Vec<RootGroupRow>> {
+    Ok(retention::by_root_group(a, group_of)?
         .into_iter()
-        .map(|r| match r.node {
-            Node::Object(o) => RetainerRow {
-                address: format!("{:#x}", a.heap.addr(o)),
-                type_name: a.type_name(o),
-                retained_bytes: r.retained_bytes,
-                retained_objects: r.retained_objects,
-                path: a.path_to(o).unwrap_or_default(),
-            },
-            Node::Root(i) => {
-                let root = a.roots.roots.get(i as usize);
-                RetainerRow {
-                    address: format!("{:#x}", root.map_or(0, |r| r.addr)),
-                    type_name: root.map_or_else(String::new, |r| {
-                        let dwarf = a.p.exe.dwarf.as_ref();
-                        match (r.ty, dwarf) {
-                            (Some(t), Some(d)) => d.type_name(t).to_string(),
-                            _ => format!("{:?}", r.kind).to_lowercase(),
-                        }
-                    }),
-                    retained_bytes: r.retained_bytes,
-                    retained_objects: r.retained_objects,
-                    path: vec![root.map_or_else(String::new, |r| r.name.clone())],
-                }
-            }
-            Node::SuperRoot => RetainerRow {
-                address: String::new(),
-                type_name: "all roots".into(),
-                retained_bytes: r.retained_bytes,
-                retained_objects: r.retained_objects,
-                path: Vec::new(),
-            },
+        .filter(|g| g.retained_bytes > 0)
+        .take(n)
+        .map(|g| RootGroupRow {
+            name: g.name,
+            kind: g.kind,
+            roots: g.roots,
+            goroutines: g.goroutines,
+            retained_bytes: g.retained_bytes,
+            retained_objects: g.retained_objects,
         })
-        .collect();
+        .collect())
+}
+
+pub fn top(a: &HeapAnalysis, n: usize) -> Result<TopDoc> {
     Ok(TopDoc {
         schema_version: SCHEMA_VERSION,
         command: "top",
         reachable_bytes: a.reach.bytes,
-        retainers,
+        retainers: retainer_rows(a, n)?,
+        root_groups: root_group_rows(a, n, None)?,
         warnings: a.warnings.clone(),
     })
 }
@@ -305,27 +352,61 @@ pub fn top_text(d: &TopDoc) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{} reachable; the biggest retainers (what each alone keeps alive):\n",
+        "{} reachable; the biggest retainers (what each alone keeps alive; one inside another is \
+         shown under it, with its share of it):\n",
         bytes(d.reachable_bytes)
     );
     retainers_text(&mut o, &d.retainers);
+    if !d.root_groups.is_empty() {
+        let _ = writeln!(o, "by root group (the sum of what each root alone keeps alive):\n");
+        root_groups_text(&mut o, &d.root_groups);
+    }
     o
 }
 
-fn retainers_text(o: &mut String, rs: &[RetainerRow]) {
-    for r in rs {
+/// The retainer tree, a block per top-level retainer with its path, nested ones indented.
+pub fn retainers_text(o: &mut String, rs: &[RetainerRow]) {
+    fn one(o: &mut String, r: &RetainerRow, depth: usize) {
+        let indent = "    ".repeat(depth);
+        let share =
+            if depth > 0 { format!(" ({:.0}% of it)", 100.0 * r.share_of_parent) } else { String::new() };
         let _ = writeln!(
             o,
-            "{:>12} {:>9} objects  {} {}",
+            "{indent}{:>12} {:>9} objects  {} {}{share}",
             bytes(r.retained_bytes),
             r.retained_objects,
             r.type_name,
             r.address
         );
-        for (i, step) in r.path.iter().enumerate() {
-            let _ = writeln!(o, "{}{}", if i == 0 { "    root: " } else { "          " }, step);
+        if depth == 0 {
+            for (i, step) in r.path.iter().enumerate() {
+                let _ = writeln!(o, "{}{}", if i == 0 { "    root: " } else { "          " }, step);
+            }
+        } else if let Some(last) = r.path.last() {
+            let _ = writeln!(o, "{indent}    at {last}");
         }
+        for c in &r.children {
+            one(o, c, depth + 1);
+        }
+        if r.more_children > 0 {
+            let _ = writeln!(
+                o,
+                "{indent}    … and {} smaller retainers inside it ({})",
+                r.more_children,
+                bytes(r.more_children_bytes)
+            );
+        }
+    }
+    for r in rs {
+        one(o, r, 0);
         o.push('\n');
+    }
+}
+
+/// Root groups, a line each.
+pub fn root_groups_text(o: &mut String, gs: &[RootGroupRow]) {
+    for g in gs {
+        let _ = writeln!(o, "{:>12} {:>9} objects  {}", bytes(g.retained_bytes), g.retained_objects, g.name);
     }
 }
 

@@ -10,13 +10,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::channels::{chan_rows, ChanRow, LockRow};
+use super::heap::{RetainerRow, RootGroupRow};
 use super::text::{bytes, id_ranges};
 use super::SCHEMA_VERSION;
 use crate::analysis::crash::{CrashReport, Reason};
 use crate::analysis::diagnose::findings::{block_frame, Finding, Kind, Severity, Thresholds};
 use crate::analysis::diagnose::{signature, Diagnosis};
-use crate::analysis::heap::dominators::Node;
-use crate::analysis::heap::retention::{self, RetainerNode, RootGroup};
 use crate::analysis::heap::typing::Row;
 use crate::analysis::HeapAnalysis;
 use crate::runtime::goroutines::{Frame, Location};
@@ -99,34 +98,6 @@ pub struct HeapJ {
     pub runtime_heap_alloc: Option<u64>,
 }
 
-/// A retainer and those nested in it.
-#[derive(Serialize)]
-pub struct RetainerJ {
-    pub address: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub retained_bytes: u64,
-    pub retained_objects: u32,
-    /// Of its parent's retained bytes (1 at the top level).
-    pub share_of_parent: f64,
-    pub path: Vec<String>,
-    pub children: Vec<RetainerJ>,
-    /// Retainers nested in this one not listed in `children` (each under 5% of it): how
-    /// many, and what they retain together.
-    pub more_children: usize,
-    pub more_children_bytes: u64,
-}
-
-#[derive(Serialize)]
-pub struct RootGroupJ {
-    pub name: String,
-    pub kind: &'static str,
-    pub roots: usize,
-    pub goroutines: usize,
-    pub retained_bytes: u64,
-    pub retained_objects: u64,
-}
-
 #[derive(Serialize)]
 pub struct MemoryJ {
     /// Where the process's memory went (as `gomortem memory` says; absent if the dump does
@@ -135,8 +106,8 @@ pub struct MemoryJ {
     pub breakdown: Option<super::memory::Breakdown>,
     pub heap: HeapJ,
     pub top_types: Vec<Row>,
-    pub top_retainers: Vec<RetainerJ>,
-    pub retention_by_root_group: Vec<RootGroupJ>,
+    pub top_retainers: Vec<RetainerRow>,
+    pub retention_by_root_group: Vec<RootGroupRow>,
 }
 
 #[derive(Serialize)]
@@ -234,38 +205,6 @@ fn frames(fs: &[Frame]) -> Vec<FrameJ> {
         .collect()
 }
 
-fn retainer_json(a: &HeapAnalysis, n: &RetainerNode, parent: Option<u64>) -> RetainerJ {
-    let r = &n.retainer;
-    let (address, type_name, path) = match r.node {
-        Node::Object(o) => {
-            (format!("{:#x}", a.heap.addr(o)), a.type_name(o), a.path_to(o).unwrap_or_default())
-        }
-        Node::Root(i) => {
-            let root = a.roots.roots.get(i as usize);
-            let ty = root.and_then(|r| Some(a.p.exe.dwarf.as_ref()?.type_name(r.ty?).to_string()));
-            (
-                format!("{:#x}", root.map_or(0, |r| r.addr)),
-                ty.unwrap_or_else(|| {
-                    root.map_or_else(String::new, |r| format!("{:?}", r.kind).to_lowercase())
-                }),
-                vec![root.map_or_else(String::new, |r| r.name.clone())],
-            )
-        }
-        Node::SuperRoot => (String::new(), "all roots".into(), Vec::new()),
-    };
-    RetainerJ {
-        address,
-        type_name,
-        retained_bytes: r.retained_bytes,
-        retained_objects: r.retained_objects,
-        share_of_parent: parent.map_or(1.0, |p| r.retained_bytes as f64 / p.max(1) as f64),
-        path,
-        children: n.children.iter().map(|c| retainer_json(a, c, Some(r.retained_bytes))).collect(),
-        more_children: n.more,
-        more_children_bytes: n.more_bytes,
-    }
-}
-
 /// Build the report.
 pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc {
     let p = a.p;
@@ -289,14 +228,10 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     // Memory.
     let hist = a.histogram();
     let top_types = hist.types.iter().filter(|r| r.reachable_bytes > 0).take(opt.top).cloned().collect();
-    let top_retainers = match retention::retainer_tree(a, opt.top, 5) {
-        Ok(tree) => tree.iter().map(|n| retainer_json(a, n, None)).collect(),
-        Err(e) => {
-            warnings.push(format!("no retainers: {e}"));
-            Vec::new()
-        }
-    };
-    t.lap("report: retainers");
+    let top_retainers = super::heap::retainer_rows(a, opt.top).unwrap_or_else(|e| {
+        warnings.push(format!("no retainers: {e}"));
+        Vec::new()
+    });
     let group_of_goroutine: std::collections::HashMap<u64, usize> =
         d.groups.iter().enumerate().flat_map(|(i, g)| g.ids.iter().map(move |&id| (id, i))).collect();
     let group_name = |id: u64| -> Option<String> {
@@ -306,7 +241,7 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
         let n = if gr.count == 1 { "1 goroutine".to_string() } else { format!("{} goroutines", gr.count) };
         Some(format!("{n} at {} ({file}:{})", at.function, at.line))
     };
-    let by_root_group: Vec<RootGroup> = retention::by_root_group(a, &group_name).unwrap_or_default();
+    let by_root_group = super::heap::root_group_rows(a, opt.top, Some(&group_name)).unwrap_or_default();
     t.lap("report: root groups");
     let rs = a.heap.runtime_stats.as_ref();
     let memory = MemoryJ {
@@ -321,19 +256,7 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
         },
         top_types,
         top_retainers,
-        retention_by_root_group: by_root_group
-            .into_iter()
-            .filter(|g| g.retained_bytes > 0)
-            .take(opt.top)
-            .map(|g| RootGroupJ {
-                name: g.name,
-                kind: g.kind,
-                roots: g.roots,
-                goroutines: g.goroutines,
-                retained_bytes: g.retained_bytes,
-                retained_objects: g.retained_objects,
-            })
-            .collect(),
+        retention_by_root_group: by_root_group,
     };
     // Goroutines.
     let mut by_status = BTreeMap::new();
@@ -535,38 +458,18 @@ pub fn report_text(r: &ReportDoc) -> String {
             t.type_name
         );
     }
-    let _ = writeln!(o, "\n  top retainers (what each alone keeps alive; nested ones under their parent):");
-    fn tree(o: &mut String, r: &RetainerJ, depth: usize) {
-        let indent = "  ".repeat(depth);
-        let share = if depth > 0 { format!("{:>4.0}%", r.share_of_parent * 100.0) } else { "     ".into() };
-        let from = r.path.first().map(|p| format!(", from {p}")).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "    {:>10} {share} {:>7} objects  {indent}{} @ {}{from}",
-            bytes(r.retained_bytes),
-            r.retained_objects,
-            r.type_name,
-            r.address
-        );
-        for c in &r.children {
-            tree(o, c, depth + 1);
-        }
-        if r.more_children > 0 {
-            let _ = writeln!(
-                o,
-                "                               {indent}  … and {} smaller retainers inside it ({} in all)",
-                r.more_children,
-                bytes(r.more_children_bytes)
-            );
-        }
+    let _ =
+        writeln!(o, "\n  top retainers (what each alone keeps alive; one inside another shown under it):\n");
+    let mut tree = String::new();
+    super::heap::retainers_text(&mut tree, &m.top_retainers);
+    for line in tree.lines() {
+        let _ = writeln!(o, "  {line}");
     }
-    for r in &m.top_retainers {
-        tree(&mut o, r, 0);
-    }
-    let _ = writeln!(o, "\n  retention by root group (the sum of what each root alone keeps):");
-    for g in &m.retention_by_root_group {
-        let _ =
-            writeln!(o, "    {:>12} {:>9} objects  {}", bytes(g.retained_bytes), g.retained_objects, g.name);
+    let _ = writeln!(o, "  retention by root group (the sum of what each root alone keeps):");
+    let mut groups = String::new();
+    super::heap::root_groups_text(&mut groups, &m.retention_by_root_group);
+    for line in groups.lines() {
+        let _ = writeln!(o, "  {line}");
     }
     let gs = &r.goroutines;
     let _ = writeln!(o, "\nGOROUTINES: {} ({} stuck)", gs.total, gs.stuck);

@@ -102,8 +102,12 @@ fn package(name: &str) -> &str {
 }
 
 /// What each group of roots retains, largest first: globals by package, goroutine stacks by
-/// `group_of` (goroutine id → the name of its group), specials by kind.
-pub fn by_root_group(a: &HeapAnalysis, group_of: &dyn Fn(u64) -> Option<String>) -> Result<Vec<RootGroup>> {
+/// `group_of` (goroutine id → the name of its group; without it, by the root's frame and
+/// variable), specials by kind.
+pub fn by_root_group(
+    a: &HeapAnalysis,
+    group_of: Option<&dyn Fn(u64) -> Option<String>>,
+) -> Result<Vec<RootGroup>> {
     let dom = a.dominators()?;
     let mut groups: HashMap<(String, &'static str), (RootGroup, rustc_hash::FxHashSet<u64>)> =
         HashMap::default();
@@ -112,7 +116,15 @@ pub fn by_root_group(a: &HeapAnalysis, group_of: &dyn Fn(u64) -> Option<String>)
         let (b, o) = dom.retained(Node::Root(e.root), |x| a.heap.size(x));
         let (name, kind) = match (r.kind, r.goroutine) {
             (RootKind::Data | RootKind::Bss, _) => (format!("package {}", package(&r.name)), "globals"),
-            (_, Some(g)) => (group_of(g).unwrap_or_else(|| format!("goroutine {g}")), "goroutines"),
+            (_, Some(g)) => {
+                // By the group's name, else by the frame and variable (the root's name without
+                // its goroutine: `main.worker buf`).
+                let own = || {
+                    let rest = r.name.strip_prefix(&format!("goroutine {g} ")).unwrap_or(&r.name);
+                    format!("goroutines' {rest}")
+                };
+                (group_of.and_then(|f| f(g)).unwrap_or_else(own), "goroutines")
+            }
             (RootKind::Finalizer | RootKind::FinalizerFn | RootKind::FinalizerQueue, _) => {
                 ("finalizers".to_string(), "specials")
             }
