@@ -451,11 +451,22 @@ fn bench_heap(sizes: &[HeapSize], goroutines: usize, runs: usize) {
         }
         out += "\n";
     }
+    // The report against `heap --retainers 10` (the bound: at most 1.5 times).
+    let at = |args: &[&str]| CLI_RUNS.iter().position(|a| *a == args).unwrap();
+    let (base, report) = (at(&["heap", "--retainers", "10"]), at(&["report"]));
+    out += &format!("{:<40}", "report / heap --retainers 10");
+    for (_, _, _, cli) in &cols {
+        let m = |i: usize| median(cli.iter().map(|c| c[i].0).collect());
+        out += &format!("{:>16.2}", m(report) / m(base));
+    }
+    out += "\n";
     print!("{out}");
 }
 
-/// The commands timed end to end: `heap`, `top`, and both answers from one run.
-const CLI_RUNS: [&[&str]; 3] = [&["heap"], &["top"], &["heap", "--retainers", "10"]];
+/// The commands timed end to end: `heap`, `top`, both answers from one run, and the triage
+/// report (text and JSON).
+const CLI_RUNS: [&[&str]; 5] =
+    [&["heap"], &["top"], &["heap", "--retainers", "10"], &["report"], &["report", "--format", "json"]];
 
 /// One run of `gomortem CMD DUMP --exe EXE [ARGS]`: its wall time, and the peak of its
 /// anonymous resident memory (`RssAnon` of the child, sampled every 5 ms).

@@ -228,15 +228,20 @@ pub fn report(
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     use crate::analysis::diagnose::Diagnosis;
+    let timings = crate::analysis::Timings::start();
     let p = t.open()?;
+    timings.lap("open");
     let gs = p.goroutines()?;
+    timings.lap("goroutines");
     let a = HeapAnalysis::run_with(&p, true)?;
     let d = Diagnosis::run(&a, gs, &opt.thresholds);
     let doc = report::triage::report(&a, &d, opt);
+    timings.lap("report");
     match format {
         Format::Json => rh::json(&mut *out, &doc)?,
         Format::Text => write_text(out, &report::triage::report_text(&doc))?,
     }
+    timings.lap("output");
     let failed = fail_on.and_then(|level| {
         let n = doc.findings.iter().filter(|f| f.severity <= level).count();
         (n > 0).then(|| format!("{n} findings at or above {} (--fail-on)", level.name()))

@@ -171,14 +171,14 @@ pub fn retainer_rows(a: &HeapAnalysis, n: usize) -> Result<Vec<RetainerRow>> {
     Ok(tree.iter().map(|n| retainer_row(a, n, None)).collect())
 }
 
-/// The `n` root groups that retain the most; goroutines' roots grouped by `group_of`
-/// (goroutine id → its group's name), or by their function and variable.
+/// The `n` root groups that retain the most; goroutines' roots grouped by `groups`, or by
+/// their function and variable.
 pub fn root_group_rows(
     a: &HeapAnalysis,
     n: usize,
-    group_of: Option<&dyn Fn(u64) -> Option<String>>,
+    groups: Option<&retention::GoroutineGroups>,
 ) -> Result<Vec<RootGroupRow>> {
-    Ok(retention::by_root_group(a, group_of)?
+    Ok(retention::by_root_group(a, groups)?
         .into_iter()
         .filter(|g| g.retained_bytes > 0)
         .take(n)

@@ -234,14 +234,20 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
     });
     let group_of_goroutine: std::collections::HashMap<u64, usize> =
         d.groups.iter().enumerate().flat_map(|(i, g)| g.ids.iter().map(move |&id| (id, i))).collect();
-    let group_name = |id: u64| -> Option<String> {
-        let gr = &d.groups[*group_of_goroutine.get(&id)?];
-        let at = block_frame(&gr.frames).or(gr.frames.first())?;
-        let file = at.file.rsplit('/').next().unwrap_or(&at.file);
+    let group_of = |id: u64| group_of_goroutine.get(&id).copied();
+    let group_name = |i: usize| -> String {
+        let gr = &d.groups[i];
         let n = if gr.count == 1 { "1 goroutine".to_string() } else { format!("{} goroutines", gr.count) };
-        Some(format!("{n} at {} ({file}:{})", at.function, at.line))
+        match block_frame(&gr.frames).or(gr.frames.first()) {
+            Some(at) => {
+                let file = at.file.rsplit('/').next().unwrap_or(&at.file);
+                format!("{n} at {} ({file}:{})", at.function, at.line)
+            }
+            None => n,
+        }
     };
-    let by_root_group = super::heap::root_group_rows(a, opt.top, Some(&group_name)).unwrap_or_default();
+    let groups = crate::analysis::heap::retention::GoroutineGroups { group_of: &group_of, name: &group_name };
+    let by_root_group = super::heap::root_group_rows(a, opt.top, Some(&groups)).unwrap_or_default();
     t.lap("report: root groups");
     let rs = a.heap.runtime_stats.as_ref();
     let memory = MemoryJ {

@@ -123,6 +123,9 @@ struct RawG {
     sleep_until: i64,
 }
 
+/// One goroutine's unwound stack: (goroutine id, `g` address, status, physical frames).
+pub type GoroutineFrames = (u64, u64, Status, Unwound);
+
 /// How "now" was estimated for wait durations.
 #[derive(Clone, Debug, Serialize)]
 pub struct Now {
@@ -285,37 +288,47 @@ impl Process {
         best.map(|(nanotime, source)| Now { nanotime, source })
     }
 
-    /// Every live goroutine (dead ones skipped), unwound and symbolized, in parallel.
+    /// Every live goroutine (dead ones skipped), unwound and symbolized, in parallel. The
+    /// unwound stacks are kept for [`Self::goroutine_frames`].
     pub fn goroutines(&self) -> Result<Vec<Goroutine>> {
         let addrs = self.allgs()?;
         let ms = self.ms()?;
         let reasons = self.wait_reasons();
         let raws: Vec<RawG> = addrs.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
         let now = self.now.get_or_init(|| self.estimate_now_from(&raws, &reasons)).clone();
-        let mut gs: Vec<Goroutine> = raws
+        let (mut gs, frames): (Vec<Goroutine>, Vec<GoroutineFrames>) = raws
             .par_iter()
             .filter_map(|r| {
-                let status = self.status_of(r.status)?;
-                (status != Status::Dead).then(|| self.build_goroutine(r, status, &ms, &reasons, now.as_ref()))
+                let status = self.status_of(r.status).filter(|s| *s != Status::Dead)?;
+                let m = ms.iter().find(|m| m.addr == r.m && r.m != 0);
+                let unwound = self.unwind_goroutine(r, status, m);
+                let g = self.build_goroutine(r, status, &ms, &reasons, now.as_ref(), &unwound);
+                Some((g, (r.id, r.addr, status, unwound)))
             })
-            .collect();
+            .unzip();
+        let _ = self.unwound.set(frames);
         gs.sort_by_key(|g| g.id);
         Ok(gs)
     }
 
     /// Physical frames of every goroutine but the dead ones, unwound as [`Self::goroutines`]
-    /// does: (goroutine id, `g` address, status, frames). For the GC-root scan.
-    pub fn goroutine_frames(&self) -> Result<Vec<(u64, u64, Status, Unwound)>> {
+    /// does (the ones it unwound, if it ran): (goroutine id, `g` address, status, frames). For
+    /// the GC-root scan.
+    pub fn goroutine_frames(&self) -> Result<std::borrow::Cow<'_, [GoroutineFrames]>> {
+        if let Some(f) = self.unwound.get() {
+            return Ok(std::borrow::Cow::Borrowed(f));
+        }
         let ms = self.ms()?;
         let raws: Vec<RawG> = self.allgs()?.par_iter().filter_map(|&a| self.read_raw_g(a)).collect();
-        Ok(raws
-            .par_iter()
-            .filter_map(|r| {
-                let status = self.status_of(r.status).filter(|s| *s != Status::Dead)?;
-                let m = ms.iter().find(|m| m.addr == r.m && r.m != 0);
-                Some((r.id, r.addr, status, self.unwind_goroutine(r, status, m)))
-            })
-            .collect())
+        Ok(std::borrow::Cow::Owned(
+            raws.par_iter()
+                .filter_map(|r| {
+                    let status = self.status_of(r.status).filter(|s| *s != Status::Dead)?;
+                    let m = ms.iter().find(|m| m.addr == r.m && r.m != 0);
+                    Some((r.id, r.addr, status, self.unwind_goroutine(r, status, m)))
+                })
+                .collect(),
+        ))
     }
 
     fn build_goroutine(
@@ -325,6 +338,7 @@ impl Process {
         ms: &[MInfo],
         reasons: &[String],
         now: Option<&Now>,
+        unwound: &Unwound,
     ) -> Goroutine {
         let m = ms.iter().find(|m| m.addr == r.m && r.m != 0);
         let on_thread = matches!(status, Status::Running | Status::Syscall);
@@ -339,8 +353,7 @@ impl Process {
             }
             _ => 0,
         };
-        let unwound = self.unwind_goroutine(r, status, m);
-        let frames = self.symbolize(&unwound);
+        let frames = self.symbolize(unwound);
         let start_function = self.func(r.startpc).map(|f| self.func_name(f).to_string());
         Goroutine {
             id: r.id,
@@ -361,7 +374,7 @@ impl Process {
             labels: self.labels(r.labels),
             stack: r.stack,
             frames,
-            unwind_error: unwound.error,
+            unwind_error: unwound.error.clone(),
         }
     }
 

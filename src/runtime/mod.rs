@@ -61,6 +61,9 @@ pub struct Process {
     pub warnings: Vec<String>,
     /// The estimate of "now" for wait durations, computed once.
     now: std::sync::OnceLock<Option<goroutines::Now>>,
+    /// The stacks [`Process::goroutines`] unwound, kept for the root scan that follows it (the
+    /// report reads both: each stack is unwound once).
+    unwound: std::sync::OnceLock<Vec<goroutines::GoroutineFrames>>,
 }
 
 impl Process {
@@ -106,7 +109,17 @@ impl Process {
         };
         let layouts = Layouts::load(dwarf)?;
         let globals = find_globals(&exe, bias)?;
-        Ok(Process { dump, exe, mem, bias, layouts, globals, warnings, now: std::sync::OnceLock::new() })
+        Ok(Process {
+            dump,
+            exe,
+            mem,
+            bias,
+            layouts,
+            globals,
+            warnings,
+            now: std::sync::OnceLock::new(),
+            unwound: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn read_u64(&self, addr: u64, what: &str) -> Result<u64> {

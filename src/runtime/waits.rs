@@ -100,14 +100,13 @@ impl Process {
     /// The `sudog`s of a list linked by the field at `link`, from `first`.
     fn sudog_list(&self, first: u64, link: u64) -> Vec<Sudog> {
         let mut out = Vec::new();
+        let mut seen = rustc_hash::FxHashSet::default();
         let mut sg = first;
-        while sg != 0 && out.len() < MAX_LIST {
+        // A corrupt list may loop: each sudog once.
+        while sg != 0 && out.len() < MAX_LIST && seen.insert(sg) {
             let Some(s) = self.sudog(sg) else { break };
             out.push(s);
             sg = self.mem.read_u64(sg + link).unwrap_or(0);
-            if out.iter().any(|s| s.addr == sg) {
-                break;
-            }
         }
         out
     }

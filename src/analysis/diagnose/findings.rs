@@ -237,12 +237,14 @@ pub fn find(
     out.extend(stuck_channels(&cx));
     out.extend(goroutine_leaks(&cx, stuck, &deadlocked));
     timings.lap("diagnose: goroutine findings");
+    let census = census(&cx);
+    timings.lap("diagnose: census");
     if dom.is_some() {
-        out.extend(retention(&cx));
+        out.extend(retention(&cx, &census));
     }
     out.extend(tickers(&cx));
-    out.extend(resources(&cx));
-    out.extend(contexts(&cx));
+    out.extend(resources(&cx, &census));
+    out.extend(contexts(&cx, &census));
     timings.lap("diagnose: heap findings");
     out.sort_by(|x, y| {
         (x.severity, std::cmp::Reverse(x.retained_bytes), std::cmp::Reverse(x.goroutines.len()), x.kind).cmp(
@@ -560,8 +562,133 @@ fn held_by_program(cx: &Cx, obj: u32) -> Option<(String, Vec<String>)> {
     ok.then_some((root, path))
 }
 
+/// What one pass over the heap's objects finds for the findings: maps and slices with many
+/// entries, open files, sockets and rows, contexts with many children (each object's class
+/// comes from its typing entry, classified once).
+#[derive(Default)]
+struct Census {
+    /// (object, entries) of containers with at least `min_entries`.
+    many: Vec<(u32, u64)>,
+    /// (resource kind: [`RESOURCES`], object, descriptor) of the reachable open ones.
+    open: Vec<(usize, u32, i64)>,
+    /// (context, children, the children map) with at least `min_children`.
+    contexts: Vec<(u32, u64, u64)>,
+}
+
+/// The resources `unclosed-resource` counts: (type name, what the finding calls it).
+const RESOURCES: [(&str, &str); 3] = [
+    ("os.file", "os.File"),
+    ("net.netFD", "net connection or listener"),
+    ("database/sql.Rows", "database/sql.Rows"),
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    None,
+    MapHeader,
+    /// A slice's backing array of values that hold pointers (a byte buffer is no container).
+    PtrArray,
+    Resource(usize),
+    Context,
+}
+
+fn census(cx: &Cx) -> Census {
+    use rayon::prelude::*;
+    let a = cx.a;
+    let std = &a.p.layouts.std;
+    let class: Vec<Class> = a
+        .typing
+        .entries
+        .iter()
+        .map(|e| match e.kind {
+            ObjKind::Map(_, MapPart::Header) if std.map_count.is_some() => Class::MapHeader,
+            ObjKind::Value(TyRef::Runtime(t))
+                if e.array
+                    && e.name.ends_with("backing array")
+                    && a.types.get(t).is_ok_and(|t| t.ptr_bytes > 0) =>
+            {
+                Class::PtrArray
+            }
+            _ => {
+                let offs = [std.file_fd, std.netfd_fd, std.rows_closed];
+                match RESOURCES.iter().position(|r| r.0 == e.name) {
+                    Some(k) if offs[k].is_some() => Class::Resource(k),
+                    _ if matches!(e.name.as_str(), "context.cancelCtx" | "context.timerCtx")
+                        && std.ctx_children.is_some()
+                        && std.map_count.is_some() =>
+                    {
+                        Class::Context
+                    }
+                    _ => Class::None,
+                }
+            }
+        })
+        .collect();
+    if class.iter().all(|c| *c == Class::None) {
+        return Census::default();
+    }
+    let (min_entries, min_children) = (cx.t.min_entries, cx.t.min_children);
+    let class = &class;
+    // One object: what it adds to the census.
+    let one = |o: u32, header: u64, c: &mut Census| {
+        let Some(&k) = class.get(a.typing.entry_index(o) as usize) else { return };
+        if k == Class::None || !a.reach.is_reachable(o) {
+            return;
+        }
+        let m = &a.p.mem;
+        let base = a.heap.addr(o) + header;
+        match k {
+            Class::MapHeader => {
+                if let Some(n) =
+                    std.map_count.and_then(|off| m.read_u64(base + off)).filter(|&n| n >= min_entries)
+                {
+                    c.many.push((o, n));
+                }
+            }
+            Class::PtrArray => {
+                let n = a.typing.count(o);
+                if n >= min_entries {
+                    c.many.push((o, n));
+                }
+            }
+            Class::Resource(2) => {
+                if std.rows_closed.and_then(|off| m.read_u8(base + off)) == Some(0) {
+                    c.open.push((2, o, -1));
+                }
+            }
+            Class::Resource(k) => {
+                let off = if k == 0 { std.file_fd } else { std.netfd_fd };
+                if let Some(fd) = off.and_then(|off| m.read_i64(base + off)).filter(|&fd| fd != -1) {
+                    c.open.push((k, o, fd));
+                }
+            }
+            Class::Context => {
+                let (Some(ch), Some(count)) = (std.ctx_children, std.map_count) else { return };
+                let Some(map) = m.read_u64(base + ch) else { return };
+                let n = if map != 0 { m.read_u64(map + count).unwrap_or(0) } else { 0 };
+                if n >= min_children {
+                    c.contexts.push((o, n, map));
+                }
+            }
+            Class::None => {}
+        }
+    };
+    a.heap
+        .par_object_runs()
+        .fold(Census::default, |mut c, (objs, _, header)| {
+            objs.for_each(|o| one(o, header, &mut c));
+            c
+        })
+        .reduce(Census::default, |mut x, y| {
+            x.many.extend(y.many);
+            x.open.extend(y.open);
+            x.contexts.extend(y.contexts);
+            x
+        })
+}
+
 /// Objects that retain at least the threshold: closures, maps and slices, pools.
-fn retention(cx: &Cx) -> Vec<Finding> {
+fn retention(cx: &Cx, census: &Census) -> Vec<Finding> {
     let a = cx.a;
     let dom = cx.dom.expect("retention needs the dominators");
     let mut out = Vec::new();
@@ -610,35 +737,8 @@ fn retention(cx: &Cx) -> Vec<Finding> {
     }
     // Maps and slices with many entries, whatever they retain.
     let map_count = a.p.layouts.std.map_count;
-    let many: Vec<(u32, u64)> = {
-        use rayon::prelude::*;
-        let min = cx.t.min_entries;
-        a.heap
-            .par_object_runs()
-            .flat_map_iter(|(objs, _, _)| {
-                objs.filter(move |&o| a.reach.is_reachable(o)).filter_map(move |o| {
-                    let e = a.typing.entry(o)?;
-                    let n = match e.kind {
-                        ObjKind::Map(_, MapPart::Header) => {
-                            let at = a.heap.addr(o) + a.heap.header_size(o);
-                            a.p.mem.read_u64(at + map_count?)?
-                        }
-                        // Slices of values that hold pointers (a byte buffer is no container).
-                        ObjKind::Value(TyRef::Runtime(t))
-                            if e.array
-                                && e.name.ends_with("backing array")
-                                && a.types.get(t).is_ok_and(|t| t.ptr_bytes > 0) =>
-                        {
-                            a.typing.count(o)
-                        }
-                        _ => return None,
-                    };
-                    (n >= min).then_some((o, n))
-                })
-            })
-            .collect()
-    };
-    for &(o, _) in &many {
+    let many = &census.many;
+    for &(o, _) in many {
         if !containers.iter().any(|c| c.0 == o) {
             containers.push((o, dom.retained(Node::Object(o), |x| a.heap.size(x)).0));
         }
@@ -898,50 +998,12 @@ fn tickers(cx: &Cx) -> Vec<Finding> {
 }
 
 /// Many open files, sockets or database rows.
-fn resources(cx: &Cx) -> Vec<Finding> {
-    use rayon::prelude::*;
+fn resources(cx: &Cx, census: &Census) -> Vec<Finding> {
     let a = cx.a;
     let std = &a.p.layouts.std;
-    let kinds: [(&str, Option<u64>, &str); 3] = [
-        ("os.file", std.file_fd, "os.File"),
-        ("net.netFD", std.netfd_fd, "net connection or listener"),
-        ("database/sql.Rows", std.rows_closed, "database/sql.Rows"),
-    ];
-    let entries: Vec<(usize, u32)> = a
-        .typing
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| kinds.iter().position(|k| k.0 == e.name && k.1.is_some()).map(|k| (k, i as u32)))
-        .collect();
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    // (kind, object, descriptor) of the reachable open ones.
-    let open: Vec<(usize, u32, i64)> = a
-        .heap
-        .par_object_runs()
-        .flat_map_iter(|(objs, _, header)| {
-            let entries = &entries;
-            objs.filter_map(move |o| {
-                let e = a.typing.entry_index(o);
-                let &(k, _) = entries.iter().find(|x| x.1 == e)?;
-                if !a.reach.is_reachable(o) {
-                    return None;
-                }
-                let base = a.heap.addr(o) + header;
-                let off = kinds[k].1?;
-                if k == 2 {
-                    (a.p.mem.read_u8(base + off)? == 0).then_some((k, o, -1))
-                } else {
-                    let fd = a.p.mem.read_i64(base + off)?;
-                    (fd != -1).then_some((k, o, fd))
-                }
-            })
-        })
-        .collect();
+    let open = &census.open;
     let mut out = Vec::new();
-    for (k, (_, _, what)) in kinds.iter().enumerate() {
+    for (k, (_, what)) in RESOURCES.iter().enumerate() {
         let mut objs: Vec<(u32, i64)> = open.iter().filter(|x| x.0 == k).map(|x| (x.1, x.2)).collect();
         // The standard streams are not leaks.
         if k == 0 {
@@ -1014,38 +1076,10 @@ fn resources(cx: &Cx) -> Vec<Finding> {
 }
 
 /// Cancel contexts with many children that were never cancelled.
-fn contexts(cx: &Cx) -> Vec<Finding> {
-    use rayon::prelude::*;
+fn contexts(cx: &Cx, census: &Census) -> Vec<Finding> {
     let a = cx.a;
-    let std = &a.p.layouts.std;
-    let (Some(children), Some(count)) = (std.ctx_children, std.map_count) else { return Vec::new() };
-    let entries: Vec<u32> = a
-        .typing
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e.name.as_str(), "context.cancelCtx" | "context.timerCtx"))
-        .map(|(i, _)| i as u32)
-        .collect();
-    if entries.is_empty() {
-        return Vec::new();
-    }
     let min = cx.t.min_children;
-    let big: Vec<(u32, u64, u64)> = a
-        .heap
-        .par_object_runs()
-        .flat_map_iter(|(objs, _, header)| {
-            let entries = &entries;
-            objs.filter_map(move |o| {
-                if !entries.contains(&a.typing.entry_index(o)) || !a.reach.is_reachable(o) {
-                    return None;
-                }
-                let m = a.p.mem.read_u64(a.heap.addr(o) + header + children)?;
-                let n = if m != 0 { a.p.mem.read_u64(m + count)? } else { 0 };
-                (n >= min).then_some((o, n, m))
-            })
-        })
-        .collect();
+    let big = census.contexts.clone();
     big.into_iter()
         .map(|(o, n, m)| {
             let (root, path) = rooted(cx, o).map(|(r, _, p)| (r, p)).unwrap_or_default();

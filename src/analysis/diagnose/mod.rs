@@ -37,11 +37,15 @@ impl Diagnosis {
     /// Diagnose a heap analysis (with its dominators, for the retention findings) and the
     /// process's goroutines.
     pub fn run(a: &HeapAnalysis, goroutines: Vec<Goroutine>, t: &Thresholds) -> Diagnosis {
+        let timings = crate::analysis::Timings::start();
         let crash = crash::why_died(a.p, &goroutines);
+        timings.lap("diagnose: crash");
         let mut blocking = Blocking::read(a, &goroutines);
+        timings.lap("diagnose: waits");
         let stuck = Stuck::compute(a, &mut blocking);
         let stuck_ids = stuck.goroutines.clone();
         let (mut findings, mut warnings) = findings::find(a, &goroutines, &blocking, stuck, t);
+        timings.lap("diagnose: findings");
         let memory = match memory::breakdown(a.p, &a.heap.census()) {
             Ok(b) => {
                 let o = memory::outside_live(&b, &t.memory);
@@ -57,6 +61,7 @@ impl Diagnosis {
         if let Some(c) = &crash {
             warnings.extend(c.warnings.iter().map(|w| format!("crash: {w}")));
         }
+        timings.lap("diagnose: memory");
         let groups = group::group(&goroutines);
         Diagnosis { crash, memory, goroutines, groups, blocking, stuck: stuck_ids, findings, warnings }
     }

@@ -101,38 +101,52 @@ fn package(name: &str) -> &str {
     }
 }
 
+/// How goroutines' roots are grouped: goroutine id → its group's index, and a group's name.
+pub struct GoroutineGroups<'a> {
+    pub group_of: &'a dyn Fn(u64) -> Option<usize>,
+    pub name: &'a dyn Fn(usize) -> String,
+}
+
+/// The key of a root group (names are made once per group, not per root).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Package(&'a str),
+    Group(usize),
+    /// A goroutine root's frame and variable (`main.worker buf`).
+    Frame(&'a str),
+    Special(&'static str),
+    Other(RootKind),
+}
+
 /// What each group of roots retains, largest first: globals by package, goroutine stacks by
-/// `group_of` (goroutine id → the name of its group; without it, by the root's frame and
-/// variable), specials by kind.
-pub fn by_root_group(
-    a: &HeapAnalysis,
-    group_of: Option<&dyn Fn(u64) -> Option<String>>,
-) -> Result<Vec<RootGroup>> {
+/// `groups` (without them, by the root's frame and variable), specials by kind.
+pub fn by_root_group(a: &HeapAnalysis, groups: Option<&GoroutineGroups>) -> Result<Vec<RootGroup>> {
     let dom = a.dominators()?;
-    let mut groups: HashMap<(String, &'static str), (RootGroup, rustc_hash::FxHashSet<u64>)> =
-        HashMap::default();
-    for e in &a.root_edges {
-        let Some(r) = a.roots.roots.get(e.root as usize) else { continue };
-        let (b, o) = dom.retained(Node::Root(e.root), |x| a.heap.size(x));
-        let (name, kind) = match (r.kind, r.goroutine) {
-            (RootKind::Data | RootKind::Bss, _) => (format!("package {}", package(&r.name)), "globals"),
-            (_, Some(g)) => {
-                // By the group's name, else by the frame and variable (the root's name without
-                // its goroutine: `main.worker buf`).
-                let own = || {
-                    let rest = r.name.strip_prefix(&format!("goroutine {g} ")).unwrap_or(&r.name);
-                    format!("goroutines' {rest}")
-                };
-                (group_of.and_then(|f| f(g)).unwrap_or_else(own), "goroutines")
-            }
+    let mut sums: HashMap<Key, (RootGroup, rustc_hash::FxHashSet<u64>)> = HashMap::default();
+    for (root, b, o) in dom.roots_retained() {
+        let Some(r) = a.roots.roots.get(root as usize) else { continue };
+        let key = match (r.kind, r.goroutine) {
+            (RootKind::Data | RootKind::Bss, _) => Key::Package(package(&r.name)),
+            (_, Some(g)) => match groups.and_then(|gs| (gs.group_of)(g)) {
+                Some(i) => Key::Group(i),
+                // `goroutine 17 main.worker buf` → `main.worker buf`.
+                None => Key::Frame(r.name.splitn(3, ' ').nth(2).unwrap_or(&r.name)),
+            },
             (RootKind::Finalizer | RootKind::FinalizerFn | RootKind::FinalizerQueue, _) => {
-                ("finalizers".to_string(), "specials")
+                Key::Special("finalizers")
             }
-            (RootKind::Cleanup, _) => ("cleanups".to_string(), "specials"),
-            (RootKind::WeakHandle, _) => ("weak pointers".to_string(), "specials"),
-            (k, None) => (format!("{k:?}").to_lowercase(), "other"),
+            (RootKind::Cleanup, _) => Key::Special("cleanups"),
+            (RootKind::WeakHandle, _) => Key::Special("weak pointers"),
+            (k, None) => Key::Other(k),
         };
-        let (g, ids) = groups.entry((name.clone(), kind)).or_insert_with(|| {
+        let (g, ids) = sums.entry(key).or_insert_with(|| {
+            let (name, kind) = match key {
+                Key::Package(p) => (format!("package {p}"), "globals"),
+                Key::Group(i) => (groups.map_or_else(String::new, |gs| (gs.name)(i)), "goroutines"),
+                Key::Frame(f) => (format!("goroutines' {f}"), "goroutines"),
+                Key::Special(s) => (s.to_string(), "specials"),
+                Key::Other(k) => (format!("{k:?}").to_lowercase(), "other"),
+            };
             (
                 RootGroup { name, kind, roots: 0, goroutines: 0, retained_bytes: 0, retained_objects: 0 },
                 Default::default(),
@@ -145,7 +159,7 @@ pub fn by_root_group(
             ids.insert(id);
         }
     }
-    let mut out: Vec<RootGroup> = groups
+    let mut out: Vec<RootGroup> = sums
         .into_values()
         .map(|(mut g, ids)| {
             g.goroutines = ids.len();
