@@ -228,6 +228,7 @@ impl Blocking {
             }
         };
         let mut chan_addrs: Vec<u64> = Vec::new();
+        let mut send_queues: HashMap<u64, HashSet<u64>> = HashMap::default();
         for g in gs.iter().filter(|g| !g.runtime_internal) {
             let reason = g.wait_reason.as_deref().unwrap_or("");
             if !matches!(g.status, Status::Waiting | Status::Leaked) {
@@ -242,11 +243,20 @@ impl Blocking {
                         let dir = match reason {
                             "chan send" | "chan send (durable)" => Dir::Send,
                             "chan receive" | "chan receive (durable)" => Dir::Recv,
-                            // A select case: sends queue on the channel's sendq.
-                            _ => match p.chan_state(s.chan) {
-                                Ok(c) if c.sendq.iter().any(|w| w.addr == s.addr) => Dir::Send,
-                                _ => Dir::Recv,
-                            },
+                            // A select case: sends queue on the channel's sendq (each channel's
+                            // queue read once: 100,000 selects may share one).
+                            _ => {
+                                let sending = send_queues.entry(s.chan).or_insert_with(|| {
+                                    p.chan_state(s.chan)
+                                        .map(|c| c.sendq.iter().map(|w| w.addr).collect())
+                                        .unwrap_or_default()
+                                });
+                                if sending.contains(&s.addr) {
+                                    Dir::Send
+                                } else {
+                                    Dir::Recv
+                                }
+                            }
                         };
                         ChanCase { chan: s.chan, dir, select: s.is_select }
                     })
@@ -324,12 +334,13 @@ fn cond_of(a: &HeapAnalysis, roots_of: &HashMap<u64, Vec<u32>>, g: &Goroutine) -
         }
         false
     };
-    a.roots
-        .edges
+    // The words of that frame's roots (a frame is small; the edges of every root are not).
+    roots
         .iter()
-        .filter(|e| roots.contains(&e.root) && a.roots.roots[e.root as usize].name.starts_with(&frame))
-        .filter_map(|e| p.mem.read_u64(a.roots.roots[e.root as usize].addr + e.offset))
-        .find(|&v| waits_here(v))
+        .map(|&r| &a.roots.roots[r as usize])
+        .filter(|r| r.name.starts_with(&frame))
+        .flat_map(|r| (0..r.size.min(1 << 12)).step_by(8).filter_map(move |off| p.mem.read_u64(r.addr + off)))
+        .find(|&v| v != 0 && a.heap.find_object(v).is_some() && waits_here(v))
 }
 
 /// Every `time.Ticker`/`Timer` object on the heap (those `time.NewTicker`, `NewTimer` and
