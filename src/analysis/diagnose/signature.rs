@@ -100,6 +100,7 @@ mod tests {
             goroutines: vec![7],
             objects: vec![0xc000010000],
             retained_bytes: 1234,
+            count: 1,
             location: Some(Location { function: function.into(), file: "/src/x/main.go".into(), line }),
             root: None,
             path: Vec::new(),
