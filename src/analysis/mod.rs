@@ -3,10 +3,12 @@
 //! - [`heap`]: the heap analysis (object graph, reachability, typing, dominators, paths);
 //! - [`group`]: goroutines grouped by identical stacks;
 //! - [`crash`]: why the process died (the panic, fatal error or signal, and its message);
+//! - [`diff`]: what grew between two dumps of one program (types, retainers, goroutine groups);
 //! - [`diagnose`]: channels, locks and stuck goroutines, and the findings.
 
 pub mod crash;
 pub mod diagnose;
+pub mod diff;
 pub mod group;
 pub mod heap;
 
