@@ -16,7 +16,7 @@ commit-fixtures:
 
 # Check every cached dump against the runtime's own traceback and the scenario's facts.
 matrix:
-    GOMORTEM_FIXTURES={{fixtures_dir}} GOMORTEM_MATRIX=1 cargo test --release --test matrix --test memory --test crash --test diagnoses -- --nocapture
+    GOMORTEM_FIXTURES={{fixtures_dir}} GOMORTEM_MATRIX=1 cargo test --release --test matrix --test memory --test crash --test diagnoses --test diff -- --nocapture
 
 # Throughput benchmarks (generates its large dumps on first run).
 bench:

@@ -211,6 +211,77 @@ pub fn channels(t: &Target, stuck_only: bool, out: &mut dyn Write) -> Result<Out
     Ok(outcome(&p))
 }
 
+/// What `gomortem diff` reads: two dumps of one program.
+#[derive(Clone, Debug)]
+pub struct DiffTarget {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    /// The executable of both; None: the one each dump names.
+    pub exe: Option<PathBuf>,
+    /// The executable of the new dump, if not `exe`.
+    pub exe_new: Option<PathBuf>,
+    /// JSON instead of text.
+    pub json: bool,
+}
+
+/// `gomortem diff OLD NEW`: what grew from OLD to NEW, by type, retainer and goroutine group
+/// (at most `top` rows that grew and `top` that shrank in each). Refused: the same file twice,
+/// dumps of different programs or builds. One heap analysis at a time: OLD's is summarised and
+/// freed before NEW is analysed.
+pub fn diff(t: &DiffTarget, top: usize, out: &mut dyn Write) -> Result<Outcome> {
+    use crate::analysis::diff;
+    if same_file(&t.old, &t.new) {
+        return Err(crate::Error::Other(format!(
+            "{} and {} are the same file: diff compares two dumps of one program taken at different times",
+            t.old.display(),
+            t.new.display()
+        )));
+    }
+    let old = Process::open(&t.old, t.exe.as_deref())?;
+    // With one executable for both, a new dump of another build fails its pairing: say why.
+    const ONE_EXE: &str = " (--exe is used for both dumps; --exe-new names the new dump's executable, but \
+                           a dump of another build cannot be compared)";
+    let new = Process::open(&t.new, t.exe_new.as_deref().or(t.exe.as_deref())).map_err(|e| match e {
+        crate::Error::Mismatch(m) if t.exe.is_some() && t.exe_new.is_none() => {
+            crate::Error::Mismatch(format!("{m}{ONE_EXE}"))
+        }
+        e => e,
+    })?;
+    diff::check_same_program(&diff::Identity::of(&old), &diff::Identity::of(&new), &t.old, &t.new)?;
+    let before = diff::snapshot(&old)?;
+    drop(old);
+    let after = diff::snapshot(&new)?;
+    let d = diff::diff(&before, &after);
+    let doc = report::diff::diff(&before, &after, &d, top);
+    if t.json {
+        rh::json(out, &doc)?;
+    } else {
+        write_text(out, &report::diff::diff_text(&doc))?;
+    }
+    let truncated: Vec<String> = [&before, &after]
+        .iter()
+        .filter(|s| s.missing_bytes > 0)
+        .map(|s| format!("{} ({} bytes missing)", s.path, s.missing_bytes))
+        .collect();
+    Ok(if truncated.is_empty() {
+        outcome(&new)
+    } else {
+        Outcome::Partial(format!("truncated: {}; what is shown may be incomplete", truncated.join(", ")))
+    })
+}
+
+/// The same file (by device and inode where there are some, else by canonical path).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (x.dev(), x.ino()) == (y.dev(), y.ino());
+        }
+    }
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
 /// The formats of `gomortem report`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

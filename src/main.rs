@@ -125,6 +125,26 @@ enum Command {
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
+    /// What grew between two dumps of one program (taken minutes or hours apart): by type, by
+    /// root and retainer, by goroutine group, matched by name and stack, never by address.
+    Diff {
+        /// The older dump.
+        old: PathBuf,
+        /// The newer dump (of the same build of the same program).
+        new: PathBuf,
+        /// The Go executable of both dumps (default: the one each dump names).
+        #[arg(long, short = 'e', value_name = "EXE")]
+        exe: Option<PathBuf>,
+        /// The executable of the newer dump, if not --exe (the same build, at another path).
+        #[arg(long, value_name = "EXE")]
+        exe_new: Option<PathBuf>,
+        /// Print one JSON document (schema in docs/json-schema.md).
+        #[arg(long)]
+        json: bool,
+        /// Rows that grew, and rows that shrank, in each list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Decode one heap object or global variable: its type and fields, to a given depth;
     /// map entries, channel buffers, closure captures and strings included.
     Object {
@@ -210,6 +230,9 @@ fn run(cli: Cli) -> gomortem::Result<Outcome> {
         Command::Path { target, addr, paths } => commands::path(&target.into(), addr, paths, out),
         Command::Object { target, addr, depth } => commands::object(&target.into(), &addr, depth, out),
         Command::Channels { target, stuck } => commands::channels(&target.into(), stuck, out),
+        Command::Diff { old, new, exe, exe_new, json, top } => {
+            commands::diff(&commands::DiffTarget { old, new, exe, exe_new, json }, top, out)
+        }
         Command::Report { dump, exe, format, json, output, fail_on, top, thresholds } => {
             let target = commands::Target { dump, exe, json: false };
             let format = if json || format == ReportFormat::Json { Format::Json } else { Format::Text };

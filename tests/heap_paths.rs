@@ -7,51 +7,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use common::compare;
 use serde_json::Value;
 
-/// A case's file, decompressed once under the target's temporary directory (each run of the
-/// binary would otherwise spend most of its time in xz).
-fn plain(case: &compare::Case, key: &str) -> PathBuf {
-    static DONE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let src = case.file(key);
-    if !src.extension().is_some_and(|e| e == "xz" || e == "gz" || e == "zst") {
-        return src;
-    }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("heap_paths").join(case.dir.file_name().unwrap());
-    let out = dir.join(src.file_stem().unwrap()); // dump.xz → dump, dump2.xz → dump2
-    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    if !done.contains(&out) {
-        let f = gomortem::dump::MappedFile::open_maybe_compressed(&src).unwrap();
-        let same = std::fs::metadata(&out).is_ok_and(|m| m.len() == f.len());
-        if !same {
-            // Written aside, then renamed: another test run may be reading the old one.
-            std::fs::create_dir_all(&dir).unwrap();
-            let tmp = dir.join(format!("{key}.{}", std::process::id()));
-            write_sparse(&tmp, f.bytes());
-            std::fs::rename(&tmp, &out).unwrap();
-        }
-        done.push(out.clone());
-    }
-    out
-}
-
-/// Write `bytes`, leaving holes where whole pages are zero (cores are mostly zeros).
-fn write_sparse(path: &Path, bytes: &[u8]) {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = std::fs::File::create(path).unwrap();
-    for (i, page) in bytes.chunks(4096).enumerate() {
-        if page.iter().any(|&b| b != 0) {
-            f.seek(SeekFrom::Start(i as u64 * 4096)).unwrap();
-            f.write_all(page).unwrap();
-        }
-    }
-    f.set_len(bytes.len() as u64).unwrap();
-}
+use compare::plain;
 
 /// `gomortem CMD DUMP [ARGS…] --exe EXE --json`
 fn run_json(case: &compare::Case, args: &[&str]) -> Value {

@@ -4,10 +4,12 @@
 //! - [`group`]: goroutines grouped by identical stacks;
 //! - [`crash`]: why the process died (the panic, fatal error or signal, and its message);
 //! - [`diagnose`]: channels, locks and stuck goroutines, and the findings;
+//! - [`diff`]: what grew between two dumps of one program (types, retainers, goroutine groups);
 //! - [`memory`]: where the process's memory went, by category, against the runtime's counters.
 
 pub mod crash;
 pub mod diagnose;
+pub mod diff;
 pub mod group;
 pub mod heap;
 pub mod memory;

@@ -2,6 +2,7 @@
 //! then written as human text or as versioned JSON (see docs/json-schema.md).
 
 pub mod channels;
+pub mod diff;
 pub mod heap;
 pub mod json;
 pub mod memory;
@@ -19,7 +20,7 @@ use crate::runtime::{Goroutine, Process, Status};
 use crate::Result;
 
 /// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
-pub const SCHEMA_VERSION: &str = "1.6.0";
+pub const SCHEMA_VERSION: &str = "1.7.0";
 
 /// What the dump is and what the process was doing.
 pub struct Overview {

@@ -35,6 +35,45 @@ impl Case {
     }
 }
 
+/// A case's file, decompressed once under the target's temporary directory (each run of the
+/// binary would otherwise spend most of its time in xz).
+pub fn plain(case: &Case, key: &str) -> PathBuf {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let src = case.file(key);
+    if !src.extension().is_some_and(|e| e == "xz" || e == "gz" || e == "zst") {
+        return src;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unpacked").join(case.dir.file_name().unwrap());
+    let out = dir.join(src.file_stem().unwrap()); // dump.xz → dump, dump2.xz → dump2
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if !done.contains(&out) {
+        let f = gomortem::dump::MappedFile::open_maybe_compressed(&src).unwrap();
+        let same = std::fs::metadata(&out).is_ok_and(|m| m.len() == f.len());
+        if !same {
+            // Written aside, then renamed: another test run may be reading the old one.
+            std::fs::create_dir_all(&dir).unwrap();
+            let tmp = dir.join(format!("{key}.{}", std::process::id()));
+            write_sparse(&tmp, f.bytes());
+            std::fs::rename(&tmp, &out).unwrap();
+        }
+        done.push(out.clone());
+    }
+    out
+}
+
+/// Write `bytes`, leaving holes where whole pages are zero (cores are mostly zeros).
+fn write_sparse(path: &Path, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::File::create(path).unwrap();
+    for (i, page) in bytes.chunks(4096).enumerate() {
+        if page.iter().any(|&b| b != 0) {
+            f.seek(SeekFrom::Start(i as u64 * 4096)).unwrap();
+            f.write_all(page).unwrap();
+        }
+    }
+    f.set_len(bytes.len() as u64).unwrap();
+}
+
 /// Every case under `root` (any depth), sorted by path. A case dumped more than once
 /// (`snapshots` in its case.json: `dump2`, `oracle2`, `facts2`, `oracle_goroutine2`, …) gives
 /// one case per snapshot, the later ones with their files under the plain keys and `snapshot`
