@@ -76,8 +76,8 @@ pub fn heap(a: &HeapAnalysis, top: usize, retainers: usize) -> HeapDoc {
     let mut warnings = a.warnings.clone();
     let retainers = match retainers {
         0 => None,
-        n => match self::top(a, n) {
-            Ok(t) => Some(t.retainers),
+        n => match retainer_rows(a, n) {
+            Ok(r) => Some(r),
             Err(e) => {
                 warnings.push(format!("no retainers: {e}"));
                 None
