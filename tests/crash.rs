@@ -107,13 +107,7 @@ fn committed_crash_reports() {
 
 #[test]
 fn matrix_crash_reports() {
-    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
-        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
-        return;
-    }
-    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
-    let cases = compare::cases(&root);
-    assert!(!cases.is_empty(), "no fixture cases under {}", root.display());
+    let Some(cases) = compare::matrix_cases() else { return };
     assert_eq!(run(&cases), 0);
 }
 

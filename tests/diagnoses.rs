@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{compare, facts, findings};
@@ -115,13 +115,7 @@ fn committed_reports_find_what_was_planted() {
 
 #[test]
 fn matrix_reports_find_what_was_planted() {
-    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
-        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
-        return;
-    }
-    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
-    let cases = compare::cases(&root);
-    assert!(!cases.is_empty(), "no fixture cases under {}", root.display());
+    let Some(cases) = compare::matrix_cases() else { return };
     let reports = check_all(&cases);
     check_signatures(&reports);
 }

@@ -4,20 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::{compare, facts};
 use rayon::prelude::*;
 
 #[test]
 fn matrix_matches_runtime_traceback() {
-    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
-        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
-        return;
-    }
-    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
-    let cases = compare::cases(&root);
-    assert!(!cases.is_empty(), "no fixture cases under {} (run `just fixtures`)", root.display());
+    let Some(cases) = compare::matrix_cases() else { return };
     let known = compare::known_failures();
     let results: Vec<_> = cases.par_iter().map(|c| (c.name(), compare::check(c))).collect();
     let report = compare::report(&results, &known);
@@ -33,13 +25,7 @@ fn matrix_matches_runtime_traceback() {
 /// than 5% of the reachable bytes are untyped.
 #[test]
 fn matrix_heap_matches_runtime_counters() {
-    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
-        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
-        return;
-    }
-    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
-    let cases = compare::cases(&root);
-    assert!(!cases.is_empty(), "no fixture cases under {}", root.display());
+    let Some(cases) = compare::matrix_cases() else { return };
     let results: Vec<(String, Result<Option<facts::MapRetained>, String>)> = cases
         .par_iter()
         .map(|c| {

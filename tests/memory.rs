@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{compare, facts};
@@ -202,13 +202,7 @@ fn memory_command() {
 /// the facts carry.
 #[test]
 fn matrix_memory_matches_runtime_counters() {
-    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
-        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
-        return;
-    }
-    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
-    let cases = compare::cases(&root);
-    assert!(!cases.is_empty(), "no fixture cases under {}", root.display());
+    let Some(cases) = compare::matrix_cases() else { return };
     let results: Vec<_> = cases.par_iter().map(|c| (c.name(), check(c))).collect();
     let known = compare::known_failures();
     let (mut problems, mut full, mut old) = (0, 0, 0);

@@ -93,15 +93,7 @@ pub struct GroupJ {
     pub new_count: usize,
     pub status: Status,
     pub wait_reason: Option<String>,
-    pub frames: Vec<FrameJ>,
-}
-
-#[derive(Serialize)]
-pub struct FrameJ {
-    pub function: String,
-    pub file: String,
-    pub line: u32,
-    pub inlined: bool,
+    pub frames: Vec<super::FrameRow>,
 }
 
 /// The `diff` document.
@@ -141,16 +133,7 @@ fn group_json(g: &GroupDelta) -> GroupJ {
         new_count: g.new_count,
         status: s.status,
         wait_reason: s.wait_reason.clone(),
-        frames: s
-            .frames
-            .iter()
-            .map(|f| FrameJ {
-                function: f.function.clone(),
-                file: f.file.clone(),
-                line: f.line,
-                inlined: f.inlined,
-            })
-            .collect(),
+        frames: super::FrameRow::shown(&s.frames),
     }
 }
 

@@ -139,7 +139,7 @@ fn retainer_row(a: &HeapAnalysis, n: &RetainerNode, parent: Option<u64>) -> Reta
         }
         Node::Root(i) => {
             let root = a.roots.roots.get(i as usize);
-            let ty = root.and_then(|r| Some(a.p.exe.dwarf.as_ref()?.type_name(r.ty?).to_string()));
+            let ty = root.and_then(|r| r.type_name(a.p));
             (
                 format!("{:#x}", root.map_or(0, |r| r.addr)),
                 ty.unwrap_or_else(|| {

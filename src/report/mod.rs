@@ -22,6 +22,30 @@ use crate::Result;
 /// Version of the JSON documents; bumped on every change (docs/json-schema.md has the log).
 pub const SCHEMA_VERSION: &str = "1.7.0";
 
+/// A frame of a goroutine's stack, as the report and diff documents give it.
+#[derive(Serialize, Clone, Debug)]
+pub struct FrameRow {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+    pub inlined: bool,
+}
+
+impl FrameRow {
+    /// The frames the runtime's traceback shows (runtime frames and wrappers hidden).
+    pub fn shown(fs: &[crate::runtime::goroutines::Frame]) -> Vec<FrameRow> {
+        fs.iter()
+            .filter(|f| f.shown_by_default())
+            .map(|f| FrameRow {
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+                inlined: f.inlined,
+            })
+            .collect()
+    }
+}
+
 /// What the dump is and what the process was doing.
 pub struct Overview {
     pub dump: DumpSummary,

@@ -18,7 +18,7 @@ use crate::analysis::diagnose::findings::{block_frame, Finding, Kind, Severity, 
 use crate::analysis::diagnose::{signature, Diagnosis};
 use crate::analysis::heap::typing::Row;
 use crate::analysis::HeapAnalysis;
-use crate::runtime::goroutines::{Frame, Location};
+use crate::runtime::goroutines::Location;
 use crate::runtime::Status;
 
 /// What the report shows of long lists.
@@ -124,21 +124,13 @@ pub struct GroupJ {
     pub stuck: usize,
     pub runtime_internal: bool,
     pub ids: Vec<u64>,
-    pub frames: Vec<FrameJ>,
+    pub frames: Vec<super::FrameRow>,
 }
 
 #[derive(Serialize)]
 pub struct MinMax {
     pub min: u64,
     pub max: u64,
-}
-
-#[derive(Serialize)]
-pub struct FrameJ {
-    pub function: String,
-    pub file: String,
-    pub line: u32,
-    pub inlined: bool,
 }
 
 #[derive(Serialize)]
@@ -191,18 +183,6 @@ impl ReportDoc {
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).min()
     }
-}
-
-fn frames(fs: &[Frame]) -> Vec<FrameJ> {
-    fs.iter()
-        .filter(|f| f.shown_by_default())
-        .map(|f| FrameJ {
-            function: f.function.clone(),
-            file: f.file.clone(),
-            line: f.line,
-            inlined: f.inlined,
-        })
-        .collect()
 }
 
 /// Build the report.
@@ -286,7 +266,7 @@ pub fn report(a: &HeapAnalysis, d: &Diagnosis, opt: &ReportOptions) -> ReportDoc
             stuck: g.ids.iter().filter(|id| d.stuck.binary_search(id).is_ok()).count(),
             runtime_internal: g.runtime_internal,
             ids: g.ids.clone(),
-            frames: frames(&g.frames),
+            frames: super::FrameRow::shown(&g.frames),
         })
         .collect();
     let waited: Vec<_> =

@@ -91,6 +91,14 @@ pub struct Root {
     pub unnamed: bool,
 }
 
+impl Root {
+    /// The Go type of the root's variable (`map[string]*main.session`, `sync.Pool`), when the
+    /// executable describes it.
+    pub fn type_name(&self, p: &Process) -> Option<String> {
+        Some(p.exe.dwarf.as_ref()?.type_name(self.ty?).to_string())
+    }
+}
+
 /// A pointer from a root to a heap object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RootEdge {

@@ -74,6 +74,20 @@ fn write_sparse(path: &Path, bytes: &[u8]) {
     f.set_len(bytes.len() as u64).unwrap();
 }
 
+/// The cached cases of the full matrix (`GOMORTEM_FIXTURES`, default `fixtures/cache`), when
+/// `GOMORTEM_MATRIX` is set (`just matrix`); None (with a note) otherwise. Panics if there are
+/// none: the matrix asked for is never silently empty.
+pub fn matrix_cases() -> Option<Vec<Case>> {
+    if std::env::var_os("GOMORTEM_MATRIX").is_none() {
+        eprintln!("matrix: skipped (set GOMORTEM_MATRIX=1, or run `just matrix`)");
+        return None;
+    }
+    let root = PathBuf::from(std::env::var_os("GOMORTEM_FIXTURES").unwrap_or("fixtures/cache".into()));
+    let cases = cases(&root);
+    assert!(!cases.is_empty(), "no fixture cases under {} (run `just fixtures`)", root.display());
+    Some(cases)
+}
+
 /// Every case under `root` (any depth), sorted by path. A case dumped more than once
 /// (`snapshots` in its case.json: `dump2`, `oracle2`, `facts2`, `oracle_goroutine2`, …) gives
 /// one case per snapshot, the later ones with their files under the plain keys and `snapshot`

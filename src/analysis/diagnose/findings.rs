@@ -532,9 +532,7 @@ fn stuck_channels(cx: &Cx) -> Vec<Finding> {
 
 /// A root's type name, when DWARF gives it.
 fn root_type(cx: &Cx, r: u32) -> Option<String> {
-    let root = cx.a.roots.roots.get(r as usize)?;
-    let d = cx.a.p.exe.dwarf.as_ref()?;
-    root.ty.map(|t| d.type_name(t).to_string())
+    cx.a.roots.roots.get(r as usize)?.type_name(cx.a.p)
 }
 
 /// The root a reachable object hangs from (its variable's name: `main.baseCtx`, `goroutine 19
