@@ -837,6 +837,18 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// As the JSON spells it (`fragmentation`, `unreturned_free_spans`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Fragmentation => "fragmentation",
+            Cause::UnreturnedFreeSpans => "unreturned_free_spans",
+            Cause::Stacks => "stacks",
+            Cause::RuntimeMetadata => "runtime_metadata",
+            Cause::Executable => "executable",
+            Cause::NonGo => "non_go",
+        }
+    }
+
     /// The categories a cause sums.
     pub fn categories(self) -> &'static [&'static str] {
         match self {

@@ -96,6 +96,8 @@ fn matches(facts: &Value, f: &Value, e: &Value) -> bool {
         // The closure by its function; when the compiler inlined the function that makes it, the
         // closure is named after the caller (`main.startHTTP.logger.func2`): then by what it
         // captures, its type and count.
+        // Memory mostly outside live objects, by its biggest cause.
+        ("memory", "memory") => f["type"] == e["type"],
         ("closure-retention", "closure-retention") => {
             let by_capture = f["type"] == e["type"] && f["count"] == e["count"];
             (function == e["function"].as_str() || by_capture) && retained_ok(f)

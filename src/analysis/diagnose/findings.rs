@@ -137,7 +137,8 @@ pub struct Finding {
     pub count: u64,
     /// The type it is about: the container's (growing-container), what a closure captures
     /// (closure-retention), `os.File`, `time.Ticker`, `context.cancelCtx`, `sync.Pool`, a
-    /// channel's (stuck-channel), the lock's (deadlock).
+    /// channel's (stuck-channel), the lock's (deadlock); for memory, the biggest cause
+    /// (`fragmentation`, `unreturned_free_spans`, `stacks`, `runtime_metadata`, `non_go`…).
     pub type_name: Option<String>,
     /// Where in the source: where the goroutines block, the closure's function…
     pub location: Option<Location>,
@@ -1148,6 +1149,8 @@ pub fn memory(o: &OutsideLive) -> Option<Finding> {
     );
     f.retained_bytes = outside;
     f.count = o.causes.len() as u64;
+    // What it is about: the biggest cause.
+    f.type_name = main.map(|c| c.cause.name().to_string());
     f.details = o.causes.iter().map(|c| c.why.clone()).collect();
     Some(f)
 }
