@@ -25,3 +25,8 @@ bench:
 # Install the matrix's tools on a fresh machine (Go toolchains, qemu, Wine, gdb, just).
 setup:
     bash .ci/setup.sh
+
+# Fuzz every target for SECONDS each (libFuzzer via cargo-fuzz on nightly; two at a time). Crashes
+# land in fuzz/artifacts/<target>: copy each to fuzz/regressions/<target>/ as a regression test.
+fuzz SECONDS="60":
+    bash fuzz/run.sh {{SECONDS}}

@@ -18,6 +18,8 @@ pub mod commands;
 pub mod dump;
 pub mod error;
 pub mod exe;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod report;
 pub mod runtime;
 

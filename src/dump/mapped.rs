@@ -11,10 +11,25 @@ use memmap2::Mmap;
 
 use crate::{Error, Result};
 
-/// A read-only memory map, cheap to clone.
+/// A read-only memory map, cheap to clone; or bytes held in memory (for tests and fuzzing).
 #[derive(Clone)]
 pub struct MappedFile {
-    map: Arc<Mmap>,
+    map: Arc<Backing>,
+}
+
+enum Backing {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
 }
 
 enum Compression {
@@ -49,7 +64,7 @@ impl MappedFile {
         // SAFETY: the map is read-only; a dump or executable being modified while we
         // read it is outside what any post-mortem tool can defend against.
         let map = unsafe { Mmap::map(f) }.map_err(|e| Error::io(path, e))?;
-        Ok(MappedFile { map: Arc::new(map) })
+        Ok(MappedFile { map: Arc::new(Backing::Map(map)) })
     }
 
     /// Open a file; if it is gzip, xz or zstd compressed (recognised by its magic, not its
@@ -85,6 +100,19 @@ impl MappedFile {
         Self::from_file(path, &tmp)
     }
 
+    /// Bytes held in memory, read like a mapped file (tests and fuzz targets build inputs so).
+    pub fn from_vec(bytes: Vec<u8>) -> MappedFile {
+        MappedFile { map: Arc::new(Backing::Owned(bytes)) }
+    }
+
+    /// The bytes given to [`Self::from_vec`] back, if this is their last holder.
+    pub fn into_vec(self) -> Option<Vec<u8>> {
+        match Arc::try_unwrap(self.map).ok()? {
+            Backing::Owned(v) => Some(v),
+            Backing::Map(_) => None,
+        }
+    }
+
     /// Ask the system to read `len` bytes from `offset` into its page cache, in the
     /// background: for a dump not yet cached, what will be read soon arrives in large reads
     /// instead of one page fault at a time. A hint: errors are ignored, and it does nothing
@@ -95,9 +123,9 @@ impl MappedFile {
             return;
         }
         #[cfg(unix)]
-        {
+        if let Backing::Map(map) = &*self.map {
             let len = len.min(total - offset);
-            let _ = self.map.advise_range(memmap2::Advice::WillNeed, offset as usize, len as usize);
+            let _ = map.advise_range(memmap2::Advice::WillNeed, offset as usize, len as usize);
         }
         #[cfg(not(unix))]
         let _ = len;

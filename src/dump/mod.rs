@@ -217,7 +217,11 @@ pub(crate) fn normalize_mappings(mut m: Vec<Mapping>) -> Vec<Mapping> {
 impl Dump {
     /// Open a core file or minidump, decompressing `.gz`, `.xz` and `.zst` first.
     pub fn open(path: &Path) -> Result<Dump> {
-        let file = MappedFile::open_maybe_compressed(path)?;
+        Self::from_file(path, MappedFile::open_maybe_compressed(path)?)
+    }
+
+    /// Read a dump from bytes already mapped (or held in memory); `path` names it in messages.
+    pub fn from_file(path: &Path, file: MappedFile) -> Result<Dump> {
         let head = file.bytes();
         if head.len() >= 4 && &head[..4] == b"\x7fELF" {
             elfcore::read(path, file)

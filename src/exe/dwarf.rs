@@ -105,7 +105,16 @@ pub struct Field {
     pub embedded: bool,
 }
 
+/// The DWARF sections gomortem reads, decompressed.
+pub struct Sections<'a> {
+    pub info: std::borrow::Cow<'a, [u8]>,
+    pub abbrev: std::borrow::Cow<'a, [u8]>,
+    pub str_: Option<std::borrow::Cow<'a, [u8]>>,
+    pub line_str: Option<std::borrow::Cow<'a, [u8]>>,
+}
+
 /// A DWARF section's bytes, kept for the strings that point into it.
+#[derive(Clone)]
 enum Buf {
     Empty,
     Mapped { file: MappedFile, off: usize, len: usize },
@@ -123,6 +132,7 @@ impl Buf {
 }
 
 /// The DWARF of a Go executable, read once.
+#[derive(Clone)]
 pub struct Dwarf {
     /// `.debug_info`, `.debug_str`, `.debug_line_str`: the sections names live in.
     bufs: [Buf; 3],
@@ -169,8 +179,19 @@ impl Dwarf {
         let abbrev = image
             .decompressed_section(".debug_abbrev")?
             .ok_or_else(|| Error::malformed("DWARF", ".debug_info without .debug_abbrev"))?;
-        let str_ = image.decompressed_section(".debug_str")?;
-        let line_str = image.decompressed_section(".debug_line_str")?;
+        let sections = Sections {
+            info,
+            abbrev,
+            str_: image.decompressed_section(".debug_str")?,
+            line_str: image.decompressed_section(".debug_line_str")?,
+        };
+        Self::from_sections(sections, Some(&image.file)).map(Some)
+    }
+
+    /// Read the DWARF from its (decompressed) sections. Section bytes borrowed from `file` stay
+    /// in it; others are kept as owned copies.
+    pub fn from_sections(sections: Sections<'_>, file: Option<&MappedFile>) -> Result<Dwarf> {
+        let Sections { info, abbrev, str_, line_str } = sections;
         let slices = [&info[..], str_.as_deref().unwrap_or(&[]), line_str.as_deref().unwrap_or(&[])];
 
         let dwarf: gimli::Dwarf<R<'_>> = gimli::Dwarf::load(|id| -> Result<R<'_>> {
@@ -190,13 +211,16 @@ impl Dwarf {
             None => Buf::Empty,
             Some(std::borrow::Cow::Owned(v)) => Buf::Owned(v),
             Some(std::borrow::Cow::Borrowed(s)) => {
-                let base = image.file.bytes().as_ptr() as usize;
-                match (s.as_ptr() as usize).checked_sub(base) {
-                    Some(off) if off as u64 + s.len() as u64 <= image.file.len() => {
-                        Buf::Mapped { file: image.file.clone(), off, len: s.len() }
-                    }
-                    _ => Buf::Owned(s.to_vec()),
-                }
+                let mapped = file.and_then(|file| {
+                    let base = file.bytes().as_ptr() as usize;
+                    let off = (s.as_ptr() as usize).checked_sub(base)?;
+                    (off as u64 + s.len() as u64 <= file.len()).then(|| Buf::Mapped {
+                        file: file.clone(),
+                        off,
+                        len: s.len(),
+                    })
+                });
+                mapped.unwrap_or_else(|| Buf::Owned(s.to_vec()))
             }
         };
         let version = b.version;
@@ -214,7 +238,7 @@ impl Dwarf {
             locals: std::sync::OnceLock::new(),
         };
         d.index();
-        Ok(Some(d))
+        Ok(d)
     }
 
     /// Sort the name tables.
@@ -715,7 +739,7 @@ impl Capture {
 
 /// The frame-resident locals of every function with code, read from the `DW_TAG_subprogram`
 /// subtrees (see [`Dwarf::frame_locals`]), and the captured variables of closure functions.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FrameLocals {
     /// (low pc, high pc, locals), sorted by low pc.
     funcs: Vec<(u64, u64, Vec<Local>)>,

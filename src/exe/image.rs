@@ -36,6 +36,7 @@ pub struct Section {
     pub alloc: bool,
 }
 
+#[derive(Clone)]
 pub struct Image {
     /// The path the image was opened from.
     pub path: std::path::PathBuf,
@@ -69,7 +70,11 @@ const PAGE: u64 = 0x1000;
 impl Image {
     /// Open an ELF or PE executable (possibly gzip/xz/zstd compressed).
     pub fn open(path: &Path) -> Result<Image> {
-        let file = MappedFile::open_maybe_compressed(path)?;
+        Self::from_file(path, MappedFile::open_maybe_compressed(path)?)
+    }
+
+    /// Read an executable from bytes already mapped (or held in memory); `path` names it.
+    pub fn from_file(path: &Path, file: MappedFile) -> Result<Image> {
         let what = path.display().to_string();
         let data = file.bytes();
         if data.starts_with(b"MDMP") {

@@ -19,6 +19,7 @@ pub use pclntab::{Func, Pclntab, SourceFrame};
 use crate::Result;
 
 /// A Go executable: its image (sections, symbols), build info, pclntab, and DWARF if present.
+#[derive(Clone)]
 pub struct Executable {
     pub path: PathBuf,
     pub image: Image,
@@ -32,7 +33,13 @@ pub struct Executable {
 
 impl Executable {
     pub fn open(path: &Path) -> Result<Executable> {
-        let image = Image::open(path)?;
+        Self::from_image(Image::open(path)?)
+    }
+
+    /// Build info, pclntab and DWARF of an image already read.
+    pub fn from_image(image: Image) -> Result<Executable> {
+        let path = image.path.clone();
+        let path = path.as_path();
         let build_info = BuildInfo::read(&image).map_err(|e| match e {
             crate::Error::NotGo(m) => crate::Error::NotGo(format!("{}: {m}", path.display())),
             e => e,

@@ -367,6 +367,7 @@ struct Seg {
 }
 
 /// The parsed pclntab and moduledata of one executable.
+#[derive(Clone)]
 pub struct Pclntab {
     /// Unique per instance, for the pc-value cache.
     id: u32,

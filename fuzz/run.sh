@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each under libFuzzer (cargo-fuzz, nightly), two at a time on
+# a 2-core machine (JOBS to change), with overflow checks on. Corpora grow in fuzz/corpus/<target>,
+# crashes land in fuzz/artifacts/<target>, logs in fuzz/logs. Prints each target's executions.
+set -euo pipefail
+cd "$(dirname "$0")"
+SECONDS_EACH=${1:-60}
+JOBS=${JOBS:-2}
+TARGETS=${TARGETS:-"elf_core minidump buildinfo pclntab dwarf process"}
+export RUSTFLAGS="${RUSTFLAGS:-} -C overflow-checks=on"
+(cd .. && GOMORTEM_SEEDS_DIR=fuzz/corpus cargo test --release --test fuzz_seeds write_seeds -- --ignored --quiet >/dev/null)
+cargo +nightly fuzz build --sanitizer none --release --debug-assertions
+mkdir -p logs
+run_one() {
+    t=$1
+    mkdir -p "artifacts/$t"
+    # -rss_limit_mb: the process target holds a 55 MB dump twice plus its analysis.
+    cargo +nightly fuzz run --sanitizer none --release --debug-assertions "$t" "corpus/$t" -- \
+        -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=3072 -print_final_stats=1 \
+        -artifact_prefix="artifacts/$t/" >"logs/$t.log" 2>&1 || true
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+    crashes=$(find "artifacts/$t" -type f | wc -l)
+    echo "$t: ${SECONDS_EACH} s, $execs executions, $crashes crashes (logs/$t.log)"
+}
+export -f run_one
+export SECONDS_EACH
+printf '%s\n' $TARGETS | xargs -P "$JOBS" -I{} bash -c 'run_one {}'
