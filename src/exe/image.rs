@@ -69,7 +69,12 @@ const PAGE: u64 = 0x1000;
 impl Image {
     /// Open an ELF or PE executable (possibly gzip/xz/zstd compressed).
     pub fn open(path: &Path) -> Result<Image> {
-        let file = MappedFile::open_maybe_compressed(path)?;
+        Image::open_with(path, &crate::dump::InputLimits::default())
+    }
+
+    /// [`Image::open`], decompressing within `limits`.
+    pub fn open_with(path: &Path, limits: &crate::dump::InputLimits) -> Result<Image> {
+        let file = MappedFile::open_input(path, crate::dump::Expect::Executable, limits)?;
         let what = path.display().to_string();
         let data = file.bytes();
         if data.starts_with(b"MDMP") {
