@@ -444,3 +444,114 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF-looking payload: a header, then text that compresses, then noise that does not.
+    fn payload() -> Vec<u8> {
+        let mut v = b"\x7fELF\x02\x01\x01\0".to_vec();
+        for i in 0..20_000u32 {
+            v.extend_from_slice(format!("line {i} of a compressible payload\n").as_bytes());
+        }
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.push(x as u8);
+        }
+        v
+    }
+
+    fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
+        match kind {
+            "gz" => {
+                let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+            "xz" => {
+                let mut w = xz2::write::XzEncoder::new(Vec::new(), 1);
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+            _ => {
+                let mut w = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+                w.include_checksum(true).unwrap();
+                w.write_all(data).unwrap();
+                w.finish().unwrap()
+            }
+        }
+    }
+
+    fn open(bytes: &[u8], expect: Expect, max: u64) -> Result<MappedFile> {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), bytes).unwrap();
+        MappedFile::open_input(f.path(), expect, &InputLimits { max_decompressed: max })
+    }
+
+    #[test]
+    fn whole_corrupt_truncated() {
+        let data = payload();
+        for kind in ["gz", "xz", "zst"] {
+            let z = compress(kind, &data);
+            let m = open(&z, Expect::Dump, u64::MAX).unwrap();
+            assert_eq!(m.bytes(), &data[..], "{kind}");
+            assert!(m.truncated_stream.is_none());
+            // Flipped in the compressible part, in the noise (stored as it is: only the checksum
+            // tells), and in the trailer.
+            for at in [z.len() / 8, z.len() * 3 / 4, z.len() - 2] {
+                let mut bad = z.clone();
+                bad[at] ^= 0x10;
+                let e = open(&bad, Expect::Dump, u64::MAX).err().map(|e| e.to_string());
+                assert!(
+                    e.as_deref().is_some_and(|e| e.contains("the compressed dump is corrupt at byte ")),
+                    "{kind} flipped at {at} of {}: {e:?}",
+                    z.len()
+                );
+            }
+            let cut = open(&z[..z.len() / 2], Expect::Dump, u64::MAX).unwrap();
+            assert!(cut.len() < data.len() as u64 && data.starts_with(cut.bytes()), "{kind}");
+            assert!(cut.truncated_stream.as_deref().is_some_and(|t| t.contains("ends early")), "{kind}");
+        }
+    }
+
+    #[test]
+    fn expected_format_and_limit() {
+        let z = compress("zst", &payload());
+        assert!(open(&z, Expect::Executable, u64::MAX).is_ok());
+        let mut not_elf = payload();
+        not_elf[..4].copy_from_slice(b"JUNK");
+        let z2 = compress("gz", &not_elf);
+        assert!(matches!(open(&z2, Expect::Executable, u64::MAX), Err(Error::UnknownExeFormat(_))));
+        assert!(matches!(open(&z2, Expect::Dump, u64::MAX), Err(Error::UnknownDumpFormat(_))));
+        assert!(open(&z2, Expect::Any, u64::MAX).is_ok());
+        let e = open(&z, Expect::Dump, 100 << 10).err().unwrap().to_string();
+        assert!(e.contains("more than 100 KiB (the --max-decompressed limit)"), "{e}");
+        // Decompressing to nothing, or to less than a header.
+        assert!(matches!(
+            open(&compress("xz", b"\x7fE"), Expect::Dump, u64::MAX),
+            Err(Error::UnknownDumpFormat(_))
+        ));
+    }
+
+    #[test]
+    fn not_regular() {
+        let e = MappedFile::open_input(Path::new("/dev/null"), Expect::Dump, &InputLimits::default());
+        let e = e.err().unwrap().to_string();
+        assert!(e.contains("/dev/null is not a regular file (a character device)"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let e = MappedFile::open(d.path()).err().unwrap().to_string();
+        assert!(e.contains("(a directory)"), "{e}");
+    }
+
+    #[test]
+    fn sizes_in_words() {
+        assert_eq!(human_size(1 << 20), "1 MiB");
+        assert_eq!(human_size(64 << 30), "64 GiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(12), "12 bytes");
+    }
+}
