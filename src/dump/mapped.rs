@@ -169,6 +169,20 @@ fn not_regular(path: &Path, ft: &std::fs::FileType, expect: Expect) -> Error {
     ))
 }
 
+/// Open for reading without ever blocking: should the path become a FIFO between the check
+/// and the open, the open does not wait for a writer (the metadata check after it refuses it).
+/// On a regular file O_NONBLOCK changes nothing.
+fn open_nonblocking(path: &Path) -> Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    o.open(path).map_err(|e| Error::io(path, e))
+}
+
 /// The compressed input as the decoder consumes it: counts the bytes consumed (where decoding
 /// stands, for the error message), hands them out in small slices (so that the count is
 /// precise to a slice), and tells a read error of the file from a decoder error.
@@ -234,7 +248,7 @@ impl MappedFile {
     /// Map a regular file as it is.
     pub fn open(path: &Path) -> Result<MappedFile> {
         check_regular(path, Expect::Any)?;
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let f = open_nonblocking(path)?;
         Self::from_file(path, &f, Expect::Any)
     }
 
@@ -265,7 +279,7 @@ impl MappedFile {
     /// [`MappedFile::truncated_stream`] set.
     pub fn open_input(path: &Path, expect: Expect, limits: &InputLimits) -> Result<MappedFile> {
         check_regular(path, expect)?;
-        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut f = open_nonblocking(path)?;
         let md = f.metadata().map_err(|e| Error::io(path, e))?;
         if !md.is_file() {
             return Err(not_regular(path, &md.file_type(), expect));
