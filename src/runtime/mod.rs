@@ -298,7 +298,8 @@ fn verify_pairing(dump: &Dump, exe: &Executable, bias: u64, warnings: &mut Vec<S
             .into_iter()
             .filter_map(|name| img.symbol(name).map(|(a, _)| (name, a.wrapping_add(bias))))
             .collect();
-        let listed = |a: u64| dump.mappings.iter().any(|m| a >= m.va && a < m.end());
+        let listed =
+            |a: u64| dump.memory.contains(a, 8) || dump.mappings.iter().any(|m| a >= m.va && a < m.end());
         if !globals.is_empty() && !globals.iter().any(|&(_, a)| listed(a)) {
             let at: Vec<String> = globals.iter().map(|(n, a)| format!("{n} at {a:#x}")).collect();
             return Err(Error::Mismatch(format!(
