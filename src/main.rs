@@ -290,10 +290,18 @@ fn usage_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(exit::USAGE);
     }
+    // clap's message is its first paragraph (a list of missing arguments continues it on
+    // indented lines); usage and tips follow a blank line.
     let rendered = e.render().to_string();
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad command line");
-    let msg = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
-    eprintln!("gomortem: error: {msg}");
+    let msg: Vec<&str> = rendered
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = msg.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    eprintln!("gomortem: error: {}", if msg.is_empty() { "bad command line" } else { msg });
     eprintln!("(see gomortem --help)");
     ExitCode::from(exit::USAGE)
 }

@@ -504,6 +504,12 @@ fn usage_errors_are_one_line() {
     let r = gomortem(&["overview", "core", "--no-such-flag"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.starts_with("gomortem: error: ") && r.stderr.lines().count() <= 2, "{}", r.stderr);
+    // A missing argument: clap lists it on the next line; it is kept on the one line.
+    let r = gomortem(&["overview"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(lines[0].starts_with("gomortem: error: ") && lines[0].contains("<DUMP>"), "{}", r.stderr);
+    assert!(lines.len() <= 2, "one line and a hint: {}", r.stderr);
     for args in [&["--help"][..], &["--version"], &["heap", "--help"]] {
         let out = Command::new(env!("CARGO_BIN_EXE_gomortem")).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
