@@ -7,18 +7,22 @@ cd "$(dirname "$0")"
 SECONDS_EACH=${1:-60}
 JOBS=${JOBS:-2}
 TARGETS=${TARGETS:-"elf_core minidump buildinfo pclntab dwarf process"}
-export RUSTFLAGS="${RUSTFLAGS:-} -C overflow-checks=on"
+# Seeds from the committed fixtures (a normal build: before the fuzzing flags are set).
 (cd .. && GOMORTEM_SEEDS_DIR=fuzz/corpus cargo test --release --test fuzz_seeds write_seeds -- --ignored --quiet >/dev/null)
+export RUSTFLAGS="${RUSTFLAGS:-} -C overflow-checks=on"
 cargo +nightly fuzz build --sanitizer none --release --debug-assertions
 mkdir -p logs
 run_one() {
     t=$1
     mkdir -p "artifacts/$t"
+    # -fork=1 -ignore_crashes=1: a crash is saved in artifacts/ and the fuzzing goes on.
     # -rss_limit_mb: the process target holds a 55 MB dump twice plus its analysis.
     cargo +nightly fuzz run --sanitizer none --release --debug-assertions "$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=3072 -print_final_stats=1 \
+        -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+        -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=3072 \
         -artifact_prefix="artifacts/$t/" >"logs/$t.log" 2>&1 || true
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+    # The fork mode's status lines: "#<executions>: cov: …".
+    execs=$(grep -o '^#[0-9]*: cov' "logs/$t.log" | tail -n 1 | tr -dc '0-9' || true)
     crashes=$(find "artifacts/$t" -type f | wc -l)
     echo "$t: ${SECONDS_EACH} s, $execs executions, $crashes crashes (logs/$t.log)"
 }

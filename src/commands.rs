@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::analysis::HeapAnalysis;
+use crate::dump::InputLimits;
 use crate::report::{self, heap as rh, text::GoroutineOptions};
 use crate::runtime::Process;
 use crate::Result;
@@ -32,12 +33,28 @@ pub struct Target {
     pub exe: Option<PathBuf>,
     /// JSON instead of text.
     pub json: bool,
+    /// Bounds on decompressing a compressed dump or executable (`--max-decompressed`).
+    pub limits: InputLimits,
 }
 
 impl Target {
     fn open(&self) -> Result<Process> {
-        Process::open(&self.dump, self.exe.as_deref())
+        open_process(&self.dump, self.exe.as_deref(), &self.limits)
     }
+}
+
+/// Open a dump and its executable; the executable's warnings (a corrupt DWARF the command
+/// can do without…) are printed on stderr at once, whatever the output format.
+fn open_process(
+    dump: &std::path::Path,
+    exe: Option<&std::path::Path>,
+    limits: &InputLimits,
+) -> Result<Process> {
+    let p = Process::open_with(dump, exe, limits)?;
+    for w in &p.exe.warnings {
+        eprintln!("gomortem: warning: {}: {w}", p.exe.path.display());
+    }
+    Ok(p)
 }
 
 /// How a command that produced its answer ended.
@@ -222,6 +239,8 @@ pub struct DiffTarget {
     pub exe_new: Option<PathBuf>,
     /// JSON instead of text.
     pub json: bool,
+    /// Bounds on decompressing compressed dumps and executables (`--max-decompressed`).
+    pub limits: InputLimits,
 }
 
 /// `gomortem diff OLD NEW`: what grew from OLD to NEW, by type, retainer and goroutine group
@@ -237,16 +256,17 @@ pub fn diff(t: &DiffTarget, top: usize, out: &mut dyn Write) -> Result<Outcome> 
             t.new.display()
         )));
     }
-    let old = Process::open(&t.old, t.exe.as_deref())?;
+    let old = open_process(&t.old, t.exe.as_deref(), &t.limits)?;
     // With one executable for both, a new dump of another build fails its pairing: say why.
     const ONE_EXE: &str = " (--exe is used for both dumps; --exe-new names the new dump's executable, but \
                            a dump of another build cannot be compared)";
-    let new = Process::open(&t.new, t.exe_new.as_deref().or(t.exe.as_deref())).map_err(|e| match e {
-        crate::Error::Mismatch(m) if t.exe.is_some() && t.exe_new.is_none() => {
-            crate::Error::Mismatch(format!("{m}{ONE_EXE}"))
-        }
-        e => e,
-    })?;
+    let new =
+        open_process(&t.new, t.exe_new.as_deref().or(t.exe.as_deref()), &t.limits).map_err(|e| match e {
+            crate::Error::Mismatch(m) if t.exe.is_some() && t.exe_new.is_none() => {
+                crate::Error::Mismatch(format!("{m}{ONE_EXE}"))
+            }
+            e => e,
+        })?;
     diff::check_same_program(&diff::Identity::of(&old), &diff::Identity::of(&new), &t.old, &t.new)?;
     let before = diff::snapshot(&old)?;
     drop(old);

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use gomortem::analysis::diagnose::{Severity, Thresholds};
 use gomortem::commands::{self, exit, Format, Outcome};
+use gomortem::dump::InputLimits;
 use gomortem::report::text::GoroutineOptions;
 use gomortem::report::triage::ReportOptions;
 
@@ -17,6 +18,10 @@ use gomortem::report::triage::ReportOptions;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A compressed dump or executable may decompress to at most SIZE (and to what the
+    /// temporary directory can hold, less 512 MiB): a bound on decompression bombs.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = commands::parse_size, default_value = "64GiB")]
+    max_decompressed: u64,
 }
 
 #[derive(Args)]
@@ -217,24 +222,26 @@ fn parse_addr(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: Cli) -> gomortem::Result<Outcome> {
+    let limits = InputLimits { max_decompressed: cli.max_decompressed };
+    let tgt = |t: Target| commands::Target { dump: t.dump, exe: t.exe, json: t.json, limits };
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn std::io::Write = &mut stdout;
     match cli.command {
-        Command::Overview { target } => commands::overview(&target.into(), out),
+        Command::Overview { target } => commands::overview(&tgt(target), out),
         Command::Goroutines { target, all, runtime } => {
-            commands::goroutines(&target.into(), GoroutineOptions { all, runtime }, out)
+            commands::goroutines(&tgt(target), GoroutineOptions { all, runtime }, out)
         }
-        Command::Heap { target, top, retainers } => commands::heap(&target.into(), top, retainers, out),
-        Command::Memory { target } => commands::memory(&target.into(), out),
-        Command::Top { target, top } => commands::top(&target.into(), top, out),
-        Command::Path { target, addr, paths } => commands::path(&target.into(), addr, paths, out),
-        Command::Object { target, addr, depth } => commands::object(&target.into(), &addr, depth, out),
-        Command::Channels { target, stuck } => commands::channels(&target.into(), stuck, out),
+        Command::Heap { target, top, retainers } => commands::heap(&tgt(target), top, retainers, out),
+        Command::Memory { target } => commands::memory(&tgt(target), out),
+        Command::Top { target, top } => commands::top(&tgt(target), top, out),
+        Command::Path { target, addr, paths } => commands::path(&tgt(target), addr, paths, out),
+        Command::Object { target, addr, depth } => commands::object(&tgt(target), &addr, depth, out),
+        Command::Channels { target, stuck } => commands::channels(&tgt(target), stuck, out),
         Command::Diff { old, new, exe, exe_new, json, top } => {
-            commands::diff(&commands::DiffTarget { old, new, exe, exe_new, json }, top, out)
+            commands::diff(&commands::DiffTarget { old, new, exe, exe_new, json, limits }, top, out)
         }
         Command::Report { dump, exe, format, json, output, fail_on, top, thresholds } => {
-            let target = commands::Target { dump, exe, json: false };
+            let target = commands::Target { dump, exe, json: false, limits };
             let format = if json || format == ReportFormat::Json { Format::Json } else { Format::Text };
             let opt = ReportOptions { top, thresholds: thresholds.into() };
             match output {
@@ -252,14 +259,11 @@ fn run(cli: Cli) -> gomortem::Result<Outcome> {
     }
 }
 
-impl From<Target> for commands::Target {
-    fn from(t: Target) -> Self {
-        commands::Target { dump: t.dump, exe: t.exe, json: t.json }
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(outcome) => {
             if let Some(msg) = outcome.message() {
@@ -272,4 +276,32 @@ fn main() -> ExitCode {
             ExitCode::from(exit::ERROR)
         }
     }
+}
+
+/// `--help` and `--version` print as clap prints them (exit 0); a usage error is one line like
+/// every other error, `gomortem: error: …`, with a pointer to `--help`, and exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::from(exit::OK);
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        return ExitCode::from(exit::USAGE);
+    }
+    // clap's message is its first paragraph (a list of missing arguments continues it on
+    // indented lines); usage and tips follow a blank line.
+    let rendered = e.render().to_string();
+    let msg: Vec<&str> = rendered
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = msg.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    eprintln!("gomortem: error: {}", if msg.is_empty() { "bad command line" } else { msg });
+    eprintln!("(see gomortem --help)");
+    ExitCode::from(exit::USAGE)
 }

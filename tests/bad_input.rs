@@ -234,3 +234,285 @@ fn corrupted_memory() {
         }
     }
 }
+
+/// Run gomortem with a deadline: a hang is a failure. Returns (status, stderr, elapsed).
+fn gomortem_within(args: &[&str], env: &[(&str, &Path)], secs: u64) -> (Run, std::time::Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gomortem"));
+    cmd.args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = std::time::Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed().as_secs() > secs {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("{args:?}: still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let took = start.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "gomortem panicked on {args:?}:\n{stderr}");
+    (Run { code: status.code().unwrap_or(-1), stderr }, took)
+}
+
+fn assert_error(r: &Run, what: &str, needle: &str) {
+    assert_ne!(r.code, 0, "{what} should fail");
+    assert!(r.stderr.starts_with("gomortem: error: "), "{what}: {}", r.stderr);
+    assert!(r.stderr.contains(needle), "{what}: expected {needle:?} in: {}", r.stderr);
+}
+
+/// `head` then `zeros` zero bytes, compressed with zstd (with a checksum) or gzip.
+fn bomb(path: &Path, head: &[u8], zeros: u64, gzip: bool) {
+    let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut data = std::io::Read::chain(head, std::io::Read::take(std::io::repeat(0), zeros));
+    if gzip {
+        let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        std::io::copy(&mut data, &mut w).unwrap();
+        w.finish().unwrap();
+    } else {
+        let mut w = zstd::stream::write::Encoder::new(f, 3).unwrap();
+        w.include_checksum(true).unwrap();
+        std::io::copy(&mut data, &mut w).unwrap();
+        w.finish().unwrap();
+    }
+}
+
+/// Issue 14, finding 2: a small compressed file of 300 MB of something that is not a dump is
+/// refused on its first decompressed bytes, as the dump and as the executable; nothing is left
+/// in the temporary directory.
+#[test]
+fn decompression_bomb_of_something_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (zst, gz) = (dir.path().join("bomb.zst"), dir.path().join("bomb.gz"));
+    bomb(&zst, b"NOT A CORE FILE", 300 << 20, false);
+    bomb(&gz, b"NOT AN EXECUTABLE", 300 << 20, true);
+    assert!(std::fs::metadata(&zst).unwrap().len() < 1 << 20);
+    let (r, took) = gomortem_within(&["overview", zst.to_str().unwrap()], &[("TMPDIR", tmp.path())], 60);
+    assert_error(&r, "a zstd bomb as the dump", "not a core file or minidump");
+    assert!(took.as_secs_f64() < 5.0, "refused only after {took:?}: it was decompressed");
+    let case = linux_amd64_case();
+    let (r, took) = gomortem_within(
+        &["overview", case.file("dump").to_str().unwrap(), "--exe", gz.to_str().unwrap()],
+        &[("TMPDIR", tmp.path())],
+        60,
+    );
+    assert_error(&r, "a gzip bomb as the executable", "not an ELF or PE executable");
+    assert!(took.as_secs_f64() < 10.0, "refused only after {took:?}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "files left in the temporary directory");
+}
+
+/// Issue 14, finding 2: a bomb that starts like a core stops at `--max-decompressed`, with an
+/// error naming the limit and the option.
+#[test]
+fn decompression_bomb_past_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("core.zst");
+    bomb(&zst, b"\x7fELF\x02\x01\x01\0", 64 << 20, false);
+    let (r, _) = gomortem_within(
+        &["goroutines", zst.to_str().unwrap(), "--max-decompressed", "1MiB"],
+        &[("TMPDIR", tmp.path())],
+        60,
+    );
+    assert_error(&r, "a core bomb over the limit", "decompresses to more than 1 MiB");
+    assert!(r.stderr.contains("--max-decompressed"), "{}", r.stderr);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "files left in the temporary directory");
+    // A bad size is a usage error.
+    let r = gomortem(&["goroutines", zst.to_str().unwrap(), "--max-decompressed", "lots"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+/// Issue 14, finding 3: a FIFO (which would block `open` forever), a character device (which
+/// never ends) and a directory are refused before they are opened, as the dump and as the
+/// executable.
+#[test]
+fn not_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    let case = linux_amd64_case();
+    let dump = case.file("dump");
+    let dump = dump.to_str().unwrap();
+    let mut inputs = vec![("/dev/zero".to_string(), "a character device")];
+    if made {
+        inputs.push((fifo.display().to_string(), "a FIFO"));
+    } else {
+        eprintln!("note: mkfifo failed: the FIFO case is skipped");
+    }
+    inputs.push((dir.path().display().to_string(), "a directory"));
+    for (p, kind) in &inputs {
+        let (r, _) = gomortem_within(&["overview", p], &[], 30);
+        assert_error(
+            &r,
+            p,
+            &format!("{p} is not a regular file ({kind}); gomortem needs a dump file it can map"),
+        );
+        let (r, _) = gomortem_within(&["overview", dump, "--exe", p], &[], 60);
+        assert_error(
+            &r,
+            p,
+            &format!("{p} is not a regular file ({kind}); gomortem needs an executable file"),
+        );
+    }
+}
+
+/// The committed linux-amd64 core, decompressed, then compressed with zstd (with a checksum)
+/// and xz.
+fn recompressed(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let case = linux_amd64_case();
+    let raw = std::fs::read(unpacked(&case.file("dump"), dir, "raw")).unwrap();
+    let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    z.include_checksum(true).unwrap();
+    std::io::Write::write_all(&mut z, &raw).unwrap();
+    let zst = z.finish().unwrap();
+    let mut x = xz2::write::XzEncoder::new(Vec::new(), 1);
+    std::io::Write::write_all(&mut x, &raw).unwrap();
+    let xz = x.finish().unwrap();
+    (zst, xz)
+}
+
+/// Issue 14, finding 4: a corrupt compressed dump (a byte flipped in the middle, or in the
+/// zstd checksum) is refused, saying where; a truncated one is still read as far as it goes.
+#[test]
+fn corrupt_compressed_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = linux_amd64_case();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    let exe = exe.to_str().unwrap();
+    let (zst, xz) = recompressed(dir.path());
+    let run = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        gomortem_within(&["goroutines", p.to_str().unwrap(), "--exe", exe], &[], 120).0
+    };
+    for (name, data) in [("dump.zst", &zst), ("dump.xz", &xz)] {
+        // Whole: it reads.
+        let r = run(name, data);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        // A byte flipped in the middle.
+        let mut bad = data.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        let r = run(name, &bad);
+        assert_error(&r, &format!("{name} flipped at {mid}"), "the compressed dump is corrupt at byte ");
+        // Cut short: the truncation is reported, as for a truncated core.
+        let r = run(name, &data[..data.len() * 6 / 10]);
+        assert_ne!(r.code, 0, "{name} cut: should fail or be partial");
+        assert!(!r.stderr.contains("corrupt"), "{name} cut: {}", r.stderr);
+        assert!(
+            r.stderr.contains("truncated")
+                || r.stderr.contains("not in the dump")
+                || r.stderr.contains("too short"),
+            "{name} cut: {}",
+            r.stderr
+        );
+    }
+    // The zstd frame's checksum (its last 4 bytes) flipped: the data decodes, the check fails.
+    let mut bad = zst.clone();
+    let n = bad.len();
+    bad[n - 2] ^= 0x01;
+    let r = run("sum.zst", &bad);
+    assert_error(&r, "zstd checksum flipped", "the compressed dump is corrupt at byte ");
+    assert!(r.stderr.contains("zstd"), "{}", r.stderr);
+}
+
+/// Issue 14, finding 5: a byte flipped inside the executable's compressed `.debug_info`: the
+/// error says the DWARF is corrupt, naming the section, not that there is none.
+#[test]
+fn corrupt_dwarf() {
+    use object::{Object, ObjectSection};
+    let dir = tempfile::tempdir().unwrap();
+    let case = linux_amd64_case();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    let mut bytes = std::fs::read(&exe).unwrap();
+    let (start, len) = {
+        let obj = object::File::parse(&*bytes).unwrap();
+        let s = obj
+            .section_by_name(".debug_info")
+            .or_else(|| obj.section_by_name(".zdebug_info"))
+            .expect("the fixture's executable has DWARF");
+        let r = s.compressed_file_range().unwrap();
+        assert_ne!(r.format, object::CompressionFormat::None, "the fixture's .debug_info is compressed");
+        (r.offset as usize, r.compressed_size as usize)
+    };
+    bytes[start + len / 2] ^= 0xff;
+    let bad = dir.path().join("bad-dwarf");
+    std::fs::write(&bad, &bytes).unwrap();
+    let r = gomortem(&["goroutines", case.file("dump").to_str().unwrap(), "--exe", bad.to_str().unwrap()]);
+    assert_error(&r, "corrupt DWARF", "the executable's DWARF is corrupt: ");
+    assert!(r.stderr.contains("debug_info"), "the section is named: {}", r.stderr);
+    assert!(!r.stderr.contains("has no DWARF"), "{}", r.stderr);
+}
+
+/// Issue 14, finding 6: the core of a process that is not Go (a kernel core of sleep, and a
+/// gcore of one when gcore is available) with a Go executable: not "address … is not in the
+/// dump", but that the dump is not of this executable.
+#[test]
+fn non_go_core_with_a_go_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = linux_amd64_case();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    let exe = exe.to_str().unwrap();
+    let mut cores = vec![data("tests/data/bad/not-go/dump.xz")];
+    match gcore_of_sleep(dir.path()) {
+        Some(p) => cores.push(p.display().to_string()),
+        None => eprintln!("note: gcore unavailable or not permitted: only the committed core is used"),
+    }
+    for core in &cores {
+        for cmd in ["overview", "goroutines", "heap"] {
+            let r = gomortem(&[cmd, core, "--exe", exe]);
+            assert_error(&r, core, "this dump is not of this executable");
+            assert!(!r.stderr.contains("is not in the dump:"), "{}", r.stderr);
+        }
+    }
+}
+
+/// A gcore of a running `sleep`, if gcore (gdb) is on PATH and may attach.
+fn gcore_of_sleep(dir: &Path) -> Option<PathBuf> {
+    let mut sleep = Command::new("sleep").arg("100").spawn().ok()?;
+    let prefix = dir.join("sleep-core");
+    let out = Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(sleep.id().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let core = dir.join(format!("sleep-core.{}", sleep.id()));
+    sleep.kill().ok();
+    sleep.wait().ok();
+    (out.ok()?.success() && core.is_file()).then_some(core)
+}
+
+/// Issue 14, finding 8: clap's usage errors are one line like every other error, exit 2;
+/// --help and --version print normally, exit 0.
+#[test]
+fn usage_errors_are_one_line() {
+    let r = gomortem(&["heap", "core", "--top", "99999999999999999999999999"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(lines[0].starts_with("gomortem: error: ") && lines[0].contains("--top"), "{}", r.stderr);
+    assert!(lines.len() <= 2, "one line and a hint: {}", r.stderr);
+    let r = gomortem(&["overview", "core", "--no-such-flag"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.starts_with("gomortem: error: ") && r.stderr.lines().count() <= 2, "{}", r.stderr);
+    // A missing argument: clap lists it on the next line; it is kept on the one line.
+    let r = gomortem(&["overview"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(lines[0].starts_with("gomortem: error: ") && lines[0].contains("<DUMP>"), "{}", r.stderr);
+    assert!(lines.len() <= 2, "one line and a hint: {}", r.stderr);
+    for args in [&["--help"][..], &["--version"], &["heap", "--help"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gomortem")).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
+    }
+}

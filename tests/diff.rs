@@ -192,6 +192,7 @@ fn matrix_growing_pairs() {
             exe: Some(case.file("exe")),
             exe_new: None,
             json: true,
+            limits: Default::default(),
         };
         let mut out = Vec::new();
         let r = gomortem::commands::diff(&target, 10, &mut out)

@@ -12,7 +12,7 @@ pub mod minidump;
 
 use std::path::{Path, PathBuf};
 
-pub use mapped::MappedFile;
+pub use mapped::{Expect, InputLimits, MappedFile};
 pub use memory::{AddressSpace, FileId};
 
 use crate::{Error, Result};
@@ -217,19 +217,29 @@ pub(crate) fn normalize_mappings(mut m: Vec<Mapping>) -> Vec<Mapping> {
 impl Dump {
     /// Open a core file or minidump, decompressing `.gz`, `.xz` and `.zst` first.
     pub fn open(path: &Path) -> Result<Dump> {
-        Self::from_file(path, MappedFile::open_maybe_compressed(path)?)
+        Dump::open_with(path, &InputLimits::default())
+    }
+
+    /// [`Dump::open`], decompressing within `limits`.
+    pub fn open_with(path: &Path, limits: &InputLimits) -> Result<Dump> {
+        Self::from_file(path, MappedFile::open_input(path, Expect::Dump, limits)?)
     }
 
     /// Read a dump from bytes already mapped (or held in memory); `path` names it in messages.
     pub fn from_file(path: &Path, file: MappedFile) -> Result<Dump> {
+        let truncated_stream = file.truncated_stream.clone();
         let head = file.bytes();
-        if head.len() >= 4 && &head[..4] == b"\x7fELF" {
-            elfcore::read(path, file)
+        let mut dump = if head.len() >= 4 && &head[..4] == b"\x7fELF" {
+            elfcore::read(path, file)?
         } else if head.len() >= 4 && &head[..4] == b"MDMP" {
-            minidump::read(path, file)
+            minidump::read(path, file)?
         } else {
-            Err(Error::UnknownDumpFormat(path.to_path_buf()))
+            return Err(Error::UnknownDumpFormat(path.to_path_buf()));
+        };
+        if let Some(t) = truncated_stream {
+            dump.warnings.push(t);
         }
+        Ok(dump)
     }
 
     pub fn thread(&self, tid: u64) -> Option<&Thread> {

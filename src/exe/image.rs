@@ -70,7 +70,12 @@ const PAGE: u64 = 0x1000;
 impl Image {
     /// Open an ELF or PE executable (possibly gzip/xz/zstd compressed).
     pub fn open(path: &Path) -> Result<Image> {
-        Self::from_file(path, MappedFile::open_maybe_compressed(path)?)
+        Image::open_with(path, &crate::dump::InputLimits::default())
+    }
+
+    /// [`Image::open`], decompressing within `limits`.
+    pub fn open_with(path: &Path, limits: &crate::dump::InputLimits) -> Result<Image> {
+        Self::from_file(path, MappedFile::open_input(path, crate::dump::Expect::Executable, limits)?)
     }
 
     /// Read an executable from bytes already mapped (or held in memory); `path` names it.

@@ -25,15 +25,24 @@ pub struct Executable {
     pub image: Image,
     pub build_info: BuildInfo,
     pub pclntab: Pclntab,
-    /// None when the binary was built with `-ldflags=-w` or stripped.
+    /// None when the binary was built with `-ldflags=-w` or stripped, or when its DWARF is
+    /// corrupt (then [`Executable::dwarf_error`] says why).
     pub dwarf: Option<Dwarf>,
-    /// Soft errors met while reading (e.g. DWARF present but unreadable).
+    /// Why the DWARF the executable has could not be read (a corrupt section): the error
+    /// naming the section.
+    pub dwarf_error: Option<String>,
+    /// Soft errors met while reading (e.g. DWARF present but unreadable); the CLI prints them.
     pub warnings: Vec<String>,
 }
 
 impl Executable {
     pub fn open(path: &Path) -> Result<Executable> {
-        Self::from_image(Image::open(path)?)
+        Executable::open_with(path, &crate::dump::InputLimits::default())
+    }
+
+    /// [`Executable::open`], decompressing within `limits`.
+    pub fn open_with(path: &Path, limits: &crate::dump::InputLimits) -> Result<Executable> {
+        Self::from_image(Image::open_with(path, limits)?)
     }
 
     /// Build info, pclntab and DWARF of an image already read.
@@ -46,13 +55,15 @@ impl Executable {
         })?;
         let pclntab = Pclntab::from_image(&image, &build_info)?;
         let mut warnings = Vec::new();
+        let mut dwarf_error = None;
         let dwarf = match Dwarf::load(&image) {
             Ok(d) => d,
             Err(e) => {
-                warnings.push(format!("DWARF unreadable, continuing without it: {e}"));
+                warnings.push(format!("the executable's DWARF is corrupt, continuing without it: {e}"));
+                dwarf_error = Some(e.to_string());
                 None
             }
         };
-        Ok(Executable { path: path.to_path_buf(), image, build_info, pclntab, dwarf, warnings })
+        Ok(Executable { path: path.to_path_buf(), image, build_info, pclntab, dwarf, dwarf_error, warnings })
     }
 }

@@ -22,7 +22,7 @@ pub mod waits;
 
 use std::path::Path;
 
-use crate::dump::{AddressSpace, Dump, DumpKind, Os};
+use crate::dump::{AddressSpace, Dump, DumpKind, InputLimits, Os};
 use crate::exe::{ExeFormat, Executable, Func};
 use crate::{Error, Result};
 
@@ -69,7 +69,12 @@ pub struct Process {
 impl Process {
     /// Open a dump and its executable. Without `exe`, the executable the dump names is used.
     pub fn open(dump_path: &Path, exe: Option<&Path>) -> Result<Process> {
-        let dump = Dump::open(dump_path)?;
+        Process::open_with(dump_path, exe, &InputLimits::default())
+    }
+
+    /// [`Process::open`], decompressing compressed inputs within `limits`.
+    pub fn open_with(dump_path: &Path, exe: Option<&Path>, limits: &InputLimits) -> Result<Process> {
+        let dump = Dump::open_with(dump_path, limits)?;
         if !dump.full_memory {
             return Err(Error::Unsupported(format!(
                 "{}: this minidump holds no full memory (it was not written with \
@@ -82,7 +87,7 @@ impl Process {
             Some(p) => p.to_path_buf(),
             None => find_executable(&dump)?,
         };
-        let exe = Executable::open(&exe_path)?;
+        let exe = Executable::open_with(&exe_path, limits)?;
         Process::new(dump, exe)
     }
 
@@ -101,6 +106,13 @@ impl Process {
         }
 
         let Some(dwarf) = exe.dwarf.as_ref() else {
+            if let Some(e) = &exe.dwarf_error {
+                // gomortem cannot work without DWARF yet: a corrupt one stops here.
+                return Err(Error::malformed(
+                    exe.path.display().to_string(),
+                    format!("the executable's DWARF is corrupt: {e}"),
+                ));
+            }
             return Err(Error::Unsupported(format!(
                 "{} has no DWARF (built with -ldflags=-w or stripped); reading such binaries needs \
                  per-release layout tables, which this version of gomortem does not have yet",
@@ -280,6 +292,24 @@ fn verify_pairing(dump: &Dump, exe: &Executable, bias: u64, warnings: &mut Vec<S
         }
     }
     if compared == 0 {
+        // None of the code is in the dump (a kernel core omits file-backed text): the runtime's
+        // globals must at least be in memory the dump lists, or this is another process.
+        let globals: Vec<(&str, u64)> = ["runtime.allgs", "runtime.allm", "runtime.sched"]
+            .into_iter()
+            .filter_map(|name| img.symbol(name).map(|(a, _)| (name, a.wrapping_add(bias))))
+            .collect();
+        let listed =
+            |a: u64| dump.memory.contains(a, 8) || dump.mappings.iter().any(|m| a >= m.va && a < m.end());
+        if !globals.is_empty() && !globals.iter().any(|&(_, a)| listed(a)) {
+            let at: Vec<String> = globals.iter().map(|(n, a)| format!("{n} at {a:#x}")).collect();
+            return Err(Error::Mismatch(format!(
+                "this dump is not of this executable ({}): none of its code is in the dump, and none \
+                 of its runtime globals ({}) is in memory the dump lists; pass the executable that \
+                 produced the dump with --exe",
+                exe.path.display(),
+                at.join(", ")
+            )));
+        }
         warnings.push(
             "could not verify that the executable matches the dump: the dump holds none of its code".into(),
         );
