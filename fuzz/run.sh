@@ -22,7 +22,7 @@ run_one() {
         -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=3072 \
         -artifact_prefix="artifacts/$t/" >"logs/$t.log" 2>&1 || true
     # The fork mode's status lines: "#<executions>: cov: …".
-    execs=$(grep -o '^#[0-9]*: cov' "logs/$t.log" | tail -n 1 | tr -dc '0-9' || true)
+    execs=$(grep -ao '^#[0-9]*: cov' "logs/$t.log" | tail -n 1 | tr -dc '0-9' || true)
     crashes=$(find "artifacts/$t" -type f | wc -l)
     echo "$t: ${SECONDS_EACH} s, $execs executions, $crashes crashes (logs/$t.log)"
 }
