@@ -234,3 +234,43 @@ fn corrupted_memory() {
         }
     }
 }
+
+/// Finding 7: words of a real core overwritten with addresses near the top of the address space
+/// (a g field of 0xffff…, a huge count): address arithmetic on them must not wrap nor overflow.
+/// Run with overflow checks on (docs/testing.md) this catches every unchecked `addr + off`.
+#[test]
+fn corrupted_pointers() {
+    let case = linux_amd64_case();
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(unpacked(&case.file("dump"), dir.path(), "full")).unwrap();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    for seed in 1..=4u64 {
+        let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut bytes = full.clone();
+        let words = (bytes.len() - 4096) / 8;
+        for _ in 0..[100, 1000, 5000, 20000][seed as usize - 1] {
+            let i = 4096 + (next() % words as u64) as usize * 8;
+            // Only words that look like pointers or counts: those are what arithmetic is done on.
+            let old = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+            if old == 0 {
+                continue;
+            }
+            let v = u64::MAX - (next() % 0x1000);
+            bytes[i..i + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        let cut = dir.path().join("corrupt");
+        std::fs::write(&cut, &bytes).unwrap();
+        for cmd in ["goroutines", "heap", "memory", "report"] {
+            let r = gomortem(&[cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
+            assert!(!r.stderr.contains("overflow"), "seed {seed} {cmd}: {}", r.stderr);
+            assert!(matches!(r.code, 0 | 1 | 3), "seed {seed} {cmd}: {} {}", r.code, r.stderr);
+            eprintln!("seed {seed} {cmd}: exit {}: {}", r.code, r.stderr.lines().next().unwrap_or(""));
+        }
+    }
+}

@@ -791,7 +791,7 @@ impl<'p> TypeTable<'p> {
             }
             let start = len - n;
             for k in 0..total {
-                if bits.is_ptr(start + k % n) {
+                if bits.is_ptr(start.saturating_add(k % n)) {
                     bits.set(len + k);
                 }
             }
