@@ -212,7 +212,8 @@ impl Process {
         if len > 1 << 28 {
             return Err(Error::malformed("runtime.allgs", format!("implausible length {len}")));
         }
-        let mut out = Vec::with_capacity(len as usize);
+        // Not reserved from the length read: the elements are read first, from the dump.
+        let mut out = Vec::new();
         if let Some(s) = self.mem.slice(ptr, len * 8) {
             out.extend(s.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())));
         } else {

@@ -399,9 +399,10 @@ impl Process {
         if len > 1 << 20 {
             return Err(Error::malformed("mheap_.pages.inUse", format!("implausible length {len}")));
         }
-        let mut out = Vec::with_capacity(len as usize);
+        // Grown as the ranges are read from the dump, not reserved from the length.
+        let mut out = Vec::new();
         for i in 0..len {
-            let r = ptr + i * l.addr_range_size;
+            let r = ptr.saturating_add(i.saturating_mul(l.addr_range_size));
             let base = self.read_u64(r, "mheap_.pages.inUse range")?;
             let limit = self.read_u64(r.saturating_add(l.addr_range_limit), "mheap_.pages.inUse range")?;
             if limit < base {
