@@ -474,7 +474,7 @@ impl Process {
         // The Ps' page caches: pages taken from the bitmaps, still free.
         if let Some(allp) = self.globals.allp {
             for p in self.read_ptr_slice(allp, 1 << 20, "runtime.allp")?.into_iter().filter(|&p| p != 0) {
-                let pc = p + l.p_pcache;
+                let pc = p.saturating_add(l.p_pcache);
                 let cache = self.read_u64(pc.saturating_add(l.pcache_cache), "p.pcache")?;
                 let scav = self.read_u64(pc.saturating_add(l.pcache_scav), "p.pcache")?;
                 let free = cache.count_ones() as u64 * page;

@@ -491,7 +491,7 @@ impl StackScan<'_, '_> {
                 continue;
             };
             for w in (0..words).filter(|w| bits[(w / 8) as usize] >> (w % 8) & 1 == 1) {
-                let a = addr + w * 8;
+                let a = addr.saturating_add(w * 8);
                 let Some(v) = self.p.mem.read_u64(a) else {
                     continue;
                 };
@@ -855,20 +855,20 @@ impl Process {
                 s.acc.edge(r, 0, v);
             }
         };
-        one(&mut s, g + l.g.sched + l.gobuf.ctxt, RootKind::Context, "context (g.sched.ctxt)");
+        one(&mut s, g.saturating_add(l.g.sched + l.gobuf.ctxt), RootKind::Context, "context (g.sched.ctxt)");
         if let Some(rl) = rt.rl {
             let mut d = self.mem.read_u64(g.saturating_add(rl.g_defer)).unwrap_or(0);
             for _ in 0..100_000 {
                 if d == 0 {
                     break;
                 }
-                one(&mut s, d + rl.defer_fn, RootKind::Defer, "defer fn");
+                one(&mut s, d.saturating_add(rl.defer_fn), RootKind::Defer, "defer fn");
                 if self.mem.read_u8(d.saturating_add(rl.defer_heap)).is_some_and(|h| h != 0) {
                     let r = s.acc.new_root(Root {
                         name: format!("goroutine {goid} defer record"),
                         kind: RootKind::Defer,
                         goroutine: Some(goid),
-                        addr: g + rl.g_defer,
+                        addr: g.saturating_add(rl.g_defer),
                         size: 8,
                         ty: None,
                         unnamed: false,
@@ -944,18 +944,30 @@ impl Process {
                     acc,
                     format!("finalizer fn for {user:#x}"),
                     RootKind::FinalizerFn,
-                    sp + rl.finalizer_fn,
+                    sp.saturating_add(rl.finalizer_fn),
                     &[0],
                 );
             } else if Some(kind) == rl.kind_cleanup {
                 if let Some(f) = rl.cleanup_fn {
                     let arg = rl.cleanup_arg.map(|a| a.wrapping_sub(f));
                     let words: Vec<u64> = std::iter::once(0).chain(arg).collect();
-                    single(acc, format!("cleanup for {user:#x}"), RootKind::Cleanup, sp + f, &words);
+                    single(
+                        acc,
+                        format!("cleanup for {user:#x}"),
+                        RootKind::Cleanup,
+                        sp.saturating_add(f),
+                        &words,
+                    );
                 }
             } else if Some(kind) == rl.kind_weak_handle {
                 if let Some(h) = rl.weak_handle {
-                    single(acc, format!("weak handle for {user:#x}"), RootKind::WeakHandle, sp + h, &[0]);
+                    single(
+                        acc,
+                        format!("weak handle for {user:#x}"),
+                        RootKind::WeakHandle,
+                        sp.saturating_add(h),
+                        &[0],
+                    );
                 }
             }
             sp = m.read_u64(sp.saturating_add(rl.special_next)).unwrap_or(0);
@@ -976,7 +988,7 @@ impl Process {
             }
             let cnt = m.read_u32(b.saturating_add(rl.finblock_cnt)).unwrap_or(0).min(1 << 16) as u64;
             for i in 0..cnt {
-                let f = b + rl.finblock_fin + i * rl.queued_size;
+                let f = b.saturating_add(rl.finblock_fin + i * rl.queued_size);
                 let r = acc.new_root(Root {
                     name: format!("queued finalizer {i} of block {b:#x}"),
                     kind: RootKind::FinalizerQueue,

@@ -157,7 +157,7 @@ impl Process {
                         && m.curg != 0
                         && matches!(self.func_name(f.func), "runtime.systemstack" | "runtime.morestack") =>
                 {
-                    let sched = m.curg + l.g.sched;
+                    let sched = m.curg.saturating_add(l.g.sched);
                     let rd = |off: u64| self.mem.read_u64(sched.saturating_add(off));
                     match (rd(l.gobuf.pc), rd(l.gobuf.sp), rd(l.gobuf.bp), rd(l.gobuf.lr)) {
                         (Some(pc), Some(sp), Some(fp), Some(lr)) => Some((Regs { pc, sp, fp, lr }, false)),

@@ -893,7 +893,7 @@ fn held_slice_len(cx: &Cx, o: u32) -> Option<u64> {
     let at = match steps.get(steps.len().checked_sub(2)?)? {
         Step::Root(r) => {
             let e = a.roots.edges.iter().find(|e| e.root == *r && e.object == o)?;
-            a.roots.roots.get(*r as usize)?.addr + e.offset
+            a.roots.roots.get(*r as usize)?.addr.saturating_add(e.offset)
         }
         Step::Object { obj, .. } => {
             let Some(Step::Object { field, .. }) = steps.last() else { return None };
