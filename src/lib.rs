@@ -11,9 +11,12 @@
 //! 5. [`report`]: output: human text and versioned JSON.
 //! 6. [`commands`]: one entry point per command (open, analyse, write the answer).
 //!
+//! [`bytes`] is a leaf: the bounds-checked reader every parser of layers 1 and 2 reads with.
+//!
 //! The CLI (`src/main.rs`) only parses arguments and calls into [`commands`].
 
 pub mod analysis;
+pub mod bytes;
 pub mod commands;
 pub mod dump;
 pub mod error;

@@ -516,3 +516,163 @@ fn usage_errors_are_one_line() {
         assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
     }
 }
+
+/// Finding 7: words of a real core overwritten with addresses near the top of the address space
+/// (a g field of 0xffff…, a huge count): address arithmetic on them must not wrap nor overflow.
+/// Run with overflow checks on (docs/testing.md) this catches every unchecked `addr + off`.
+#[test]
+fn corrupted_pointers() {
+    let case = linux_amd64_case();
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(unpacked(&case.file("dump"), dir.path(), "full")).unwrap();
+    let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+    for seed in 1..=4u64 {
+        let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut bytes = full.clone();
+        let words = (bytes.len() - 4096) / 8;
+        for _ in 0..[100, 1000, 5000, 20000][seed as usize - 1] {
+            let i = 4096 + (next() % words as u64) as usize * 8;
+            // Only words that look like pointers or counts: those are what arithmetic is done on.
+            let old = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+            if old == 0 {
+                continue;
+            }
+            let v = u64::MAX - (next() % 0x1000);
+            bytes[i..i + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        let cut = dir.path().join("corrupt");
+        std::fs::write(&cut, &bytes).unwrap();
+        for cmd in ["goroutines", "heap", "memory", "report"] {
+            let r = gomortem(&[cmd, cut.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
+            assert!(!r.stderr.contains("overflow"), "seed {seed} {cmd}: {}", r.stderr);
+            assert!(matches!(r.code, 0 | 1 | 3), "seed {seed} {cmd}: {} {}", r.code, r.stderr);
+            eprintln!("seed {seed} {cmd}: exit {}: {}", r.code, r.stderr.lines().next().unwrap_or(""));
+        }
+    }
+}
+
+/// Peak resident memory of `gomortem goroutines DUMP --exe EXE` in KiB (`/usr/bin/time -v`), and
+/// its exit code; None without /usr/bin/time.
+fn peak_rss(dump: &Path, exe: &Path) -> Option<(u64, i32, String)> {
+    let out = Command::new("/usr/bin/time")
+        .args(["-v", env!("CARGO_BIN_EXE_gomortem"), "goroutines"])
+        .arg(dump)
+        .arg("--exe")
+        .arg(exe)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{}: {err}", dump.display());
+    let kb = err.lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))?;
+    let code = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Exit status: "))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    Some((kb.parse().ok()?, code, err.lines().next().unwrap_or("").to_string()))
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Header counts set to huge values (every count a reader sizes something by): an error or a
+/// result with warnings, never a panic, and no allocation sized by the count. With
+/// /usr/bin/time, the peak memory stays within twice the clean dump's (plus 16 MiB of slack for
+/// a small dump's fixed costs).
+#[test]
+fn huge_header_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in committed() {
+        let platform = case.meta["platform"].as_str().unwrap_or("");
+        if platform != "linux-amd64" && platform != "windows-amd64" {
+            continue;
+        }
+        if checked >= 2 && platform == "linux-amd64" {
+            continue;
+        }
+        let clean = unpacked(&case.file("dump"), dir.path(), "clean");
+        let exe = unpacked(&case.file("exe"), dir.path(), "exe");
+        let b = std::fs::read(&clean).unwrap();
+        let mut mutants: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut set = |name: &str, at: usize, v: &[u8]| {
+            let mut m = b.clone();
+            m[at..at + v.len()].copy_from_slice(v);
+            mutants.push((name.to_string(), m));
+        };
+        if b.starts_with(b"\x7fELF") {
+            set("e_phnum 0xfffe", 56, &0xfffeu16.to_le_bytes());
+            set("e_phnum PN_XNUM", 56, &0xffffu16.to_le_bytes());
+            let (phoff, phnum) = (le64(&b, 32) as usize, u16::from_le_bytes([b[56], b[57]]) as usize);
+            for i in 0..phnum {
+                let p = phoff + i * 56;
+                if le32(&b, p) != 4 {
+                    continue;
+                }
+                set("PT_NOTE p_filesz", p + 32, &u64::MAX.to_le_bytes());
+                // NT_FILE's count.
+                let (off, len) = (le64(&b, p + 8) as usize, le64(&b, p + 32) as usize);
+                let mut n = off;
+                while n + 12 <= off + len {
+                    let (namesz, descsz, t) =
+                        (le32(&b, n) as usize, le32(&b, n + 4) as usize, le32(&b, n + 8));
+                    let desc = n + 12 + namesz.div_ceil(4) * 4;
+                    if t == 0x4649_4c45 {
+                        set("NT_FILE count", desc, &(u64::MAX / 24).to_le_bytes());
+                        set("NT_FILE count 2^40", desc, &(1u64 << 40).to_le_bytes());
+                    }
+                    n = desc + descsz.div_ceil(4) * 4;
+                }
+            }
+        } else {
+            set("NumberOfStreams", 8, &u32::MAX.to_le_bytes());
+            let (n, rva) = (le32(&b, 8) as usize, le32(&b, 12) as usize);
+            for i in 0..n {
+                let e = rva + 12 * i;
+                let (kind, at) = (le32(&b, e), le32(&b, e + 8) as usize);
+                match kind {
+                    3 => set("ThreadList count", at, &u32::MAX.to_le_bytes()),
+                    4 => set("ModuleList count", at, &u32::MAX.to_le_bytes()),
+                    9 => set("Memory64List NumberOfMemoryRanges", at, &u64::MAX.to_le_bytes()),
+                    16 => set("MemoryInfoList count", at + 8, &u64::MAX.to_le_bytes()),
+                    _ => {}
+                }
+                if matches!(kind, 3 | 4 | 9 | 16) {
+                    set(&format!("stream {kind} size"), e + 4, &u32::MAX.to_le_bytes());
+                }
+            }
+        }
+        assert!(mutants.len() >= 3, "{}: {} mutants", case.name(), mutants.len());
+        let base = peak_rss(&clean, &exe);
+        if let Some((kb, code, _)) = &base {
+            eprintln!("{} clean: {kb} KiB peak, exit {code}", case.name());
+        }
+        for (name, m) in &mutants {
+            let p = dir.path().join("mutant");
+            std::fs::write(&p, m).unwrap();
+            let r = gomortem(&["goroutines", p.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
+            assert!(matches!(r.code, 0 | 1 | 3), "{} {name}: {} {}", case.name(), r.code, r.stderr);
+            if let (Some((clean_kb, ..)), Some((kb, code, first))) = (&base, peak_rss(&p, &exe)) {
+                eprintln!("{} {name}: {kb} KiB peak, exit {code}: {first}", case.name());
+                assert!(
+                    kb <= 2 * clean_kb + 16 * 1024,
+                    "{} {name}: {kb} KiB against {clean_kb}",
+                    case.name()
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2);
+}

@@ -324,7 +324,10 @@ fn owner_g(owner: StackOwner) -> Option<u64> {
 
 fn goroutine_id(p: &Process, gs: &[Goroutine], g: Option<u64>) -> Option<u64> {
     let g = g?;
-    gs.iter().find(|x| x.addr == g).map(|x| x.id).or_else(|| p.mem.read_u64(g + p.layouts.g.goid))
+    gs.iter()
+        .find(|x| x.addr == g)
+        .map(|x| x.id)
+        .or_else(|| p.mem.read_u64(g.saturating_add(p.layouts.g.goid)))
 }
 
 fn add_goroutine_signal(p: &Process, g: u64, r: &mut CrashReport) {

@@ -21,6 +21,7 @@ use super::{
     AddressSpace, Arch, CrashInfo, Dump, DumpKind, MappedFile, Mapping, Module, Os, ProcessInfo, Prot,
     Registers, Thread,
 };
+use crate::bytes::{u16_at, u32_at, u64_at, Cursor, ResultExt};
 use crate::{Error, Result};
 
 const ET_CORE: u16 = 4;
@@ -54,15 +55,17 @@ const ARM64_REGS: [&str; 34] = [
     "sp", "pc", "pstate",
 ];
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
-}
+/// At most this many notes are read from a core, all note segments together; the rest are
+/// skipped with a warning. A real core holds a handful per thread (the kernel: NT_PRSTATUS,
+/// NT_FPREGSET and the architecture's register sets, up to about 12 on arm64; gdb adds
+/// NT_SIGINFO), and Go stops a process at 10,000 threads by default (`debug.SetMaxThreads`):
+/// 128 Ki notes hold that. Notes are read one at a time, never all kept, but a corrupt segment
+/// (a PT_LOAD turned PT_NOTE, 1 GiB of zeros read as 12-byte empty notes) would otherwise be
+/// walked for minutes.
+const MAX_NOTES: usize = 128 << 10;
+/// A note descriptor larger than this is skipped with a warning: the largest a kernel writes
+/// is NT_FILE, at most 16 MiB (`core_file_note_size_limit`); register sets are a few KiB.
+const MAX_NOTE_DESC: usize = 64 << 20;
 
 /// A NUL-terminated (or full-length) C string field.
 fn c_str(b: &[u8]) -> String {
@@ -106,27 +109,50 @@ struct Note<'a> {
     desc: &'a [u8],
 }
 
-/// Split a PT_NOTE segment into notes; `align` is 8 only for 8-aligned note segments.
-fn parse_notes<'a>(seg: &'a [u8], align: usize, what: &str) -> Result<Vec<Note<'a>>> {
-    let bad = |msg: String| Error::malformed(what, msg);
-    let pad = |n: usize| n.checked_add(align - 1).map(|v| v & !(align - 1));
-    let mut notes = Vec::new();
-    let mut off = 0usize;
-    while off + 12 <= seg.len() {
-        let (Some(namesz), Some(descsz), Some(n_type)) =
-            (u32_at(seg, off), u32_at(seg, off + 4), u32_at(seg, off + 8))
-        else {
-            break;
-        };
-        let name_off = off + 12;
-        let desc_off = pad(namesz as usize).and_then(|n| name_off.checked_add(n));
-        let end = desc_off.and_then(|d| pad(descsz as usize).and_then(|n| d.checked_add(n)));
+/// The notes of a PT_NOTE segment, one at a time; `align` is 8 only for 8-aligned note segments.
+/// An error ends the walk.
+struct Notes<'a, 'w> {
+    seg: &'a [u8],
+    off: usize,
+    align: usize,
+    what: &'w str,
+}
+
+impl<'a> Notes<'a, '_> {
+    fn new<'w>(seg: &'a [u8], align: usize, what: &'w str) -> Notes<'a, 'w> {
+        Notes { seg, off: 0, align, what }
+    }
+
+    /// Bytes not walked yet.
+    fn remaining(&self) -> usize {
+        self.seg.len().saturating_sub(self.off)
+    }
+
+    /// The next note, None at the end of the segment.
+    fn next_note(&mut self) -> Result<Option<Note<'a>>> {
+        let (seg, off) = (self.seg, self.off);
+        if self.remaining() < 12 {
+            self.off = seg.len();
+            return Ok(None);
+        }
+        let bad = |msg: String| Error::malformed(self.what, msg);
+        let mut c = Cursor::at(seg, off).context(self.what)?;
+        let (namesz, descsz, n_type) = (
+            c.u32().context(self.what)? as usize,
+            c.u32().context(self.what)? as usize,
+            c.u32().context(self.what)?,
+        );
+        let align = self.align;
+        let pad = |n: usize| n.checked_add(align - 1).map(|v| v & !(align - 1));
+        let name_off = c.offset();
+        let desc_off = pad(namesz).and_then(|n| name_off.checked_add(n));
+        let end = desc_off.and_then(|d| pad(descsz).and_then(|n| d.checked_add(n)));
         let (Some(desc_off), Some(end)) = (desc_off, end) else {
             return Err(bad(format!("note at +{off:#x}: sizes overflow")));
         };
-        let name = seg.get(name_off..name_off + namesz as usize);
+        let name = crate::bytes::bytes_at(seg, name_off, namesz).ok();
         // The last note's padding may be missing.
-        let desc = desc_off.checked_add(descsz as usize).and_then(|e| seg.get(desc_off..e));
+        let desc = crate::bytes::bytes_at(seg, desc_off, descsz).ok();
         let (Some(name), Some(desc)) = (name, desc) else {
             return Err(bad(format!(
                 "note at +{off:#x} (type {n_type:#x}, {descsz} bytes) runs past the end of the note segment ({} bytes)",
@@ -134,21 +160,20 @@ fn parse_notes<'a>(seg: &'a [u8], align: usize, what: &str) -> Result<Vec<Note<'
             )));
         };
         let name = name.strip_suffix(&[0]).unwrap_or(name);
-        notes.push(Note { name, n_type, desc });
-        off = end;
+        self.off = end;
+        Ok(Some(Note { name, n_type, desc }))
     }
-    Ok(notes)
 }
 
-fn registers(arch: Arch, regs: &[u8]) -> Registers {
+fn registers(arch: Arch, regs: &[u8]) -> crate::bytes::Result<Registers> {
     let names: &[&'static str] = match arch {
         Arch::Amd64 => &AMD64_REGS,
         Arch::Arm64 => &ARM64_REGS,
     };
-    let all: Vec<(&'static str, u64)> =
-        names.iter().enumerate().map(|(i, &n)| (n, u64_at(regs, i * 8).unwrap_or(0))).collect();
+    let mut c = Cursor::new(regs);
+    let all = names.iter().map(|&n| Ok((n, c.u64()?))).collect::<crate::bytes::Result<Vec<_>>>()?;
     let get = |n: &str| all.iter().find(|(k, _)| *k == n).map_or(0, |&(_, v)| v);
-    match arch {
+    Ok(match arch {
         Arch::Amd64 => Registers {
             pc: get("rip"),
             sp: get("rsp"),
@@ -167,13 +192,15 @@ fn registers(arch: Arch, regs: &[u8]) -> Registers {
             fs_base: 0,
             all,
         },
-    }
+    })
 }
 
 fn parse_nt_file(desc: &[u8], what: &str) -> Result<Vec<Module>> {
     let bad = || Error::malformed(what, "NT_FILE note is truncated");
-    let count = u64_at(desc, 0).ok_or_else(bad)?;
-    let page = u64_at(desc, 8).ok_or_else(bad)?;
+    let mut c = Cursor::new(desc);
+    let count = c.u64().map_err(|_| bad())?;
+    let page = c.u64().map_err(|_| bad())?;
+    // 24 bytes of (start, end, offset) per file, then the names: the count is bounded by the note.
     let names_off = count
         .checked_mul(24)
         .and_then(|n| n.checked_add(16))
@@ -181,11 +208,9 @@ fn parse_nt_file(desc: &[u8], what: &str) -> Result<Vec<Module>> {
         .ok_or_else(bad)? as usize;
     let mut names = desc[names_off..].split(|&c| c == 0);
     let mut out = Vec::with_capacity(count as usize);
-    for i in 0..count as usize {
-        let e = 16 + i * 24;
-        let (Some(start), Some(end), Some(pgoff)) =
-            (u64_at(desc, e), u64_at(desc, e + 8), u64_at(desc, e + 16))
-        else {
+    for _ in 0..count {
+        let (start, end, pgoff) = (c.u64(), c.u64(), c.u64());
+        let (Ok(start), Ok(end), Ok(pgoff)) = (start, end, pgoff) else {
             return Err(bad());
         };
         let path = String::from_utf8_lossy(names.next().ok_or_else(bad)?).into_owned();
@@ -222,7 +247,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     if hdr[5] != 1 {
         return Err(Error::Unsupported(format!("{what}: big-endian ELF core files are not supported")));
     }
-    let e_type = u16_at(hdr, 16).unwrap_or(0);
+    let e_type = u16_at(hdr, 16).context(&what)?;
     if e_type != ET_CORE {
         let kind = match e_type {
             1 => "a relocatable object (ET_REL)",
@@ -234,7 +259,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             "{what}: this is {kind}, not a core file; pass the core dump as the dump"
         )));
     }
-    let arch = match u16_at(hdr, 18).unwrap_or(0) {
+    let arch = match u16_at(hdr, 18).context(&what)? {
         EM_X86_64 => Arch::Amd64,
         EM_AARCH64 => Arch::Arm64,
         m => {
@@ -244,11 +269,11 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             )))
         }
     };
-    let phoff = u64_at(hdr, 32).unwrap_or(0);
-    let shoff = u64_at(hdr, 40).unwrap_or(0);
-    let phentsize = u16_at(hdr, 54).unwrap_or(0) as u64;
-    let e_phnum = u16_at(hdr, 56).unwrap_or(0);
-    let shnum = u16_at(hdr, 60).unwrap_or(0);
+    let phoff = u64_at(hdr, 32).context(&what)?;
+    let shoff = u64_at(hdr, 40).context(&what)?;
+    let phentsize = u16_at(hdr, 54).context(&what)? as u64;
+    let e_phnum = u16_at(hdr, 56).context(&what)?;
+    let shnum = u16_at(hdr, 60).context(&what)?;
     if phentsize < 56 {
         return Err(Error::malformed(&what, format!("program header size {phentsize} is too small")));
     }
@@ -257,7 +282,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         (shoff != 0)
             .then(|| shoff.checked_add(44))
             .flatten()
-            .and_then(|o| u32_at(b, usize::try_from(o).ok()?))
+            .and_then(|o| u32_at(b, usize::try_from(o).ok()?).ok())
             .ok_or_else(|| Error::malformed(&what, "PN_XNUM set but section header 0 is missing"))?
             as u64
     } else {
@@ -270,10 +295,12 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             format!("{phnum} program headers at {phoff:#x} run past the end of the file ({flen} bytes)"),
         ));
     }
-    let phdrs: Vec<Phdr> = (0..phnum)
-        .filter_map(|i| {
-            let p = b.get((phoff + i * phentsize) as usize..)?;
-            Some(Phdr {
+    // Every header lies in the file (checked above): at most one Phdr per 56 bytes of it.
+    let phdrs = (0..phnum)
+        .map(|i| {
+            let at = i.checked_mul(phentsize).and_then(|o| o.checked_add(phoff));
+            let p = crate::bytes::bytes_at_u64(b, at.unwrap_or(u64::MAX), 56)?;
+            Ok(Phdr {
                 p_type: u32_at(p, 0)?,
                 flags: u32_at(p, 4)?,
                 offset: u64_at(p, 8)?,
@@ -283,7 +310,8 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                 align: u64_at(p, 48)?,
             })
         })
-        .collect();
+        .collect::<crate::bytes::Result<Vec<Phdr>>>()
+        .context(format!("{what}: program headers"))?;
 
     // Memory.
     let mut memory = AddressSpace::new();
@@ -313,7 +341,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
         let backed = memory.push(p.vaddr, p.filesz, fid, p.offset);
         if backed < p.filesz {
             cut_segs += 1;
-            cut_bytes += p.filesz - backed;
+            cut_bytes = cut_bytes.saturating_add(p.filesz - backed);
         }
     }
     memory.finish();
@@ -333,6 +361,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     let mut modules = Vec::new();
     let (mut gdb, mut has_file) = (false, false);
     let mut siginfo_signo = None;
+    let (mut nnotes, mut skipped_segs, mut skipped_bytes) = (0usize, 0u64, 0u64);
     for p in phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
         let seg = p
             .offset
@@ -349,7 +378,27 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                 )
             })?;
         let align = if p.align == 8 { 8 } else { 4 };
-        for n in parse_notes(seg, align, &what)? {
+        let mut notes = Notes::new(seg, align, &what);
+        loop {
+            if nnotes == MAX_NOTES {
+                if notes.remaining() > 0 {
+                    skipped_bytes = skipped_bytes.saturating_add(notes.remaining() as u64);
+                    skipped_segs += 1;
+                }
+                break;
+            }
+            let Some(n) = notes.next_note()? else { break };
+            nnotes += 1;
+            if n.desc.len() > MAX_NOTE_DESC {
+                warnings.push(format!(
+                    "note of type {:#x} in the note segment at {:#x} holds {} bytes, more than a core's \
+                     notes ({MAX_NOTE_DESC}): skipped",
+                    n.n_type,
+                    p.offset,
+                    n.desc.len()
+                ));
+                continue;
+            }
             if n.name == b"GDB" {
                 gdb = true;
             }
@@ -369,16 +418,17 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                             format!("NT_PRSTATUS note of {} bytes is too short", n.desc.len()),
                         ));
                     }
+                    let short = |e: crate::bytes::OutOfBounds| e.context(format!("{what}: NT_PRSTATUS note"));
                     threads.push(Thread {
-                        tid: u32_at(n.desc, 32).unwrap_or(0) as u64,
-                        regs: registers(arch, regs),
+                        tid: u32_at(n.desc, 32).map_err(short)? as u64,
+                        regs: registers(arch, regs).map_err(short)?,
                         teb: 0,
-                        signal: u16_at(n.desc, 12).unwrap_or(0) as i16 as i32,
+                        signal: u16_at(n.desc, 12).map_err(short)? as i16 as i32,
                     });
                 }
                 NT_PRPSINFO => {
                     if let Some(d) = n.desc.get(..136) {
-                        process.pid = u32_at(d, 24).unwrap_or(0) as u64;
+                        process.pid = u32_at(d, 24).context(&what)? as u64;
                         process.name = c_str(&d[40..56]);
                         process.args = c_str(&d[56..136]).trim_end().to_string();
                     } else {
@@ -389,7 +439,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                     auxv = n
                         .desc
                         .chunks_exact(16)
-                        .map(|c| (u64_at(c, 0).unwrap_or(0), u64_at(c, 8).unwrap_or(0)))
+                        .map_while(|c| Some((u64_at(c, 0).ok()?, u64_at(c, 8).ok()?)))
                         .take_while(|&(t, _)| t != 0)
                         .collect();
                 }
@@ -398,12 +448,21 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
                     modules = parse_nt_file(n.desc, &what)?;
                 }
                 // The kernel writes one (the dumping thread's); gdb one per thread.
-                NT_SIGINFO if siginfo_signo.is_none() => {
-                    siginfo_signo = Some(u32_at(n.desc, 0).unwrap_or(0) as i32);
-                }
+                NT_SIGINFO if siginfo_signo.is_none() => match u32_at(n.desc, 0) {
+                    Ok(signo) => siginfo_signo = Some(signo as i32),
+                    Err(_) => {
+                        warnings.push(format!("NT_SIGINFO note of {} bytes is too short", n.desc.len()))
+                    }
+                },
                 _ => {}
             }
         }
+    }
+    if skipped_segs > 0 {
+        warnings.push(format!(
+            "more than {MAX_NOTES} notes (a real core holds a few per thread): the rest of {skipped_segs} note \
+             segments, {skipped_bytes} bytes, skipped"
+        ));
     }
     if threads.is_empty() {
         return Err(Error::malformed(&what, "no NT_PRSTATUS note: the core holds no thread"));
@@ -610,6 +669,107 @@ mod tests {
         }
         head.truncate(4096);
         let _ = blob(&head);
+    }
+
+    /// The first committed (or cached) core, decompressed.
+    fn first_real_core() -> Option<Vec<u8>> {
+        let (dir, case) = real_cases().into_iter().next()?;
+        let core = MappedFile::open_maybe_compressed(&dir.join(case["dump"].as_str().unwrap())).unwrap();
+        Some(core.bytes().to_vec())
+    }
+
+    /// The program headers of a core: (file offset of the header, p_type, p_offset, p_filesz).
+    fn phdr_table(b: &[u8]) -> Vec<(usize, u32, u64, u64)> {
+        let (phoff, phnum) = (u64_at(b, 32).unwrap() as usize, u16_at(b, 56).unwrap() as usize);
+        (0..phnum)
+            .map(|i| {
+                let at = phoff + i * 56;
+                (at, u32_at(b, at).unwrap(), u64_at(b, at + 8).unwrap(), u64_at(b, at + 32).unwrap())
+            })
+            .collect()
+    }
+
+    /// Finding 1: a PT_LOAD turned PT_NOTE is read as notes, at most `MAX_NOTES` of them, none
+    /// kept; the rest is skipped with a warning. Its memory, zeroed, is 12-byte empty notes.
+    #[test]
+    fn load_segment_turned_note_is_bounded() {
+        let Some(core) = first_real_core() else {
+            eprintln!("note: no ELF core fixtures found; skipping");
+            return;
+        };
+        let loads: Vec<_> = phdr_table(&core).into_iter().filter(|p| p.1 == PT_LOAD && p.3 > 0).collect();
+        // Every PT_LOAD in turn, as it is: an error or a dump, never a panic.
+        for &(at, ..) in loads.iter().take(64) {
+            let mut b = core.clone();
+            b[at..at + 4].copy_from_slice(&PT_NOTE.to_le_bytes());
+            let t0 = std::time::Instant::now();
+            let _ = blob(&b);
+            assert!(t0.elapsed().as_secs() < 10, "PT_LOAD at {at:#x} as notes: {:?}", t0.elapsed());
+        }
+        // The largest, zeroed: more empty notes than a core holds.
+        let &(at, _, off, len) = loads.iter().max_by_key(|p| p.3).unwrap();
+        assert!(len as usize / 12 > MAX_NOTES, "the largest segment holds {len} bytes");
+        let mut b = core.clone();
+        b[at..at + 4].copy_from_slice(&PT_NOTE.to_le_bytes());
+        b[off as usize..(off + len) as usize].fill(0);
+        let dump = blob(&b).unwrap();
+        let w: Vec<_> =
+            dump.warnings.iter().filter(|w| w.contains(&format!("more than {MAX_NOTES} notes"))).collect();
+        assert_eq!(w.len(), 1, "{:?}", dump.warnings);
+        // The cap counts the core's own notes too.
+        let skipped: usize = w[0].split(", ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        assert!(skipped > len as usize - 12 * MAX_NOTES && skipped < len as usize - 12 * (MAX_NOTES - 1000));
+        assert!(!dump.threads.is_empty());
+    }
+
+    /// Finding 1: a 1 GiB note segment of zeros in a sparse file (4 KiB on disk) is walked up to
+    /// the cap, quickly, without a per-note allocation.
+    #[test]
+    fn sparse_gigabyte_note_segment() {
+        const GIB: u64 = 1 << 30;
+        let mut b = header(EM_X86_64, ET_CORE, 2);
+        b.extend(phdr(PT_NOTE, 4096, 0, GIB));
+        b.extend(phdr(PT_LOAD, 0, 0x1000, 64));
+        b.resize(4096, 0);
+        // One real NT_PRSTATUS first: a thread, so that the dump opens and keeps its warnings.
+        b.extend(5u32.to_le_bytes());
+        b.extend(336u32.to_le_bytes());
+        b.extend(NT_PRSTATUS.to_le_bytes());
+        b.extend(b"CORE\0\0\0\0");
+        b.extend([0u8; 336]);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&b).unwrap();
+        f.as_file().set_len(4096 + GIB).unwrap();
+        let t0 = std::time::Instant::now();
+        let dump = read(f.path(), MappedFile::open(f.path()).unwrap()).unwrap();
+        assert!(t0.elapsed().as_secs() < 10, "{:?}", t0.elapsed());
+        assert_eq!(dump.threads.len(), 1);
+        let skipped = GIB - (12 + 8 + 336) - 12 * (MAX_NOTES as u64 - 1);
+        assert!(
+            dump.warnings
+                .iter()
+                .any(|w| w.contains("notes") && w.contains(&format!("{skipped} bytes, skipped"))),
+            "{:?}",
+            dump.warnings
+        );
+    }
+
+    /// Finding 7: one byte 0xfc at offset 57 (`e_phnum`'s high byte) makes memory read as program
+    /// headers whose sizes add up past u64: an error or warnings, no overflow.
+    #[test]
+    fn phnum_high_byte_does_not_overflow() {
+        let Some(core) = first_real_core() else {
+            eprintln!("note: no ELF core fixtures found; skipping");
+            return;
+        };
+        for v in [0xfc, 0x7f, 0xff, 0x10] {
+            let mut b = core.clone();
+            b[57] = v;
+            match blob(&b) {
+                Ok(d) => assert!(!d.warnings.is_empty() || d.threads.is_empty() || v == 0x10),
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
     }
 
     fn check_real_core(dir: &Path, case: &serde_json::Value) {

@@ -17,6 +17,7 @@ use super::{
     AddressSpace, Arch, CrashInfo, Dump, DumpKind, FileId, MappedFile, Mapping, Module, Os, ProcessInfo,
     Prot, Registers, Thread,
 };
+use crate::bytes::{u16_at, u32_at, u64_at};
 use crate::{Error, Result};
 
 const HEADER_SIZE: usize = 32;
@@ -95,45 +96,43 @@ const ARM64_NAMES: [&str; 29] = [
     "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
 ];
 
-/// Bounds-checked little-endian reads over the dump bytes.
+/// The dump's bytes; reads past the end are errors naming what was read.
 struct Bytes<'a>(&'a [u8]);
 
 impl<'a> Bytes<'a> {
     fn get(&self, off: u64, len: u64, what: &str) -> Result<&'a [u8]> {
-        let end = off.checked_add(len);
-        match end {
-            Some(end) if end <= self.0.len() as u64 => Ok(&self.0[off as usize..end as usize]),
-            _ => Err(Error::malformed(
+        crate::bytes::bytes_at_u64(self.0, off, len).map_err(|_| {
+            Error::malformed(
                 "minidump",
                 format!(
                     "{what} at {off:#x} (+{len:#x}) is past the end of the file ({:#x} bytes)",
                     self.0.len()
                 ),
-            )),
-        }
+            )
+        })
     }
 }
 
-fn le_u16(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
-}
-fn le_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn le_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).map_or(0, |s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
+/// A field of a record the caller sized (a directory entry, a list entry, a checked stream):
+/// an error past its end says which record.
+fn field<T>(r: crate::bytes::Result<T>, what: &str) -> Result<T> {
+    r.map_err(|e| e.context(format!("minidump: {what}")))
 }
 
 /// A `MINIDUMP_LOCATION_DESCRIPTOR` (DataSize, Rva) at `off` of `b`.
-fn location(b: &[u8], off: usize) -> (u64, u64) {
-    (le_u32(b, off) as u64, le_u32(b, off + 4) as u64)
+fn location(b: &[u8], off: usize, what: &str) -> Result<(u64, u64)> {
+    Ok((field(u32_at(b, off), what)? as u64, field(u32_at(b, off.saturating_add(4)), what)? as u64))
 }
 
 /// The entries of a list stream: a u32 count, then fixed-size entries. Some writers pad the
 /// count to 8 bytes; that is told by the stream size, as debuggers' minidump readers do. A
 /// stream cut short (truncated file) gives the entries it holds, and a warning.
 fn list<'a>(stream: &'a [u8], entry: usize, what: &str, warnings: &mut Vec<String>) -> &'a [u8] {
-    let n = le_u32(stream, 0) as usize;
+    let Ok(n) = u32_at(stream, 0) else {
+        warnings.push(format!("{what}: stream of {} bytes holds no count; ignored", stream.len()));
+        return &[];
+    };
+    let n = n as usize;
     let need = n.saturating_mul(entry);
     let start = if stream.len().saturating_sub(8) == need { 8 } else { 4 };
     let rest = stream.get(start..).unwrap_or_default();
@@ -146,29 +145,29 @@ fn list<'a>(stream: &'a [u8], entry: usize, what: &str, warnings: &mut Vec<Strin
 
 /// A `MINIDUMP_STRING` (u32 byte length, UTF-16LE) at `rva`.
 fn string(b: &Bytes, rva: u64) -> Result<String> {
-    let len = le_u32(b.get(rva, 4, "string")?, 0) as u64;
+    let len = field(u32_at(b.get(rva, 4, "string")?, 0), "string")? as u64;
     let units: Vec<u16> = b
-        .get(rva + 4, len & !1, "string")?
+        .get(rva.saturating_add(4), len & !1, "string")?
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     Ok(String::from_utf16_lossy(&units))
 }
 
-fn registers(arch: Arch, ctx: &[u8]) -> Registers {
-    match arch {
+fn registers(arch: Arch, ctx: &[u8]) -> crate::bytes::Result<Registers> {
+    Ok(match arch {
         Arch::Amd64 => {
-            let all: Vec<(&'static str, u64)> = AMD64_CONTEXT
+            let all = AMD64_CONTEXT
                 .iter()
                 .map(|&(name, off, size)| {
                     let v = match size {
-                        8 => le_u64(ctx, off),
-                        4 => le_u32(ctx, off) as u64,
-                        _ => le_u16(ctx, off) as u64,
+                        8 => u64_at(ctx, off)?,
+                        4 => u32_at(ctx, off)? as u64,
+                        _ => u16_at(ctx, off)? as u64,
                     };
-                    (name, v)
+                    Ok((name, v))
                 })
-                .collect();
+                .collect::<crate::bytes::Result<Vec<(&'static str, u64)>>>()?;
             let get = |n: &str| all.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
             Registers {
                 pc: get("rip"),
@@ -181,26 +180,29 @@ fn registers(arch: Arch, ctx: &[u8]) -> Registers {
             }
         }
         Arch::Arm64 => {
-            let mut all: Vec<(&'static str, u64)> =
-                ARM64_NAMES.iter().enumerate().map(|(i, &name)| (name, le_u64(ctx, 0x08 + 8 * i))).collect();
+            let mut all = ARM64_NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, &name)| Ok((name, u64_at(ctx, 0x08 + 8 * i)?)))
+                .collect::<crate::bytes::Result<Vec<(&'static str, u64)>>>()?;
             all.extend([
-                ("x29", le_u64(ctx, 0xf0)),
-                ("x30", le_u64(ctx, 0xf8)),
-                ("sp", le_u64(ctx, 0x100)),
-                ("pc", le_u64(ctx, 0x108)),
-                ("cpsr", le_u32(ctx, 0x04) as u64),
+                ("x29", u64_at(ctx, 0xf0)?),
+                ("x30", u64_at(ctx, 0xf8)?),
+                ("sp", u64_at(ctx, 0x100)?),
+                ("pc", u64_at(ctx, 0x108)?),
+                ("cpsr", u32_at(ctx, 0x04)? as u64),
             ]);
             Registers {
-                pc: le_u64(ctx, 0x108),
-                sp: le_u64(ctx, 0x100),
-                fp: le_u64(ctx, 0xf0),
-                lr: le_u64(ctx, 0xf8),
-                g: le_u64(ctx, 0xe8),
+                pc: u64_at(ctx, 0x108)?,
+                sp: u64_at(ctx, 0x100)?,
+                fp: u64_at(ctx, 0xf0)?,
+                lr: u64_at(ctx, 0xf8)?,
+                g: u64_at(ctx, 0xe8)?,
                 fs_base: 0,
                 all,
             }
         }
-    }
+    })
 }
 
 /// The bytes of `CONTEXT` the registers are read from (through Rip / Pc).
@@ -222,16 +224,16 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     if &header[..4] != b"MDMP" {
         return Err(Error::UnknownDumpFormat(path.to_path_buf()));
     }
-    let nstreams = le_u32(header, 8) as u64;
-    let dir_rva = le_u32(header, 12) as u64;
-    let timestamp = le_u32(header, 20) as u64;
+    let nstreams = field(u32_at(header, 8), "header")? as u64;
+    let dir_rva = field(u32_at(header, 12), "header")? as u64;
+    let timestamp = field(u32_at(header, 20), "header")? as u64;
     let dir = b.get(dir_rva, nstreams * DIRECTORY_ENTRY_SIZE as u64, "stream directory")?;
 
     // The first stream of each type read here; other types are skipped.
     let mut streams: Vec<(u32, &[u8])> = Vec::new();
     for e in dir.chunks_exact(DIRECTORY_ENTRY_SIZE) {
-        let kind = le_u32(e, 0);
-        let (size, rva) = location(e, 4);
+        let kind = field(u32_at(e, 0), "stream directory")?;
+        let (size, rva) = location(e, 4, "stream directory")?;
         if !STREAMS_READ.contains(&kind) || streams.iter().any(|s| s.0 == kind) {
             continue;
         }
@@ -251,7 +253,7 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
 
     let sysinfo = stream(SYSTEM_INFO_STREAM)
         .ok_or_else(|| Error::malformed("minidump", "no SystemInfo stream (architecture unknown)"))?;
-    let arch = match le_u16(sysinfo, 0) {
+    let arch = match field(u16_at(sysinfo, 0), "SystemInfo stream")? {
         PROCESSOR_ARCHITECTURE_AMD64 => Arch::Amd64,
         PROCESSOR_ARCHITECTURE_ARM64 => Arch::Arm64,
         other => {
@@ -279,9 +281,10 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
             if let Some(s) = stream(MEMORY_LIST_STREAM) {
                 let entries = list(s, MEMORY_DESCRIPTOR_SIZE, "MemoryList", &mut warnings);
                 for d in entries.chunks_exact(MEMORY_DESCRIPTOR_SIZE) {
-                    let (size, rva) = location(d, 8);
-                    push(&mut memory, le_u64(d, 0), size, fid, rva);
-                    listed.push(committed(le_u64(d, 0), size));
+                    let (size, rva) = location(d, 8, "MemoryList")?;
+                    let va = field(u64_at(d, 0), "MemoryList")?;
+                    push(&mut memory, va, size, fid, rva);
+                    listed.push(committed(va, size));
                 }
             }
             false
@@ -292,22 +295,23 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     if let Some(s) = stream(THREAD_LIST_STREAM) {
         let entries = list(s, THREAD_SIZE, "ThreadList", &mut warnings);
         for t in entries.chunks_exact(THREAD_SIZE) {
-            let tid = le_u32(t, 0) as u64;
+            let tid = field(u32_at(t, 0), "ThreadList")? as u64;
             // The stack is normally in the full memory too; this backs it in stack-only dumps.
-            let (stack_size, stack_rva) = location(t, 32);
-            push(&mut memory, le_u64(t, 24), stack_size, fid, stack_rva);
-            listed.push(committed(le_u64(t, 24), stack_size));
-            let (ctx_size, ctx_rva) = location(t, 40);
-            let regs = match b.get(ctx_rva, ctx_size, "thread context") {
-                Ok(ctx) if ctx_size >= context_size(arch) => registers(arch, ctx),
-                Ok(_) | Err(_) => {
+            let (stack_size, stack_rva) = location(t, 32, "ThreadList")?;
+            let stack = field(u64_at(t, 24), "ThreadList")?;
+            push(&mut memory, stack, stack_size, fid, stack_rva);
+            listed.push(committed(stack, stack_size));
+            let (ctx_size, ctx_rva) = location(t, 40, "ThreadList")?;
+            let regs = match b.get(ctx_rva, ctx_size, "thread context").map(|ctx| registers(arch, ctx)) {
+                Ok(Ok(regs)) if ctx_size >= context_size(arch) => regs,
+                _ => {
                     warnings.push(format!(
                         "thread {tid}: CONTEXT of {ctx_size} bytes at {ctx_rva:#x} is missing or too short; registers unknown"
                     ));
                     Registers::default()
                 }
             };
-            threads.push(Thread { tid, regs, teb: le_u64(t, 16), signal: 0 });
+            threads.push(Thread { tid, regs, teb: field(u64_at(t, 16), "ThreadList")?, signal: 0 });
         }
     } else {
         warnings.push("no ThreadList stream: no threads".to_string());
@@ -322,24 +326,29 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
     if let Some(s) = stream(MODULE_LIST_STREAM) {
         let entries = list(s, MODULE_SIZE, "ModuleList", &mut warnings);
         for m in entries.chunks_exact(MODULE_SIZE) {
-            let base = le_u64(m, 0);
-            let path = string(&b, le_u32(m, 20) as u64).unwrap_or_else(|e| {
+            let base = field(u64_at(m, 0), "ModuleList")?;
+            let size = field(u32_at(m, 8), "ModuleList")? as u64;
+            let path = string(&b, field(u32_at(m, 20), "ModuleList")? as u64).unwrap_or_else(|e| {
                 warnings.push(format!("module at {base:#x}: no name: {e}"));
                 String::new()
             });
-            modules.push(Module { path, base, size: le_u32(m, 8) as u64, file_offset: 0 });
+            modules.push(Module { path, base, size, file_offset: 0 });
         }
     }
 
     let mut process = ProcessInfo::default();
     let mut process_create_time = None;
     if let Some(s) = stream(MISC_INFO_STREAM) {
-        let flags = le_u32(s, 4);
-        if flags & MISC1_PROCESS_ID != 0 && s.len() >= 12 {
-            process.pid = le_u32(s, 8) as u64;
-        }
-        if flags & MISC1_PROCESS_TIMES != 0 && s.len() >= 16 {
-            process_create_time = Some(le_u32(s, 12) as u64);
+        match u32_at(s, 4) {
+            Ok(flags) => {
+                if let Some(pid) = u32_at(s, 8).ok().filter(|_| flags & MISC1_PROCESS_ID != 0) {
+                    process.pid = pid as u64;
+                }
+                if let Some(t) = u32_at(s, 12).ok().filter(|_| flags & MISC1_PROCESS_TIMES != 0) {
+                    process_create_time = Some(t as u64);
+                }
+            }
+            Err(_) => warnings.push(format!("MiscInfo stream of {} bytes is too short; ignored", s.len())),
         }
     }
     if let Some(exe) = modules.first() {
@@ -352,10 +361,10 @@ pub fn read(path: &Path, file: MappedFile) -> Result<Dump> {
 
     let crash = match stream(EXCEPTION_STREAM) {
         Some(s) if s.len() >= 32 => Some(CrashInfo {
-            thread_id: le_u32(s, 0) as u64,
+            thread_id: field(u32_at(s, 0), "Exception stream")? as u64,
             signal: None,
-            exception_code: Some(le_u32(s, 8)),
-            exception_address: Some(le_u64(s, 24)),
+            exception_code: Some(field(u32_at(s, 8), "Exception stream")?),
+            exception_address: Some(field(u64_at(s, 24), "Exception stream")?),
         }),
         Some(s) => {
             warnings.push(format!("Exception stream of {} bytes is too short; ignored", s.len()));
@@ -420,7 +429,11 @@ fn page_prot(protect: u32) -> Prot {
 /// `MINIDUMP_MEMORY_INFO` entries): every committed or reserved region, with its protection
 /// (reserved ones have none). Ranges the memory lists hold outside them are kept as they are.
 fn memory_info_list(s: &[u8], listed: Vec<Mapping>, warnings: &mut Vec<String>) -> Vec<Mapping> {
-    let (header, entry, n) = (le_u32(s, 0) as usize, le_u32(s, 4) as usize, le_u64(s, 8));
+    let (Ok(header), Ok(entry), Ok(n)) = (u32_at(s, 0), u32_at(s, 4), u64_at(s, 8)) else {
+        warnings.push(format!("MemoryInfoList: stream of {} bytes is too short: ignored", s.len()));
+        return super::normalize_mappings(listed);
+    };
+    let (header, entry) = (header as usize, entry as usize);
     if header < 16 || entry < 48 {
         warnings.push(format!("MemoryInfoList: header of {header} bytes, entries of {entry}: ignored"));
         return super::normalize_mappings(listed);
@@ -431,7 +444,12 @@ fn memory_info_list(s: &[u8], listed: Vec<Mapping>, warnings: &mut Vec<String>) 
     }
     let mut out: Vec<Mapping> = Vec::new();
     for e in s.get(header..).unwrap_or_default().chunks_exact(entry).take(n.min(held) as usize) {
-        let (va, size, state, protect) = (le_u64(e, 0), le_u64(e, 24), le_u32(e, 32), le_u32(e, 36));
+        // Each entry is at least 48 bytes (checked above).
+        let (Ok(va), Ok(size), Ok(state), Ok(protect)) =
+            (u64_at(e, 0), u64_at(e, 24), u32_at(e, 32), u32_at(e, 36))
+        else {
+            continue;
+        };
         if state == MEM_FREE || size == 0 {
             continue;
         }
@@ -472,8 +490,8 @@ fn memory64_list(
     if s.len() < 16 {
         return Err(Error::malformed("minidump", "Memory64List stream is too short"));
     }
-    let n = le_u64(s, 0);
-    let mut offset = le_u64(s, 8);
+    let n = field(u64_at(s, 0), "Memory64List")?;
+    let mut offset = field(u64_at(s, 8), "Memory64List")?;
     let listed = ((s.len() - 16) / MEMORY_DESCRIPTOR_SIZE) as u64;
     if listed < n {
         warnings.push(format!(
@@ -484,7 +502,7 @@ fn memory64_list(
     let file_len = b.0.len() as u64;
     let (mut missing_ranges, mut missing_bytes) = (0u64, 0u64);
     for d in s[16..].chunks_exact(MEMORY_DESCRIPTOR_SIZE).take(n.min(listed) as usize) {
-        let (va, size) = (le_u64(d, 0), le_u64(d, 8));
+        let (va, size) = (field(u64_at(d, 0), "Memory64List")?, field(u64_at(d, 8), "Memory64List")?);
         ranges.push(committed(va, size));
         let held = if offset < file_len { push(memory, va, size, fid, offset) } else { 0 };
         if held < size {

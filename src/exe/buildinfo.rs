@@ -6,6 +6,7 @@
 //! module info (framed by 16-byte sentinels).
 
 use super::Image;
+use crate::bytes::Cursor;
 use crate::{Error, Result};
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -55,9 +56,9 @@ impl BuildInfo {
                     .into(),
             ));
         }
-        let mut rest = blob.get(HEADER..).ok_or_else(|| bad("truncated header"))?;
-        let version = read_string(&mut rest).ok_or_else(|| bad("truncated Go version"))?;
-        let modinfo = read_string(&mut rest).ok_or_else(|| bad("truncated module info"))?;
+        let mut rest = Cursor::at(blob, HEADER).map_err(|_| bad("truncated header"))?;
+        let version = rest.uvarint_bytes().map_err(|e| bad(&format!("truncated Go version: {e}")))?;
+        let modinfo = rest.uvarint_bytes().map_err(|e| bad(&format!("truncated module info: {e}")))?;
         let version = std::str::from_utf8(version).map_err(|_| bad("Go version is not UTF-8"))?;
         if !version.starts_with("go") && !version.starts_with("devel") {
             return Err(bad(&format!("unexpected Go version string {version:?}")));
@@ -149,25 +150,6 @@ fn find_blob(image: &Image) -> Option<&[u8]> {
         }
     }
     None
-}
-
-fn read_uvarint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            *b = &b[i + 1..];
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn read_string<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let n = usize::try_from(read_uvarint(b)?).ok()?;
-    let s = b.get(..n)?;
-    *b = &b[n..];
-    Some(s)
 }
 
 /// Parse "go1.22.10", "go1.26rc1" (→ 1.26.0), "go1.26.10-X:nogreenteagc",

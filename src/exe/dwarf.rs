@@ -125,7 +125,7 @@ impl Buf {
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Empty => &[],
-            Buf::Mapped { file, off, len } => file.bytes().get(*off..off + len).unwrap_or(&[]),
+            Buf::Mapped { file, off, len } => crate::bytes::bytes_at(file.bytes(), *off, *len).unwrap_or(&[]),
             Buf::Owned(v) => v,
         }
     }
@@ -265,7 +265,7 @@ impl Dwarf {
     pub fn str(&self, s: Str) -> &str {
         let bytes = self.bufs[s.buf as usize].bytes();
         let (off, len) = (s.off as usize, s.len as usize);
-        bytes.get(off..off + len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+        crate::bytes::bytes_at(bytes, off, len).ok().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     /// Number of types (including the placeholder `TypeId(0)`).
@@ -1056,7 +1056,7 @@ struct Attrs {
 /// `DW_OP_addr <u64>`: a global's static address.
 fn op_addr(e: &[u8]) -> Option<u64> {
     match e {
-        [0x03, rest @ ..] if rest.len() == 8 => Some(u64::from_le_bytes(rest.try_into().ok()?)),
+        [0x03, rest @ ..] if rest.len() == 8 => crate::bytes::u64_at(rest, 0).ok(),
         _ => None,
     }
 }

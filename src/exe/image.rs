@@ -13,6 +13,7 @@ use object::read::elf::{FileHeader, ProgramHeader};
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader};
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolKind};
 
+use crate::bytes::Cursor;
 use crate::dump::{Arch, MappedFile, Os};
 use crate::{Error, Result};
 
@@ -221,8 +222,7 @@ impl Image {
         let Some(raw) = self.section_data(sec) else {
             return Ok(None);
         };
-        if raw.starts_with(b"ZLIB") && raw.len() >= 12 {
-            let size = u64::from_be_bytes(raw[4..12].try_into().unwrap_or([0; 8]));
+        if let (true, Ok(size)) = (raw.starts_with(b"ZLIB"), crate::bytes::u64_be_at(raw, 4)) {
             return inflate(&raw[12..], size, &sec.name).map(|v| Some(Cow::Owned(v)));
         }
         if self.format == ExeFormat::Elf {
@@ -254,7 +254,7 @@ impl Image {
     }
 
     pub fn read_u64_at(&self, addr: u64) -> Option<u64> {
-        self.read_at(addr, 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
+        crate::bytes::u64_at(self.read_at(addr, 8)?, 0).ok()
     }
 
     pub fn ptr_size(&self) -> u64 {
@@ -327,19 +327,18 @@ fn read_symbols(obj: &object::File<'_>) -> Vec<(String, u64, u64)> {
 }
 
 /// The descriptor of the first ELF note with the given owner and type.
-fn elf_note<'a>(mut d: &'a [u8], owner: &[u8], ntype: u32) -> Option<&'a [u8]> {
+fn elf_note<'a>(d: &'a [u8], owner: &[u8], ntype: u32) -> Option<&'a [u8]> {
     let align4 = |n: usize| n.checked_add(3).map(|v| v & !3);
-    while d.len() >= 12 {
-        let word = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]) as usize;
-        let (namesz, descsz, t) = (word(0), word(4), word(8) as u32);
-        let name_end = 12usize.checked_add(align4(namesz)?)?;
-        let desc_end = name_end.checked_add(align4(descsz)?)?;
-        let name = d.get(12..12 + namesz)?;
-        let desc = d.get(name_end..name_end.checked_add(descsz)?)?;
+    let mut c = Cursor::new(d);
+    while c.remaining() >= 12 {
+        let (namesz, descsz, t) = (c.u32().ok()? as usize, c.u32().ok()? as usize, c.u32().ok()?);
+        let name = c.sub(c.offset(), namesz).ok()?.rest();
+        c.skip(align4(namesz)?).ok()?;
+        let desc = c.sub(c.offset(), descsz).ok()?.rest();
         if t == ntype && trim_nul(name) == owner {
             return Some(desc);
         }
-        d = d.get(desc_end..)?;
+        c.skip(align4(descsz)?).ok()?;
     }
     None
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use super::{BuildInfo, Image};
+use crate::bytes::{u32_at, u64_at};
 use crate::dump::MappedFile;
 use crate::{Error, Result};
 
@@ -387,14 +388,6 @@ pub struct Pclntab {
     by_name: OnceLock<Vec<u32>>,
 }
 
-fn rd_u32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
-}
-
-fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
-}
-
 /// Reads a uvarint at `*p`, advancing it.
 #[inline(always)]
 fn uvarint(b: &[u8], p: &mut usize) -> Option<u32> {
@@ -539,20 +532,20 @@ impl Pclntab {
             return None;
         }
         let b = self.tab(self.pclntable);
-        Some((rd_u32(b, i * 8)?, rd_u32(b, i * 8 + 4)?))
+        Some((u32_at(b, i * 8).ok()?, u32_at(b, i * 8 + 4).ok()?))
     }
 
     /// The `_func` at `funcoff`, if its record (with pcdata and funcdata offsets) fits.
     fn func_at(&self, funcoff: u32) -> Option<Func> {
         let b = self.tab(self.pclntable);
         let o = funcoff as usize;
-        let npcdata = rd_u32(b, o + F_NPCDATA)? as usize;
+        let npcdata = u32_at(b, o + F_NPCDATA).ok()? as usize;
         let nfuncdata = *b.get(o + F_NFUNCDATA)? as usize;
         let end = o.checked_add(FUNC_SIZE)?.checked_add(npcdata.checked_add(nfuncdata)?.checked_mul(4)?)?;
         if end > b.len() {
             return None;
         }
-        Some(Func { off: funcoff, entry: self.text_addr(rd_u32(b, o)?) })
+        Some(Func { off: funcoff, entry: self.text_addr(u32_at(b, o).ok()?) })
     }
 
     /// Link-time address of a text offset (`moduledata.textAddr`).
@@ -607,7 +600,7 @@ impl Pclntab {
         let x = pc - self.md.minpc;
         let b = (x / FINDFUNC_BUCKET) as usize * FINDFUNC_BUCKET_SIZE;
         let sub = (x % FINDFUNC_BUCKET) as usize / (FINDFUNC_BUCKET as usize / 16);
-        let mut idx = rd_u32(t, b)? as usize + *t.get(b + 4 + sub)? as usize;
+        let mut idx = u32_at(t, b).ok()? as usize + *t.get(b + 4 + sub)? as usize;
         if self.ftab(idx)?.0 > pcoff {
             return None;
         }
@@ -656,7 +649,7 @@ impl Pclntab {
 
     #[inline]
     fn fu32(&self, f: Func, field: usize) -> u32 {
-        rd_u32(self.tab(self.pclntable), f.off as usize + field).unwrap_or(0)
+        u32_at(self.tab(self.pclntable), f.off as usize + field).unwrap_or(0)
     }
 
     fn fu8(&self, f: Func, field: usize) -> u8 {
@@ -787,8 +780,8 @@ impl Pclntab {
             return None;
         }
         let npcdata = self.fu32(f, F_NPCDATA) as usize;
-        let off =
-            rd_u32(self.tab(self.pclntable), f.off as usize + FUNC_SIZE + (npcdata + idx as usize) * 4)?;
+        let off = u32_at(self.tab(self.pclntable), f.off as usize + FUNC_SIZE + (npcdata + idx as usize) * 4)
+            .ok()?;
         (off != u32::MAX).then(|| self.md.gofunc.wrapping_add(off as u64))
     }
 
@@ -799,7 +792,7 @@ impl Pclntab {
         let line = self.pcvalue(f, self.fu32(f, F_PCLN), pc)?;
         let cu = self.fu32(f, F_CUOFFSET) as usize;
         let idx = cu.checked_add(usize::try_from(fileno).ok()?)?;
-        let fileoff = rd_u32(self.tab(self.cutab), idx.checked_mul(4)?)?;
+        let fileoff = u32_at(self.tab(self.cutab), idx.checked_mul(4)?).ok()?;
         if fileoff == u32::MAX {
             return None;
         }
@@ -846,7 +839,7 @@ impl Pclntab {
             let Some(call) = self.read_addr(tree.wrapping_add(idx as u64 * 16), 16) else {
                 break;
             };
-            let (Some(nameoff), Some(parent)) = (rd_u32(call, 4), rd_u32(call, 8)) else {
+            let (Some(nameoff), Some(parent)) = (u32_at(call, 4).ok(), u32_at(call, 8).ok()) else {
                 break;
             };
             let id = self.funcids.get(call[0] as usize).copied().unwrap_or("unknown");
@@ -861,7 +854,7 @@ impl Pclntab {
 /// Check a candidate pcHeader at file offset `off`, with `avail` bytes after it.
 fn check_header(bytes: &[u8], addr: u64, off: usize, avail: usize) -> Result<Header> {
     let h = bytes.get(off..off + avail.min(bytes.len().saturating_sub(off))).unwrap_or(&[]);
-    let magic = rd_u32(h, 0).ok_or_else(|| bad("truncated pcHeader"))?;
+    let magic = u32_at(h, 0).ok().ok_or_else(|| bad("truncated pcHeader"))?;
     if magic != MAGIC_GO120 {
         return Err(Error::Unsupported(format!(
             "pclntab magic {magic:#x}: only the Go 1.20+ format (0xfffffff1) is supported"
@@ -874,16 +867,16 @@ fn check_header(bytes: &[u8], addr: u64, off: usize, avail: usize) -> Result<Hea
     if h[4] != 0 || h[5] != 0 || !matches!(min_lc, 1 | 4) || ptr_size != 8 {
         return Err(bad(format!("pcHeader has quantum {min_lc} and pointer size {ptr_size}")));
     }
-    let nfunc = rd_u64(h, 8).unwrap_or(0);
+    let nfunc = u64_at(h, 8).unwrap_or(0);
     let mut offs = [0u64; 5];
     for (i, o) in offs.iter_mut().enumerate() {
-        *o = rd_u64(h, 0x20 + i * 8).unwrap_or(u64::MAX);
+        *o = u64_at(h, 0x20 + i * 8).unwrap_or(u64::MAX);
     }
     if nfunc == 0 || nfunc > 1 << 24 || offs.iter().any(|&o| o < PCHEADER_SIZE as u64 || o >= h.len() as u64)
     {
         return Err(bad(format!("pcHeader with {nfunc} functions and offsets {offs:x?} is not plausible")));
     }
-    if rd_u32(h, offs[4] as usize) != Some(0) {
+    if u32_at(h, offs[4] as usize).ok() != Some(0) {
         return Err(bad("ftab[0].entryoff is not 0"));
     }
     Ok(Header { addr, tab: Tab { off, len: h.len() }, min_lc, nfunc: nfunc as usize, offs })
@@ -1001,9 +994,9 @@ fn read_moduledata(image: &Image, addr: u64, l: &'static ModuleDataLayout) -> Op
     let textsectmap: Vec<TextSect> = ts
         .chunks_exact(24)
         .map(|c| TextSect {
-            vaddr: rd_u64(c, 0).unwrap_or(0),
-            end: rd_u64(c, 8).unwrap_or(0),
-            baseaddr: rd_u64(c, 16).unwrap_or(0),
+            vaddr: u64_at(c, 0).unwrap_or(0),
+            end: u64_at(c, 8).unwrap_or(0),
+            baseaddr: u64_at(c, 16).unwrap_or(0),
         })
         .collect();
     if textsectmap.first().map(|t| (t.vaddr, t.baseaddr)) != Some((0, text)) {

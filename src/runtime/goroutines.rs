@@ -138,20 +138,20 @@ impl Process {
     fn read_raw_g(&self, addr: u64) -> Option<RawG> {
         let l = &self.layouts;
         let m = &self.mem;
-        let rd = |off: u64| m.read_u64(addr + off);
+        let rd = |off: u64| m.read_u64(addr.saturating_add(off));
         let gobuf = |base: u64| -> Option<Regs> {
             Some(Regs {
-                sp: rd(base + l.gobuf.sp)?,
-                pc: rd(base + l.gobuf.pc)?,
-                lr: rd(base + l.gobuf.lr)?,
-                fp: rd(base + l.gobuf.bp)?,
+                sp: rd(base.saturating_add(l.gobuf.sp))?,
+                pc: rd(base.saturating_add(l.gobuf.pc))?,
+                lr: rd(base.saturating_add(l.gobuf.lr))?,
+                fp: rd(base.saturating_add(l.gobuf.bp))?,
             })
         };
         Some(RawG {
             addr,
             id: rd(l.g.goid)?,
-            status: m.read_u32(addr + l.g.atomicstatus)?,
-            waitreason: m.read_u8(addr + l.g.waitreason)?,
+            status: m.read_u32(addr.saturating_add(l.g.atomicstatus))?,
+            waitreason: m.read_u8(addr.saturating_add(l.g.waitreason))?,
             waitsince: rd(l.g.waitsince)? as i64,
             m: rd(l.g.m)?,
             sched: gobuf(l.g.sched)?,
@@ -170,7 +170,8 @@ impl Process {
             sleep_until: match (l.g_sleep_when, l.g_timer, l.timer_when) {
                 (Some(off), _, _) => rd(off).unwrap_or(0) as i64,
                 (None, Some(t), Some(w)) => {
-                    rd(t).filter(|p| *p != 0).and_then(|p| m.read_u64(p + w)).unwrap_or(0) as i64
+                    rd(t).filter(|p| *p != 0).and_then(|p| m.read_u64(p.saturating_add(w))).unwrap_or(0)
+                        as i64
                 }
                 _ => 0,
             },
@@ -207,16 +208,17 @@ impl Process {
     pub fn allgs(&self) -> Result<Vec<u64>> {
         let a = self.globals.allgs;
         let ptr = self.read_u64(a, "runtime.allgs")?;
-        let len = self.read_u64(a + 8, "runtime.allgs")?;
+        let len = self.read_u64(a.saturating_add(8), "runtime.allgs")?;
         if len > 1 << 28 {
             return Err(Error::malformed("runtime.allgs", format!("implausible length {len}")));
         }
-        let mut out = Vec::with_capacity(len as usize);
+        // Not reserved from the length read: the elements are read first, from the dump.
+        let mut out = Vec::new();
         if let Some(s) = self.mem.slice(ptr, len * 8) {
             out.extend(s.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())));
         } else {
             for i in 0..len {
-                out.push(self.read_u64(ptr + i * 8, "runtime.allgs element")?);
+                out.push(self.read_u64(ptr.saturating_add(i * 8), "runtime.allgs element")?);
             }
         }
         Ok(out)
@@ -225,7 +227,9 @@ impl Process {
     /// The runtime's wait reason strings (`runtime.waitReasonStrings`), by index.
     pub fn wait_reasons(&self) -> Vec<String> {
         let Some((addr, n)) = self.globals.wait_reason_strings else { return Vec::new() };
-        (0..n.min(256)).map(|i| self.read_go_string(addr + i * 16).unwrap_or_default()).collect()
+        (0..n.min(256))
+            .map(|i| self.read_go_string(addr.saturating_add(i * 16)).unwrap_or_default())
+            .collect()
     }
 
     /// Estimate the runtime's `nanotime()` at the moment of the dump, for wait durations.
@@ -250,20 +254,23 @@ impl Process {
                 }
             }
         };
-        consider(self.mem.read_u64(self.globals.sched + l.sched_lastpoll), "sched.lastpoll");
+        consider(self.mem.read_u64(self.globals.sched.saturating_add(l.sched_lastpoll)), "sched.lastpoll");
         if let (Some(ms), Some(off)) = (self.globals.memstats, l.memstats_last_gc_nanotime) {
-            consider(self.mem.read_u64(ms + off), "memstats.last_gc_nanotime");
+            consider(self.mem.read_u64(ms.saturating_add(off)), "memstats.last_gc_nanotime");
         }
         if let (Some(w), Some(off)) = (self.globals.work, l.work_tstart) {
-            consider(self.mem.read_u64(w + off), "work.tstart");
+            consider(self.mem.read_u64(w.saturating_add(off)), "work.tstart");
         }
         // When each P last went idle: the freshest stamp in a process that went quiet.
         if let (Some(allp), Some(off)) = (self.globals.allp, l.p_limiter_stamp) {
             let mask = u64::MAX >> l.limiter_event_bits;
-            let (ptr, n) = (self.mem.read_u64(allp), self.mem.read_u64(allp + 8));
+            let (ptr, n) = (self.mem.read_u64(allp), self.mem.read_u64(allp.saturating_add(8)));
             if let (Some(ptr), Some(n)) = (ptr, n) {
                 for i in 0..n.min(1 << 16) {
-                    let stamp = self.mem.read_u64(ptr + i * 8).and_then(|pp| self.mem.read_u64(pp + off));
+                    let stamp = self
+                        .mem
+                        .read_u64(ptr.saturating_add(i * 8))
+                        .and_then(|pp| self.mem.read_u64(pp.saturating_add(off)));
                     consider(stamp.map(|s| s & mask), "the last time a P went idle");
                 }
             }
@@ -459,13 +466,16 @@ impl Process {
             .find_map(|p| d.field_offset("runtime/pprof.labelMap", p));
         let mut out = Vec::new();
         if let Some(off) = slice_off {
-            let (Some(data), Some(len)) = (self.mem.read_u64(ptr + off), self.mem.read_u64(ptr + off + 8))
+            let (Some(data), Some(len)) =
+                (self.mem.read_u64(ptr.saturating_add(off)), self.mem.read_u64(ptr.saturating_add(off + 8)))
             else {
                 return out;
             };
             for i in 0..len.min(1024) {
                 let e = data + i * 32;
-                if let (Some(k), Some(v)) = (self.read_go_string(e), self.read_go_string(e + 16)) {
+                if let (Some(k), Some(v)) =
+                    (self.read_go_string(e), self.read_go_string(e.saturating_add(16)))
+                {
                     out.push((k, v));
                 }
             }
@@ -491,9 +501,10 @@ impl Process {
         ) else {
             return out;
         };
-        let (Some(b), Some(buckets)) =
-            (self.mem.read_u8(hmap + b_off), self.mem.read_u64(hmap + buckets_off))
-        else {
+        let (Some(b), Some(buckets)) = (
+            self.mem.read_u8(hmap.saturating_add(b_off)),
+            self.mem.read_u64(hmap.saturating_add(buckets_off)),
+        ) else {
             return out;
         };
         for i in 0..(1u64 << b.min(16)) {
@@ -501,15 +512,15 @@ impl Process {
             let mut guard = 0;
             while bk != 0 && guard < 1024 {
                 for slot in 0..8 {
-                    if self.mem.read_u8(bk + slot).is_some_and(|t| t >= 5) {
-                        let k = self.read_go_string(bk + keys + slot * 16);
-                        let v = self.read_go_string(bk + elems + slot * 16);
+                    if self.mem.read_u8(bk.saturating_add(slot)).is_some_and(|t| t >= 5) {
+                        let k = self.read_go_string(bk.saturating_add(keys + slot * 16));
+                        let v = self.read_go_string(bk.saturating_add(elems + slot * 16));
                         if let (Some(k), Some(v)) = (k, v) {
                             out.push((k, v));
                         }
                     }
                 }
-                bk = self.mem.read_u64(bk + ovf).unwrap_or(0);
+                bk = self.mem.read_u64(bk.saturating_add(ovf)).unwrap_or(0);
                 guard += 1;
             }
         }

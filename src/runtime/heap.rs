@@ -353,7 +353,7 @@ impl Process {
     /// [`Self::heap`] builds: what a summary of the heap needs, at a fraction of the memory.
     pub fn span_census(&self) -> Result<SpanCensus> {
         let w = self.walk_spans()?;
-        let slot_bytes = w.spans.iter().map(|s| s.nelems as u64 * s.elemsize).sum();
+        let slot_bytes = w.spans.iter().fold(0u64, |t, s| t.saturating_add(s.nelems as u64 * s.elemsize));
         Ok(SpanCensus { totals: w.totals, slot_bytes, runtime_stats: w.runtime_stats, warnings: w.warnings })
     }
 
@@ -464,7 +464,7 @@ impl Process {
             .ok_or_else(|| Error::Unsupported("the executable has no symbol runtime.mheap_".into()))?;
         let mut warnings = Vec::new();
 
-        let all = self.read_ptr_slice(mheap + l.mheap_allspans, 1 << 28, "mheap_.allspans")?;
+        let all = self.read_ptr_slice(mheap.saturating_add(l.mheap_allspans), 1 << 28, "mheap_.allspans")?;
         let raw: Vec<RawSpan> = all.par_iter().filter_map(|&a| self.read_span(&l, a)).collect();
         if raw.len() < all.len() {
             warnings.push(format!("{} of {} mspans unreadable", all.len() - raw.len(), all.len()));
@@ -476,10 +476,10 @@ impl Process {
             let bytes = r.npages.saturating_mul(l.page_size);
             if r.state == l.span_in_use {
                 totals.spans_in_use += 1;
-                totals.in_use_bytes += bytes;
+                totals.in_use_bytes = totals.in_use_bytes.saturating_add(bytes);
             } else if r.state == l.span_manual {
                 totals.spans_manual += 1;
-                totals.manual_bytes += bytes;
+                totals.manual_bytes = totals.manual_bytes.saturating_add(bytes);
             } else if r.state == 0 {
                 totals.spans_dead += 1;
             } else {
@@ -565,7 +565,7 @@ impl Process {
     /// The elements of a Go slice of pointers at `addr`.
     pub(crate) fn read_ptr_slice(&self, addr: u64, max: u64, what: &str) -> Result<Vec<u64>> {
         let ptr = self.read_u64(addr, what)?;
-        let len = self.read_u64(addr + 8, what)?;
+        let len = self.read_u64(addr.saturating_add(8), what)?;
         if len > max {
             return Err(Error::malformed(what, format!("implausible length {len}")));
         }
@@ -675,11 +675,11 @@ impl Process {
         };
         let (mut spans, mut tiny) = (Vec::new(), 0u64);
         for p in ps.into_iter().filter(|&p| p != 0) {
-            let Some(c) = self.mem.read_u64(p + l.p_mcache).filter(|&c| c != 0) else {
+            let Some(c) = self.mem.read_u64(p.saturating_add(l.p_mcache)).filter(|&c| c != 0) else {
                 continue;
             };
-            tiny += self.mem.read_u64(c + l.mcache_tiny_allocs).unwrap_or(0);
-            if let Some(b) = self.mem.slice(c + l.mcache_alloc, l.num_size_classes * 2 * 8) {
+            tiny += self.mem.read_u64(c.saturating_add(l.mcache_tiny_allocs)).unwrap_or(0);
+            if let Some(b) = self.mem.slice(c.saturating_add(l.mcache_alloc), l.num_size_classes * 2 * 8) {
                 spans.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())));
             }
         }
@@ -722,7 +722,7 @@ impl Process {
             .or_else(|| self.global("runtime.class_to_size"))
             .ok_or_else(|| Error::Unsupported("no size class table (class_to_size)".into()))?;
         let class_size: Vec<u64> = (0..n)
-            .map(|i| self.mem.read_u16(sizes_at + 2 * i).map(u64::from))
+            .map(|i| self.mem.read_u16(sizes_at.saturating_add(2 * i)).map(u64::from))
             .collect::<Option<_>>()
             .ok_or_else(|| Error::MissingMemory {
                 addr: sizes_at,
@@ -740,7 +740,7 @@ impl Process {
         // heapStats.unsafeRead: the sum of the three generations.
         for g in 0..3 {
             let d = ms + l.mstats_heap_stats + g * l.delta_size;
-            let rd = |off: u64| self.read_u64(d + off, "memstats.heapStats");
+            let rd = |off: u64| self.read_u64(d.saturating_add(off), "memstats.heapStats");
             in_heap = in_heap.wrapping_add(rd(l.delta_in_heap)?);
             st.tiny_alloc_count = st.tiny_alloc_count.wrapping_add(rd(l.delta_tiny_alloc_count)?);
             st.large_alloc_bytes = st.large_alloc_bytes.wrapping_add(rd(l.delta_large_alloc)?);
@@ -748,8 +748,8 @@ impl Process {
             st.large_free_bytes = st.large_free_bytes.wrapping_add(rd(l.delta_large_free)?);
             st.large_free_count = st.large_free_count.wrapping_add(rd(l.delta_large_free_count)?);
             for i in 0..n {
-                let a = rd(l.delta_small_alloc_count + 8 * i)?;
-                let f = rd(l.delta_small_free_count + 8 * i)?;
+                let a = rd(l.delta_small_alloc_count.saturating_add(8 * i))?;
+                let f = rd(l.delta_small_free_count.saturating_add(8 * i))?;
                 st.small_alloc[i as usize] = st.small_alloc[i as usize].wrapping_add(a);
                 st.small_free[i as usize] = st.small_free[i as usize].wrapping_add(f);
             }
@@ -949,7 +949,7 @@ impl Heap {
     pub fn census(&self) -> SpanCensus {
         SpanCensus {
             totals: self.totals.clone(),
-            slot_bytes: self.spans.iter().map(|s| s.nelems as u64 * s.elemsize).sum(),
+            slot_bytes: self.spans.iter().fold(0u64, |t, s| t.saturating_add(s.nelems as u64 * s.elemsize)),
             runtime_stats: self.runtime_stats.clone(),
             warnings: self.warnings.clone(),
         }
@@ -1210,7 +1210,7 @@ impl Heap {
             Some(d) => {
                 d.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
             }
-            None => mem.read_u64(addr + off),
+            None => mem.read_u64(addr.saturating_add(off)),
         };
         let mut unreadable = false;
         let mut emit = |off: u64| match word(off) {
@@ -1351,11 +1351,11 @@ impl Heap {
     fn read_type(&self, mem: &AddressSpace, typ: u64) -> Option<TypeHead> {
         let l = &self.layout;
         Some(TypeHead {
-            size: mem.read_u64(typ + l.type_size)?,
-            ptrbytes: mem.read_u64(typ + l.type_ptrbytes)?,
-            tflag: mem.read_u8(typ + l.type_tflag)?,
-            kind: mem.read_u8(typ + l.type_kind)?,
-            gcdata: mem.read_u64(typ + l.type_gcdata)?,
+            size: mem.read_u64(typ.saturating_add(l.type_size))?,
+            ptrbytes: mem.read_u64(typ.saturating_add(l.type_ptrbytes))?,
+            tflag: mem.read_u8(typ.saturating_add(l.type_tflag))?,
+            kind: mem.read_u8(typ.saturating_add(l.type_kind))?,
+            gcdata: mem.read_u64(typ.saturating_add(l.type_gcdata))?,
         })
     }
 
@@ -1516,10 +1516,10 @@ mod tests {
             let a = h.addr(obj);
             let ri = a.wrapping_sub(l.arena_base_offset) / l.heap_arena_bytes;
             let (l1, l2) = (ri >> l.arena_l2_bits, ri & ((1 << l.arena_l2_bits) - 1));
-            let l2map = p.mem.read_u64(mheap + l.mheap_arenas + 8 * l1).unwrap();
-            let ha = p.mem.read_u64(l2map + 8 * l2).unwrap();
+            let l2map = p.mem.read_u64(mheap.saturating_add(l.mheap_arenas + 8 * l1)).unwrap();
+            let ha = p.mem.read_u64(l2map.saturating_add(8 * l2)).unwrap();
             let page = (a / l.page_size) % l.pages_per_arena;
-            let ms = p.mem.read_u64(ha + l.arena_spans + 8 * page).unwrap();
+            let ms = p.mem.read_u64(ha.saturating_add(l.arena_spans + 8 * page)).unwrap();
             assert_eq!(ms, h.span(obj).mspan, "{name}: spanOf({a:#x})");
         }
         assert_eq!((h.find_object(0), h.find_object(u64::MAX)), (None, None));

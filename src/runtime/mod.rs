@@ -141,7 +141,7 @@ impl Process {
     /// Read a Go string header `{ptr, len}` at `addr`; None if unreadable or absurd.
     pub fn read_go_string(&self, addr: u64) -> Option<String> {
         let ptr = self.mem.read_u64(addr)?;
-        let len = self.mem.read_u64(addr + 8)?;
+        let len = self.mem.read_u64(addr.saturating_add(8))?;
         self.read_string_data(ptr, len)
     }
 

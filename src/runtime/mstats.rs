@@ -263,23 +263,23 @@ impl Process {
         let mheap = need("runtime.mheap_")?;
         let rd = |addr: u64, what: &str| self.read_u64(addr, what);
         let mut c = MemCounters {
-            heap_in_use: rd(ctl + l.ctl_heap_in_use, "gcController.heapInUse")?,
-            heap_free: rd(ctl + l.ctl_heap_free, "gcController.heapFree")?,
-            heap_released: rd(ctl + l.ctl_heap_released, "gcController.heapReleased")?,
-            stacks_sys: rd(ms + l.stacks_sys, "memstats.stacks_sys")?,
-            mspan_sys: rd(ms + l.mspan_sys, "memstats.mspan_sys")?,
-            mcache_sys: rd(ms + l.mcache_sys, "memstats.mcache_sys")?,
-            buckhash_sys: rd(ms + l.buckhash_sys, "memstats.buckhash_sys")?,
-            gc_misc_sys: rd(ms + l.gc_misc_sys, "memstats.gcMiscSys")?,
-            other_sys: rd(ms + l.other_sys, "memstats.other_sys")?,
-            mspan_inuse: rd(mheap + l.mheap_spanalloc_inuse, "mheap_.spanalloc.inuse")?,
-            mcache_inuse: rd(mheap + l.mheap_cachealloc_inuse, "mheap_.cachealloc.inuse")?,
+            heap_in_use: rd(ctl.saturating_add(l.ctl_heap_in_use), "gcController.heapInUse")?,
+            heap_free: rd(ctl.saturating_add(l.ctl_heap_free), "gcController.heapFree")?,
+            heap_released: rd(ctl.saturating_add(l.ctl_heap_released), "gcController.heapReleased")?,
+            stacks_sys: rd(ms.saturating_add(l.stacks_sys), "memstats.stacks_sys")?,
+            mspan_sys: rd(ms.saturating_add(l.mspan_sys), "memstats.mspan_sys")?,
+            mcache_sys: rd(ms.saturating_add(l.mcache_sys), "memstats.mcache_sys")?,
+            buckhash_sys: rd(ms.saturating_add(l.buckhash_sys), "memstats.buckhash_sys")?,
+            gc_misc_sys: rd(ms.saturating_add(l.gc_misc_sys), "memstats.gcMiscSys")?,
+            other_sys: rd(ms.saturating_add(l.other_sys), "memstats.other_sys")?,
+            mspan_inuse: rd(mheap.saturating_add(l.mheap_spanalloc_inuse), "mheap_.spanalloc.inuse")?,
+            mcache_inuse: rd(mheap.saturating_add(l.mheap_cachealloc_inuse), "mheap_.cachealloc.inuse")?,
             ..Default::default()
         };
         // heapStats.unsafeRead: the sum of the three generations.
         for g in 0..3 {
             let d = ms + h.mstats_heap_stats + g * h.delta_size;
-            let rd = |off: u64| self.read_u64(d + off, "memstats.heapStats");
+            let rd = |off: u64| self.read_u64(d.saturating_add(off), "memstats.heapStats");
             c.in_heap = c.in_heap.wrapping_add(rd(h.delta_in_heap)?);
             c.in_stacks = c.in_stacks.wrapping_add(rd(l.delta_in_stacks)?);
             c.in_work_bufs = c.in_work_bufs.wrapping_add(rd(l.delta_in_work_bufs)?);
@@ -316,7 +316,7 @@ impl Process {
         }
 
         // The heap arenas, from the list of their indices.
-        match self.read_ptr_slice(mheap + l.mheap_arena_list, 1 << 24, "mheap_.heapArenas") {
+        match self.read_ptr_slice(mheap.saturating_add(l.mheap_arena_list), 1 << 24, "mheap_.heapArenas") {
             Ok(idx) => {
                 let size = h.heap_arena_bytes;
                 g.arenas = merge_ranges(
@@ -395,15 +395,16 @@ impl Process {
     fn heap_mapped(&self, l: &super::layout::MemLayout, pages: u64) -> Result<Vec<(u64, u64)>> {
         let at = pages + l.pages_in_use;
         let ptr = self.read_u64(at, "mheap_.pages.inUse")?;
-        let len = self.read_u64(at + 8, "mheap_.pages.inUse")?;
+        let len = self.read_u64(at.saturating_add(8), "mheap_.pages.inUse")?;
         if len > 1 << 20 {
             return Err(Error::malformed("mheap_.pages.inUse", format!("implausible length {len}")));
         }
-        let mut out = Vec::with_capacity(len as usize);
+        // Grown as the ranges are read from the dump, not reserved from the length.
+        let mut out = Vec::new();
         for i in 0..len {
-            let r = ptr + i * l.addr_range_size;
+            let r = ptr.saturating_add(i.saturating_mul(l.addr_range_size));
             let base = self.read_u64(r, "mheap_.pages.inUse range")?;
-            let limit = self.read_u64(r + l.addr_range_limit, "mheap_.pages.inUse range")?;
+            let limit = self.read_u64(r.saturating_add(l.addr_range_limit), "mheap_.pages.inUse range")?;
             if limit < base {
                 return Err(Error::malformed("mheap_.pages.inUse", format!("range {base:#x}..{limit:#x}")));
             }
@@ -440,15 +441,17 @@ impl Process {
                 if i1 >> l.palloc_chunks_l1_bits != 0 {
                     return Err(Error::malformed("mheap_.pages.chunks", format!("chunk {ci} out of range")));
                 }
-                let l2 = self.read_u64(pages + l.pages_chunks + 8 * i1, "mheap_.pages.chunks")?;
+                let l2 =
+                    self.read_u64(pages.saturating_add(l.pages_chunks + 8 * i1), "mheap_.pages.chunks")?;
                 let data = l2 + (ci & l2_mask) * l.palloc_data_size;
                 let bits = |off: u64| -> Result<Vec<u64>> {
-                    let b =
-                        self.mem.slice(data + off, words as u64 * 8).ok_or_else(|| Error::MissingMemory {
+                    let b = self.mem.slice(data.saturating_add(off), words as u64 * 8).ok_or_else(|| {
+                        Error::MissingMemory {
                             addr: data + off,
                             len: words as u64 * 8,
                             what: "pallocData".into(),
-                        })?;
+                        }
+                    })?;
                     Ok(b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap())).collect())
                 };
                 let (alloc, scav) = (bits(0)?, bits(l.palloc_scavenged)?);
@@ -471,9 +474,9 @@ impl Process {
         // The Ps' page caches: pages taken from the bitmaps, still free.
         if let Some(allp) = self.globals.allp {
             for p in self.read_ptr_slice(allp, 1 << 20, "runtime.allp")?.into_iter().filter(|&p| p != 0) {
-                let pc = p + l.p_pcache;
-                let cache = self.read_u64(pc + l.pcache_cache, "p.pcache")?;
-                let scav = self.read_u64(pc + l.pcache_scav, "p.pcache")?;
+                let pc = p.saturating_add(l.p_pcache);
+                let cache = self.read_u64(pc.saturating_add(l.pcache_cache), "p.pcache")?;
+                let scav = self.read_u64(pc.saturating_add(l.pcache_scav), "p.pcache")?;
                 let free = cache.count_ones() as u64 * page;
                 let released = (cache & scav).count_ones() as u64 * page;
                 c.cached += free;
@@ -496,9 +499,9 @@ impl Process {
         warnings: &mut Vec<String>,
     ) -> Vec<Reservation> {
         let mut out = Vec::new();
-        let slice = |at: u64| Some((self.mem.read_u64(at)?, self.mem.read_u64(at + 16)?));
+        let slice = |at: u64| Some((self.mem.read_u64(at)?, self.mem.read_u64(at.saturating_add(16))?));
         for lvl in 0..l.summary_levels {
-            match slice(pages + l.pages_summary + 24 * lvl) {
+            match slice(pages.saturating_add(l.pages_summary + 24 * lvl)) {
                 Some((ptr, cap)) if ptr != 0 && cap < 1 << 40 => {
                     let len = (cap * l.palloc_sum_bytes).div_ceil(phys_page) * phys_page;
                     out.push(Reservation {
@@ -511,7 +514,7 @@ impl Process {
                 None => warnings.push(format!("mheap_.pages.summary[{lvl}] is unreadable")),
             }
         }
-        match slice(pages + l.pages_scav_chunks) {
+        match slice(pages.saturating_add(l.pages_scav_chunks)) {
             Some((ptr, cap)) if ptr != 0 && cap < 1 << 40 => out.push(Reservation {
                 what: "scavenger index",
                 start: ptr,
@@ -529,16 +532,16 @@ impl Process {
         let work = self.globals.work.ok_or_else(|| Error::Unsupported("no runtime.work".into()))?;
         let mut bytes = 0u64;
         for list in [l.work_wbuf_free, l.work_wbuf_busy] {
-            let mut s = self.read_u64(work + list, "work.wbufSpans")?;
+            let mut s = self.read_u64(work.saturating_add(list), "work.wbufSpans")?;
             let mut n = 0;
             while s != 0 {
                 n += 1;
                 if n > 1 << 24 {
                     return Err(Error::malformed("work.wbufSpans", "the span list does not end"));
                 }
-                let npages = self.read_u64(s + h.span_npages, "wbuf mspan.npages")?;
+                let npages = self.read_u64(s.saturating_add(h.span_npages), "wbuf mspan.npages")?;
                 bytes = bytes.saturating_add(npages.saturating_mul(h.page_size));
-                s = self.read_u64(s + l.span_next, "wbuf mspan.next")?;
+                s = self.read_u64(s.saturating_add(l.span_next), "wbuf mspan.next")?;
             }
         }
         Ok(bytes)
@@ -551,13 +554,14 @@ impl Process {
         let st = &self.layouts.status;
         let mut c = StackCensus::default();
         let stack = |g: u64| -> Option<(u64, u64)> {
-            let lo = self.mem.read_u64(g + gl.stack_lo)?;
-            let hi = self.mem.read_u64(g + gl.stack_hi)?;
+            let lo = self.mem.read_u64(g.saturating_add(gl.stack_lo))?;
+            let hi = self.mem.read_u64(g.saturating_add(gl.stack_hi))?;
             (lo != 0 && lo < hi).then_some((lo, hi))
         };
         for g in self.allgs()? {
             let Some((lo, hi)) = stack(g) else { continue };
-            let status = self.mem.read_u32(g + gl.atomicstatus).map(|s| s as i64 & !st.scan_bit);
+            let status =
+                self.mem.read_u32(g.saturating_add(gl.atomicstatus)).map(|s| s as i64 & !st.scan_bit);
             if status == Some(st.dead) {
                 c.dead_goroutines += 1;
                 c.dead_bytes += hi - lo;

@@ -140,7 +140,7 @@ impl Process {
                 return out;
             }
         };
-        let Some(mut p) = self.mem.read_u64(g + l.g_panic) else {
+        let Some(mut p) = self.mem.read_u64(g.saturating_add(l.g_panic)) else {
             warnings.push(format!("g {g:#x}: its _panic field is not in the dump"));
             return out;
         };
@@ -150,11 +150,11 @@ impl Process {
                 warnings.push(format!("g {g:#x}: the chain of panics loops or is implausibly long; cut"));
                 break;
             }
-            let flag = |off: u64| self.mem.read_u8(p + off).map(|b| b != 0);
+            let flag = |off: u64| self.mem.read_u8(p.saturating_add(off)).map(|b| b != 0);
             let fields = (
-                self.mem.read_u64(p + l.panic_arg),
-                self.mem.read_u64(p + l.panic_arg + 8),
-                self.mem.read_u64(p + l.panic_link),
+                self.mem.read_u64(p.saturating_add(l.panic_arg)),
+                self.mem.read_u64(p.saturating_add(l.panic_arg + 8)),
+                self.mem.read_u64(p.saturating_add(l.panic_link)),
                 flag(l.panic_recovered),
                 flag(l.panic_goexit),
             );
@@ -269,10 +269,10 @@ impl Process {
     /// replaced by the index and the length or capacity.
     fn bounds_error(&self, data: u64) -> Option<String> {
         let e = &self.panic_layout().ok()?.errors;
-        let x = self.mem.read_u64(data + e.bounds_x?)? as i64;
-        let y = self.mem.read_u64(data + e.bounds_y?)? as i64;
-        let signed = self.mem.read_u8(data + e.bounds_signed?)? != 0;
-        let code = self.mem.read_u8(data + e.bounds_code?)? as u64;
+        let x = self.mem.read_u64(data.saturating_add(e.bounds_x?))? as i64;
+        let y = self.mem.read_u64(data.saturating_add(e.bounds_y?))? as i64;
+        let signed = self.mem.read_u8(data.saturating_add(e.bounds_signed?))? != 0;
+        let code = self.mem.read_u8(data.saturating_add(e.bounds_code?))? as u64;
         let table = if signed && x < 0 {
             ["runtime.boundsNegErrorFmts", "runtime.boundsNegErrorFmt"]
         } else {
@@ -397,8 +397,10 @@ impl Process {
         while a + 8 <= frame.fp {
             if self.mem.read_u64(a) == Some(code) {
                 for off in &offsets {
-                    let (Some(ptr), Some(len)) = (self.mem.read_u64(a + off), self.mem.read_u64(a + off + 8))
-                    else {
+                    let (Some(ptr), Some(len)) = (
+                        self.mem.read_u64(a.saturating_add(*off)),
+                        self.mem.read_u64(a.saturating_add(off + 8)),
+                    ) else {
                         continue;
                     };
                     if len == 0 || len > MAX_THROW_MESSAGE {
@@ -421,13 +423,13 @@ impl Process {
     /// or a throw (`g.sig` non-zero); None if none or unreadable.
     pub fn goroutine_signal(&self, g: u64) -> Option<GoroutineSignal> {
         let l = self.panic_layout().ok()?;
-        let sig = self.mem.read_u32(g + l.g_sig)?;
+        let sig = self.mem.read_u32(g.saturating_add(l.g_sig))?;
         (sig != 0).then_some(())?;
         Some(GoroutineSignal {
             sig,
-            code: self.mem.read_u64(g + l.g_sigcode0)?,
-            addr: self.mem.read_u64(g + l.g_sigcode1)?,
-            pc: self.mem.read_u64(g + l.g_sigpc)?,
+            code: self.mem.read_u64(g.saturating_add(l.g_sigcode0))?,
+            addr: self.mem.read_u64(g.saturating_add(l.g_sigcode1))?,
+            pc: self.mem.read_u64(g.saturating_add(l.g_sigpc))?,
         })
     }
 
@@ -716,27 +718,27 @@ mod tests {
         let types = p.types().unwrap();
 
         let mut w = Vec::new();
-        let c = p.panic_chain(base + 0x100, Some(&types), &mut w);
+        let c = p.panic_chain(base.saturating_add(0x100), Some(&types), &mut w);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].value.text.as_deref(), Some("nil"));
         assert!(w.iter().any(|w| w.contains("loops")), "{w:?}");
         assert_eq!(p.print_panics(&c).as_deref(), Some("panic: nil"));
 
         let mut w = Vec::new();
-        let c = p.panic_chain(base + 0x200, Some(&types), &mut w);
+        let c = p.panic_chain(base.saturating_add(0x200), Some(&types), &mut w);
         assert_eq!(c.len(), 1);
         assert!(c[0].value.type_name.is_none() && c[0].value.text.is_none());
         assert!(w.iter().any(|w| w.contains("not in the dump")), "{w:?}");
         assert_eq!(p.print_panics(&c), None, "an unreadable value prints no message");
 
         let mut w = Vec::new();
-        assert!(p.panic_chain(base + 0x300, Some(&types), &mut w).is_empty());
+        assert!(p.panic_chain(base.saturating_add(0x300), Some(&types), &mut w).is_empty());
         assert_eq!(w.len(), 1);
         let mut w = Vec::new();
         assert!(p.panic_chain(0x28, Some(&types), &mut w).is_empty() && w.len() == 1);
 
         let mut w = Vec::new();
-        let c = p.panic_chain(base + 0x400, Some(&types), &mut w);
+        let c = p.panic_chain(base.saturating_add(0x400), Some(&types), &mut w);
         assert!(w.is_empty(), "{w:?}");
         let texts: Vec<Option<&str>> = c.iter().map(|r| r.value.text.as_deref()).collect();
         let name = types.name(struct_t);
@@ -745,12 +747,12 @@ mod tests {
         assert_eq!(c[0].value.type_name.as_deref(), Some("string"));
         // Without type descriptors: the types are unknown, nothing is printed.
         let mut w = Vec::new();
-        let c = p.panic_chain(base + 0x400, None, &mut w);
+        let c = p.panic_chain(base.saturating_add(0x400), None, &mut w);
         assert!(c.iter().all(|r| r.value.text.is_none()) && c.len() == 3);
         // Without the layouts of panics: a warning.
         p.layouts.panics = None;
         let mut w = Vec::new();
-        assert!(p.panic_chain(base + 0x400, None, &mut w).is_empty() && w.len() == 1);
+        assert!(p.panic_chain(base.saturating_add(0x400), None, &mut w).is_empty() && w.len() == 1);
         assert_eq!(p.signal_description(6), None);
     }
 

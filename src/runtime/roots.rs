@@ -367,7 +367,7 @@ impl StackScan<'_, '_> {
         let p = self.p;
         let sm = p.exe.pclntab.funcdata(self.frames[fi].func, which)?.wrapping_add(p.bias);
         let n = p.mem.read_u32(sm)? as i32;
-        let nbit = p.mem.read_u32(sm + 4)? as i32;
+        let nbit = p.mem.read_u32(sm.saturating_add(4))? as i32;
         if nbit <= 0 || idx < 0 || idx >= n {
             return None;
         }
@@ -447,7 +447,7 @@ impl StackScan<'_, '_> {
         let n = p.mem.read_u64(fd).unwrap_or(0).min(1 << 16);
         let rodata = p.exe.pclntab.moduledata().rodata.wrapping_add(p.bias);
         for k in 0..n {
-            let Some(rec) = p.mem.slice(fd + 8 + k * 16, 16) else {
+            let Some(rec) = p.mem.slice(fd.saturating_add(8 + k * 16), 16) else {
                 return;
             };
             let f = |i: usize| i32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
@@ -491,7 +491,7 @@ impl StackScan<'_, '_> {
                 continue;
             };
             for w in (0..words).filter(|w| bits[(w / 8) as usize] >> (w % 8) & 1 == 1) {
-                let a = addr + w * 8;
+                let a = addr.saturating_add(w * 8);
                 let Some(v) = self.p.mem.read_u64(a) else {
                     continue;
                 };
@@ -598,19 +598,19 @@ impl<'p> RootsCx<'p> {
             return out;
         };
         let m = &p.mem;
-        let mut sg = m.read_u64(g + waiting).unwrap_or(0);
+        let mut sg = m.read_u64(g.saturating_add(waiting)).unwrap_or(0);
         for _ in 0..1024 {
             if sg == 0 {
                 break;
             }
-            let e = m.read_u64(sg + elem).unwrap_or(0);
-            let ch = m.read_u64(sg + c).unwrap_or(0);
+            let e = m.read_u64(sg.saturating_add(elem)).unwrap_or(0);
+            let ch = m.read_u64(sg.saturating_add(c)).unwrap_or(0);
             if e >= stack.0 && e < stack.1 && ch != 0 {
-                if let Some(ty) = m.read_u64(ch + et).and_then(|t| types.dwarf_type(t)) {
+                if let Some(ty) = m.read_u64(ch.saturating_add(et)).and_then(|t| types.dwarf_type(t)) {
                     out.push((e, ty));
                 }
             }
-            sg = m.read_u64(sg + link).unwrap_or(0);
+            sg = m.read_u64(sg.saturating_add(link)).unwrap_or(0);
         }
         out
     }
@@ -683,14 +683,16 @@ impl Process {
         ];
         for (kind, start, end, mask_off) in sections {
             let what = if kind == RootKind::Data { "data" } else { "bss" };
-            let (n, bytes) =
-                match (self.mem.read_u32(md_addr + mask_off), self.mem.read_u64(md_addr + mask_off + 8)) {
-                    (Some(n), Some(b)) => (n as i32, b),
-                    _ => {
-                        acc.out.warnings.push(format!("the {what} GC mask is not in the dump"));
-                        continue;
-                    }
-                };
+            let (n, bytes) = match (
+                self.mem.read_u32(md_addr.saturating_add(mask_off)),
+                self.mem.read_u64(md_addr.saturating_add(mask_off + 8)),
+            ) {
+                (Some(n), Some(b)) => (n as i32, b),
+                _ => {
+                    acc.out.warnings.push(format!("the {what} GC mask is not in the dump"));
+                    continue;
+                }
+            };
             let words = end.saturating_sub(start) / 8;
             let Some(bits) = (n >= 0 && n as u64 <= words + 64)
                 .then(|| self.mem.slice(bytes, (n as u64).div_ceil(8)))
@@ -816,8 +818,8 @@ impl Process {
     ) {
         let l = &self.layouts;
         let stack = (
-            self.mem.read_u64(g + l.g.stack_lo).unwrap_or(0),
-            self.mem.read_u64(g + l.g.stack_hi).unwrap_or(0),
+            self.mem.read_u64(g.saturating_add(l.g.stack_lo)).unwrap_or(0),
+            self.mem.read_u64(g.saturating_add(l.g.stack_hi)).unwrap_or(0),
         );
         let mut s = StackScan {
             p: self,
@@ -853,27 +855,27 @@ impl Process {
                 s.acc.edge(r, 0, v);
             }
         };
-        one(&mut s, g + l.g.sched + l.gobuf.ctxt, RootKind::Context, "context (g.sched.ctxt)");
+        one(&mut s, g.saturating_add(l.g.sched + l.gobuf.ctxt), RootKind::Context, "context (g.sched.ctxt)");
         if let Some(rl) = rt.rl {
-            let mut d = self.mem.read_u64(g + rl.g_defer).unwrap_or(0);
+            let mut d = self.mem.read_u64(g.saturating_add(rl.g_defer)).unwrap_or(0);
             for _ in 0..100_000 {
                 if d == 0 {
                     break;
                 }
-                one(&mut s, d + rl.defer_fn, RootKind::Defer, "defer fn");
-                if self.mem.read_u8(d + rl.defer_heap).is_some_and(|h| h != 0) {
+                one(&mut s, d.saturating_add(rl.defer_fn), RootKind::Defer, "defer fn");
+                if self.mem.read_u8(d.saturating_add(rl.defer_heap)).is_some_and(|h| h != 0) {
                     let r = s.acc.new_root(Root {
                         name: format!("goroutine {goid} defer record"),
                         kind: RootKind::Defer,
                         goroutine: Some(goid),
-                        addr: g + rl.g_defer,
+                        addr: g.saturating_add(rl.g_defer),
                         size: 8,
                         ty: None,
                         unnamed: false,
                     });
                     s.acc.edge(r, 0, d);
                 }
-                d = self.mem.read_u64(d + rl.defer_link).unwrap_or(0);
+                d = self.mem.read_u64(d.saturating_add(rl.defer_link)).unwrap_or(0);
             }
         }
         s.scan_objects();
@@ -883,15 +885,15 @@ impl Process {
     /// The finalizers, cleanups and weak handles attached to the objects of one span.
     fn span_specials(&self, rl: &RootsLayout, rt: &RootsCx, s: &super::heap::Span, acc: &mut Acc) {
         let m = &self.mem;
-        let mut sp = m.read_u64(s.mspan + rl.span_specials).unwrap_or(0);
+        let mut sp = m.read_u64(s.mspan.saturating_add(rl.span_specials)).unwrap_or(0);
         for _ in 0..(1u32 << 20) {
             if sp == 0 {
                 break;
             }
-            let kind = m.read_u8(sp + rl.special_kind);
+            let kind = m.read_u8(sp.saturating_add(rl.special_kind));
             let off = match rl.special_offset_size {
-                2 => m.read_u16(sp + rl.special_offset).map(u64::from),
-                _ => m.read_u64(sp + rl.special_offset),
+                2 => m.read_u16(sp.saturating_add(rl.special_offset)).map(u64::from),
+                _ => m.read_u64(sp.saturating_add(rl.special_offset)),
             };
             let (Some(kind), Some(off)) = (kind, off) else {
                 break;
@@ -905,13 +907,13 @@ impl Process {
                     if matches!(kind, RootKind::FinalizerFn | RootKind::Cleanup) { rt.func } else { None };
                 let r = acc.new_root(Root { name, kind, goroutine: None, addr, size: 8, ty, unnamed: false });
                 for &w in words {
-                    if let Some(v) = m.read_u64(addr + w) {
+                    if let Some(v) = m.read_u64(addr.saturating_add(w)) {
                         acc.edge(r, w, v);
                     }
                 }
             };
             if kind == rl.kind_finalizer {
-                let ot = m.read_u64(sp + rl.finalizer_ot).unwrap_or(0);
+                let ot = m.read_u64(sp.saturating_add(rl.finalizer_ot)).unwrap_or(0);
                 if let Some(elem) = obj.and_then(|_| rt.finalized_elem(ot)) {
                     acc.out.object_types.push((user, elem));
                 }
@@ -942,21 +944,33 @@ impl Process {
                     acc,
                     format!("finalizer fn for {user:#x}"),
                     RootKind::FinalizerFn,
-                    sp + rl.finalizer_fn,
+                    sp.saturating_add(rl.finalizer_fn),
                     &[0],
                 );
             } else if Some(kind) == rl.kind_cleanup {
                 if let Some(f) = rl.cleanup_fn {
                     let arg = rl.cleanup_arg.map(|a| a.wrapping_sub(f));
                     let words: Vec<u64> = std::iter::once(0).chain(arg).collect();
-                    single(acc, format!("cleanup for {user:#x}"), RootKind::Cleanup, sp + f, &words);
+                    single(
+                        acc,
+                        format!("cleanup for {user:#x}"),
+                        RootKind::Cleanup,
+                        sp.saturating_add(f),
+                        &words,
+                    );
                 }
             } else if Some(kind) == rl.kind_weak_handle {
                 if let Some(h) = rl.weak_handle {
-                    single(acc, format!("weak handle for {user:#x}"), RootKind::WeakHandle, sp + h, &[0]);
+                    single(
+                        acc,
+                        format!("weak handle for {user:#x}"),
+                        RootKind::WeakHandle,
+                        sp.saturating_add(h),
+                        &[0],
+                    );
                 }
             }
-            sp = m.read_u64(sp + rl.special_next).unwrap_or(0);
+            sp = m.read_u64(sp.saturating_add(rl.special_next)).unwrap_or(0);
         }
     }
 
@@ -972,9 +986,9 @@ impl Process {
             if b == 0 {
                 break;
             }
-            let cnt = m.read_u32(b + rl.finblock_cnt).unwrap_or(0).min(1 << 16) as u64;
+            let cnt = m.read_u32(b.saturating_add(rl.finblock_cnt)).unwrap_or(0).min(1 << 16) as u64;
             for i in 0..cnt {
-                let f = b + rl.finblock_fin + i * rl.queued_size;
+                let f = b.saturating_add(rl.finblock_fin + i * rl.queued_size);
                 let r = acc.new_root(Root {
                     name: format!("queued finalizer {i} of block {b:#x}"),
                     kind: RootKind::FinalizerQueue,
@@ -985,17 +999,20 @@ impl Process {
                     unnamed: false,
                 });
                 for w in [rl.queued_fn, rl.queued_arg] {
-                    if let Some(v) = m.read_u64(f + w) {
+                    if let Some(v) = m.read_u64(f.saturating_add(w)) {
                         acc.edge(r, w, v);
                     }
                 }
-                let arg = m.read_u64(f + rl.queued_arg).unwrap_or(0);
-                let elem = rt.fin_ot.and_then(|o| m.read_u64(f + o)).and_then(|t| rt.finalized_elem(t));
+                let arg = m.read_u64(f.saturating_add(rl.queued_arg)).unwrap_or(0);
+                let elem = rt
+                    .fin_ot
+                    .and_then(|o| m.read_u64(f.saturating_add(o)))
+                    .and_then(|t| rt.finalized_elem(t));
                 if let (true, Some(elem)) = (arg != 0, elem) {
                     acc.out.object_types.push((arg, elem));
                 }
             }
-            b = m.read_u64(b + rl.finblock_alllink).unwrap_or(0);
+            b = m.read_u64(b.saturating_add(rl.finblock_alllink)).unwrap_or(0);
         }
     }
 }

@@ -31,13 +31,13 @@ impl Process {
         let mut out = Vec::new();
         let mut m = self.read_u64(self.globals.allm, "runtime.allm")?;
         while m != 0 && out.len() < 100_000 {
-            let rd = |off: u64| self.mem.read_u64(m + off).unwrap_or(0);
+            let rd = |off: u64| self.mem.read_u64(m.saturating_add(off)).unwrap_or(0);
             let stack = |g: u64| -> (u64, u64) {
                 if g == 0 {
                     return (0, 0);
                 }
-                let lo = self.mem.read_u64(g + l.g.stack_lo).unwrap_or(0);
-                let hi = self.mem.read_u64(g + l.g.stack_hi).unwrap_or(0);
+                let lo = self.mem.read_u64(g.saturating_add(l.g.stack_lo)).unwrap_or(0);
+                let hi = self.mem.read_u64(g.saturating_add(l.g.stack_hi)).unwrap_or(0);
                 (lo, hi)
             };
             let g0 = rd(l.m.g0);
@@ -56,7 +56,7 @@ impl Process {
                 libcall_sp: l.m.libcall_sp.map_or(0, rd),
                 libcall_pc: l.m.libcall_pc.map_or(0, rd),
             });
-            m = match self.mem.read_u64(m + l.m.alllink) {
+            m = match self.mem.read_u64(m.saturating_add(l.m.alllink)) {
                 Some(n) => n,
                 None => break,
             };
@@ -127,7 +127,10 @@ impl Process {
         };
         let l = &self.layouts;
         let g_stack = |g: u64| -> Option<(u64, u64)> {
-            Some((self.mem.read_u64(g + l.g.stack_lo)?, self.mem.read_u64(g + l.g.stack_hi)?))
+            Some((
+                self.mem.read_u64(g.saturating_add(l.g.stack_lo))?,
+                self.mem.read_u64(g.saturating_add(l.g.stack_hi))?,
+            ))
         };
         let curg_stack = if m.curg != 0 { g_stack(m.curg) } else { None };
         let within = |sp: u64, s: (u64, u64)| sp >= s.0 && sp < s.1;
@@ -154,8 +157,8 @@ impl Process {
                         && m.curg != 0
                         && matches!(self.func_name(f.func), "runtime.systemstack" | "runtime.morestack") =>
                 {
-                    let sched = m.curg + l.g.sched;
-                    let rd = |off: u64| self.mem.read_u64(sched + off);
+                    let sched = m.curg.saturating_add(l.g.sched);
+                    let rd = |off: u64| self.mem.read_u64(sched.saturating_add(off));
                     match (rd(l.gobuf.pc), rd(l.gobuf.sp), rd(l.gobuf.bp), rd(l.gobuf.lr)) {
                         (Some(pc), Some(sp), Some(fp), Some(lr)) => Some((Regs { pc, sp, fp, lr }, false)),
                         _ => None,

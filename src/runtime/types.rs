@@ -507,7 +507,7 @@ impl<'p> TypeTable<'p> {
             Kind::Struct => {
                 let pkg_path = self.name_at(ptr(l.struct_pkg_path)?)?;
                 let (data, n) = self.slice_header(addr.wrapping_add(l.struct_fields))?;
-                let mut fields = Vec::with_capacity(n as usize);
+                let mut fields = Vec::new();
                 for i in 0..n {
                     let f = data.wrapping_add(i * l.field_size);
                     let name = self.read_name(self.u64(f.wrapping_add(l.field_name), "struct field")?)?;
@@ -524,7 +524,7 @@ impl<'p> TypeTable<'p> {
             Kind::Interface => {
                 let pkg_path = self.name_at(ptr(l.iface_pkg_path)?)?;
                 let (data, n) = self.slice_header(addr.wrapping_add(l.iface_methods))?;
-                let mut methods = Vec::with_capacity(n as usize);
+                let mut methods = Vec::new();
                 for i in 0..n {
                     let m = data.wrapping_add(i * l.imethod_size);
                     let name = match self
@@ -791,7 +791,7 @@ impl<'p> TypeTable<'p> {
             }
             let start = len - n;
             for k in 0..total {
-                if bits.is_ptr(start + k % n) {
+                if bits.is_ptr(start.saturating_add(k % n)) {
                     bits.set(len + k);
                 }
             }

@@ -195,9 +195,9 @@ impl Process {
                 let uc = tramp.fp;
                 let gregs = uc + 0x28;
                 let regs = Regs {
-                    fp: m.read_u64(gregs + 10 * 8)?,
-                    sp: m.read_u64(gregs + 15 * 8)?,
-                    pc: m.read_u64(gregs + 16 * 8)?,
+                    fp: m.read_u64(gregs.saturating_add(10 * 8))?,
+                    sp: m.read_u64(gregs.saturating_add(15 * 8))?,
+                    pc: m.read_u64(gregs.saturating_add(16 * 8))?,
                     lr: 0,
                 };
                 (regs, uc + 304)
@@ -207,10 +207,10 @@ impl Process {
                 // fault_address, regs[31], sp, pc.
                 let mc = tramp.fp + 128 + 0xb0;
                 let regs = Regs {
-                    fp: m.read_u64(mc + 8 + 29 * 8)?,
-                    lr: m.read_u64(mc + 8 + 30 * 8)?,
-                    sp: m.read_u64(mc + 0x100)?,
-                    pc: m.read_u64(mc + 0x108)?,
+                    fp: m.read_u64(mc.saturating_add(8 + 29 * 8))?,
+                    lr: m.read_u64(mc.saturating_add(8 + 30 * 8))?,
+                    sp: m.read_u64(mc.saturating_add(0x100))?,
+                    pc: m.read_u64(mc.saturating_add(0x108))?,
                 };
                 (regs, tramp.fp)
             }
@@ -219,8 +219,8 @@ impl Process {
         Some(SignalFrame {
             regs,
             signo: m.read_u32(siginfo).map_or(0, |v| v as i32),
-            code: m.read_u32(siginfo + 8).map_or(0, |v| v as i32),
-            addr: m.read_u64(siginfo + 16).unwrap_or(0),
+            code: m.read_u32(siginfo.saturating_add(8)).map_or(0, |v| v as i32),
+            addr: m.read_u64(siginfo.saturating_add(16)).unwrap_or(0),
         })
     }
 }

@@ -90,10 +90,10 @@ impl Process {
         let m = &self.mem;
         Some(Sudog {
             addr,
-            g: m.read_u64(addr + l.sudog_g)?,
-            elem: m.read_u64(addr + l.sudog_elem).unwrap_or(0),
-            chan: m.read_u64(addr + l.sudog_c).unwrap_or(0),
-            is_select: m.read_u8(addr + l.sudog_is_select).unwrap_or(0) != 0,
+            g: m.read_u64(addr.saturating_add(l.sudog_g))?,
+            elem: m.read_u64(addr.saturating_add(l.sudog_elem)).unwrap_or(0),
+            chan: m.read_u64(addr.saturating_add(l.sudog_c)).unwrap_or(0),
+            is_select: m.read_u8(addr.saturating_add(l.sudog_is_select)).unwrap_or(0) != 0,
         })
     }
 
@@ -106,7 +106,7 @@ impl Process {
         while sg != 0 && out.len() < MAX_LIST && seen.insert(sg) {
             let Some(s) = self.sudog(sg) else { break };
             out.push(s);
-            sg = self.mem.read_u64(sg + link).unwrap_or(0);
+            sg = self.mem.read_u64(sg.saturating_add(link)).unwrap_or(0);
         }
         out
     }
@@ -115,7 +115,7 @@ impl Process {
     /// channel operation or `select` case; from Go 1.26, also the one of a sync wait.
     pub fn g_waiting(&self, g: u64) -> Vec<Sudog> {
         let Some(l) = self.layouts.sync.as_ref() else { return Vec::new() };
-        let first = self.mem.read_u64(g + self.layouts.g.waiting).unwrap_or(0);
+        let first = self.mem.read_u64(g.saturating_add(self.layouts.g.waiting)).unwrap_or(0);
         self.sudog_list(first, l.sudog_waitlink)
     }
 
@@ -123,19 +123,19 @@ impl Process {
     pub fn chan_state(&self, addr: u64) -> Result<ChanState> {
         let l = self.sync_layout()?;
         let m = &self.mem;
-        let rd = |off: u64, what: &str| self.read_u64(addr + off, what);
+        let rd = |off: u64, what: &str| self.read_u64(addr.saturating_add(off), what);
         let timer = match l.chan_timer {
             Some(off) => Some(rd(off, "hchan.timer")?).filter(|&t| t != 0),
             None => None,
         };
-        let first = |q: u64| m.read_u64(addr + q + l.waitq_first).unwrap_or(0);
+        let first = |q: u64| m.read_u64(addr.saturating_add(q + l.waitq_first)).unwrap_or(0);
         Ok(ChanState {
             addr,
-            elem_type: m.read_u64(addr + l.chan_elemtype).unwrap_or(0),
-            elem_size: m.read_u16(addr + l.chan_elemsize).unwrap_or(0) as u64,
+            elem_type: m.read_u64(addr.saturating_add(l.chan_elemtype)).unwrap_or(0),
+            elem_size: m.read_u16(addr.saturating_add(l.chan_elemsize)).unwrap_or(0) as u64,
             len: rd(l.chan_qcount, "hchan.qcount")?,
             cap: rd(l.chan_dataqsiz, "hchan.dataqsiz")?,
-            closed: m.read_u32(addr + l.chan_closed).unwrap_or(0) != 0,
+            closed: m.read_u32(addr.saturating_add(l.chan_closed)).unwrap_or(0) != 0,
             timer,
             recvq: self.sudog_list(first(l.chan_recvq), l.sudog_next),
             sendq: self.sudog_list(first(l.chan_sendq), l.sudog_next),
@@ -155,7 +155,7 @@ impl Process {
         let mut visited = 0usize;
         for i in 0..l.semtab_len {
             let root = table + i * l.semtab_stride;
-            stack.push(self.read_u64(root + l.sema_treap, "runtime.semtable")?);
+            stack.push(self.read_u64(root.saturating_add(l.sema_treap), "runtime.semtable")?);
             while let Some(node) = stack.pop() {
                 if node == 0 {
                     continue;
@@ -165,8 +165,8 @@ impl Process {
                     return Err(Error::malformed("runtime.semtable", "a treap that does not end"));
                 }
                 let m = &self.mem;
-                stack.push(m.read_u64(node + l.sudog_prev).unwrap_or(0));
-                stack.push(m.read_u64(node + l.sudog_next).unwrap_or(0));
+                stack.push(m.read_u64(node.saturating_add(l.sudog_prev)).unwrap_or(0));
+                stack.push(m.read_u64(node.saturating_add(l.sudog_next)).unwrap_or(0));
                 for s in self.sudog_list(node, l.sudog_waitlink) {
                     out.push(SemaWaiter { addr: s.elem, sudog: Sudog { chan: 0, ..s } });
                 }
@@ -179,16 +179,16 @@ impl Process {
     pub fn timer(&self, addr: u64) -> Option<TimerState> {
         let l = self.layouts.sync.as_ref()?;
         let m = &self.mem;
-        let when = m.read_i64(addr + l.timer_when)?;
-        let period = m.read_i64(addr + l.timer_period)?;
-        let f = m.read_u64(addr + l.timer_f)?;
+        let when = m.read_i64(addr.saturating_add(l.timer_when))?;
+        let period = m.read_i64(addr.saturating_add(l.timer_period))?;
+        let f = m.read_u64(addr.saturating_add(l.timer_f))?;
         // `f` is a func value: the entry is the first word of the funcval it points to.
         let func = if f != 0 { m.read_u64(f).unwrap_or(0) } else { 0 };
         // `arg` is an `any`: the channel is its data word.
-        let chan = m.read_u64(addr + l.timer_arg + 8).unwrap_or(0);
+        let chan = m.read_u64(addr.saturating_add(l.timer_arg + 8)).unwrap_or(0);
         let stopped = l
             .timer_status
-            .and_then(|off| m.read_u32(addr + off))
+            .and_then(|off| m.read_u32(addr.saturating_add(off)))
             .is_some_and(|s| l.timer_stopped_states.contains(&s));
         Some(TimerState { addr, when, period, active: when > 0 && !stopped, chan, func })
     }

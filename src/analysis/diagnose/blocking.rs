@@ -322,15 +322,15 @@ fn cond_of(a: &HeapAnalysis, roots_of: &HashMap<u64, Vec<u32>>, g: &Goroutine) -
     let frame = format!("goroutine {} sync.(*Cond).Wait", g.id);
     let roots = roots_of.get(&g.id)?;
     let waits_here = |cond: u64| {
-        let mut sg = p.mem.read_u64(cond + notify + head).unwrap_or(0);
+        let mut sg = p.mem.read_u64(cond.saturating_add(notify + head)).unwrap_or(0);
         for _ in 0..1 << 16 {
             if sg == 0 {
                 return false;
             }
-            if p.mem.read_u64(sg + l.sudog_g) == Some(g.addr) {
+            if p.mem.read_u64(sg.saturating_add(l.sudog_g)) == Some(g.addr) {
                 return true;
             }
-            sg = p.mem.read_u64(sg + l.sudog_next).unwrap_or(0);
+            sg = p.mem.read_u64(sg.saturating_add(l.sudog_next)).unwrap_or(0);
         }
         false
     };
@@ -339,7 +339,11 @@ fn cond_of(a: &HeapAnalysis, roots_of: &HashMap<u64, Vec<u32>>, g: &Goroutine) -
         .iter()
         .map(|&r| &a.roots.roots[r as usize])
         .filter(|r| r.name.starts_with(&frame))
-        .flat_map(|r| (0..r.size.min(1 << 12)).step_by(8).filter_map(move |off| p.mem.read_u64(r.addr + off)))
+        .flat_map(|r| {
+            (0..r.size.min(1 << 12))
+                .step_by(8)
+                .filter_map(move |off| p.mem.read_u64(r.addr.saturating_add(off)))
+        })
         .find(|&v| v != 0 && a.heap.find_object(v).is_some() && waits_here(v))
 }
 
@@ -361,7 +365,7 @@ fn timers(a: &HeapAnalysis) -> Vec<Timer> {
         .flat_map_iter(|(objs, _, header)| {
             objs.filter_map(move |o| {
                 let base = a.heap.addr(o) + header;
-                let f = p.mem.read_u64(base + timer_off + l.timer_f)?;
+                let f = p.mem.read_u64(base.saturating_add(timer_off + l.timer_f))?;
                 (f != 0 && p.mem.read_u64(f)? == send_time)
                     .then(|| p.timer(base + timer_off))
                     .flatten()
@@ -482,10 +486,11 @@ fn locks(a: &HeapAnalysis, waits: &[Wait], roots_of: &HashMap<u64, Vec<u32>>) ->
         let m = &a.p.mem;
         match l.primitive {
             Primitive::Mutex => {
-                l.locked = s.mutex_state.and_then(|o| m.read_u32(l.addr + o)).map(|st| st & 1 == 1);
+                l.locked =
+                    s.mutex_state.and_then(|o| m.read_u32(l.addr.saturating_add(o))).map(|st| st & 1 == 1);
             }
             Primitive::WaitGroup => {
-                l.counter = s.wg_state.and_then(|o| m.read_u64(l.addr + o)).map(|st| st >> 32);
+                l.counter = s.wg_state.and_then(|o| m.read_u64(l.addr.saturating_add(o))).map(|st| st >> 32);
             }
             _ => {}
         }

@@ -638,8 +638,10 @@ fn census(cx: &Cx) -> Census {
         let base = a.heap.addr(o) + header;
         match k {
             Class::MapHeader => {
-                if let Some(n) =
-                    std.map_count.and_then(|off| m.read_u64(base + off)).filter(|&n| n >= min_entries)
+                if let Some(n) = std
+                    .map_count
+                    .and_then(|off| m.read_u64(base.saturating_add(off)))
+                    .filter(|&n| n >= min_entries)
                 {
                     c.many.push((o, n));
                 }
@@ -651,20 +653,22 @@ fn census(cx: &Cx) -> Census {
                 }
             }
             Class::Resource(2) => {
-                if std.rows_closed.and_then(|off| m.read_u8(base + off)) == Some(0) {
+                if std.rows_closed.and_then(|off| m.read_u8(base.saturating_add(off))) == Some(0) {
                     c.open.push((2, o, -1));
                 }
             }
             Class::Resource(k) => {
                 let off = if k == 0 { std.file_fd } else { std.netfd_fd };
-                if let Some(fd) = off.and_then(|off| m.read_i64(base + off)).filter(|&fd| fd != -1) {
+                if let Some(fd) =
+                    off.and_then(|off| m.read_i64(base.saturating_add(off))).filter(|&fd| fd != -1)
+                {
                     c.open.push((k, o, fd));
                 }
             }
             Class::Context => {
                 let (Some(ch), Some(count)) = (std.ctx_children, std.map_count) else { return };
-                let Some(map) = m.read_u64(base + ch) else { return };
-                let n = if map != 0 { m.read_u64(map + count).unwrap_or(0) } else { 0 };
+                let Some(map) = m.read_u64(base.saturating_add(ch)) else { return };
+                let n = if map != 0 { m.read_u64(map.saturating_add(count)).unwrap_or(0) } else { 0 };
                 if n >= min_children {
                     c.contexts.push((o, n, map));
                 }
@@ -767,7 +771,7 @@ fn retention(cx: &Cx, census: &Census) -> Vec<Finding> {
         let (what, entries) = match e.kind {
             ObjKind::Map(..) => {
                 let at = a.heap.addr(o) + a.heap.header_size(o);
-                ("map", map_count.and_then(|c| a.p.mem.read_u64(at + c)).unwrap_or(0))
+                ("map", map_count.and_then(|c| a.p.mem.read_u64(at.saturating_add(c))).unwrap_or(0))
             }
             _ => ("slice", held_slice_len(cx, o).unwrap_or_else(|| a.typing.count(o))),
         };
@@ -889,7 +893,7 @@ fn held_slice_len(cx: &Cx, o: u32) -> Option<u64> {
     let at = match steps.get(steps.len().checked_sub(2)?)? {
         Step::Root(r) => {
             let e = a.roots.edges.iter().find(|e| e.root == *r && e.object == o)?;
-            a.roots.roots.get(*r as usize)?.addr + e.offset
+            a.roots.roots.get(*r as usize)?.addr.saturating_add(e.offset)
         }
         Step::Object { obj, .. } => {
             let Some(Step::Object { field, .. }) = steps.last() else { return None };
@@ -903,7 +907,8 @@ fn held_slice_len(cx: &Cx, o: u32) -> Option<u64> {
 /// `array` (its pointer points there; `len <= cap`, and `cap` elements fit the array).
 fn slice_len(a: &HeapAnalysis, at: u64, array: u32) -> Option<u64> {
     let m = &a.p.mem;
-    let (ptr, len, cap) = (m.read_u64(at)?, m.read_u64(at + 8)?, m.read_u64(at + 16)?);
+    let (ptr, len, cap) =
+        (m.read_u64(at)?, m.read_u64(at.saturating_add(8))?, m.read_u64(at.saturating_add(16))?);
     let start = a.heap.addr(array) + a.heap.header_size(array);
     let elem = a.typing.entry(array).map_or(1, |e| e.elem_size.max(1));
     (ptr == start && len <= cap && cap.checked_mul(elem)? <= a.heap.size(array)).then_some(len)

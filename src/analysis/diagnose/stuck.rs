@@ -114,7 +114,7 @@ impl TinyRefs {
         for e in &a.roots.edges {
             if blocks.binary_search(&e.object).is_ok() {
                 let r = &a.roots.roots[e.root as usize];
-                if let Some(v) = a.p.mem.read_u64(r.addr + e.offset) {
+                if let Some(v) = a.p.mem.read_u64(r.addr.saturating_add(e.offset)) {
                     out.from_roots.entry(e.object).or_default().push((e.root, v));
                 }
             }

@@ -194,32 +194,32 @@ fn stack_roots(p: &Process, heap: &Heap, out: &mut Vec<(Root, Vec<u32>)>) {
     let found: Vec<(Root, Vec<u32>)> = gs
         .par_iter()
         .filter_map(|&g| {
-            let status = (p.mem.read_u32(g + l.g.atomicstatus)? as i64) & !l.status.scan_bit;
+            let status = (p.mem.read_u32(g.saturating_add(l.g.atomicstatus))? as i64) & !l.status.scan_bit;
             if status == l.status.dead || Some(status) == l.status.deadextra {
                 return None;
             }
-            let (lo, hi) = (rd(g + l.g.stack_lo)?, rd(g + l.g.stack_hi)?);
+            let (lo, hi) = (rd(g.saturating_add(l.g.stack_lo))?, rd(g.saturating_add(l.g.stack_hi))?);
             if lo >= hi || hi - lo > 1 << 30 {
                 return None;
             }
             let in_stack = |sp: u64| sp >= lo && sp < hi;
-            let thread_sp = rd(g + l.g.m)
+            let thread_sp = rd(g.saturating_add(l.g.m))
                 .filter(|&m| m != 0)
-                .and_then(|m| rd(m + l.m.procid))
+                .and_then(|m| rd(m.saturating_add(l.m.procid)))
                 .and_then(|tid| p.dump.thread(tid))
                 .map(|t| t.regs.sp)
                 .filter(|&sp| in_stack(sp));
             let sp = if status == l.status.running {
                 thread_sp.unwrap_or(lo)
             } else {
-                [rd(g + l.g.sched + l.gobuf.sp), rd(g + l.g.syscallsp), thread_sp]
+                [rd(g.saturating_add(l.g.sched + l.gobuf.sp)), rd(g.saturating_add(l.g.syscallsp)), thread_sp]
                     .into_iter()
                     .flatten()
                     .filter(|&sp| in_stack(sp))
                     .min()
                     .unwrap_or(lo)
             };
-            let id = rd(g + l.g.goid)?;
+            let id = rd(g.saturating_add(l.g.goid))?;
             let root = Root {
                 name: format!("goroutine {id} stack"),
                 kind: RootKind::Stack,
@@ -382,7 +382,7 @@ fn every_word(p: &Process, heap: &Heap, obj: u32, mut f: impl FnMut(u64, u64)) {
     let (a, size) = (heap.addr(obj), heap.size(obj));
     let mut off = heap.header_size(obj);
     while off + 8 <= size {
-        if let Some(v) = p.mem.read_u64(a + off).filter(|&v| v != 0) {
+        if let Some(v) = p.mem.read_u64(a.saturating_add(off)).filter(|&v| v != 0) {
             f(off, v);
         }
         off += 8;

@@ -603,7 +603,7 @@ pub fn short_value(a: &HeapAnalysis, t: u64, at: u64, depth: u32) -> Option<Stri
     let mem = &a.p.mem;
     Some(match (&ty.kind, &ty.detail) {
         (Kind::String, _) => {
-            let (p, n) = (mem.read_u64(at)?, mem.read_u64(at + 8)?);
+            let (p, n) = (mem.read_u64(at)?, mem.read_u64(at.saturating_add(8))?);
             let s = a.p.read_string_data(p, n.min(MAX_KEY as u64))?;
             if n as usize > MAX_KEY {
                 format!("{s:?}…")
@@ -620,7 +620,7 @@ pub fn short_value(a: &HeapAnalysis, t: u64, at: u64, depth: u32) -> Option<Stri
             match dt.ok()? {
                 None => "nil".into(),
                 Some(dt) if dt.direct_iface => short_value(a, dt.addr, at + 8, depth)?,
-                Some(dt) => short_value(a, dt.addr, mem.read_u64(at + 8)?, depth)?,
+                Some(dt) => short_value(a, dt.addr, mem.read_u64(at.saturating_add(8))?, depth)?,
             }
         }
         (Kind::Struct, Detail::Struct { fields, .. }) if depth > 0 && fields.len() <= 4 => {

@@ -1644,7 +1644,8 @@ impl<'a> Ctx<'a, '_> {
             }
             Slot::Chan => {
                 if let Some(o) = self.resolve(out, a, v) {
-                    let elem = self.off.hchan_elemtype.and_then(|e| self.read(v + e)).unwrap_or(0);
+                    let elem =
+                        self.off.hchan_elemtype.and_then(|e| self.read(v.saturating_add(e))).unwrap_or(0);
                     self.claim(out, o, ObjKind::Chan(elem), false, 1);
                 }
             }
@@ -1729,7 +1730,9 @@ impl<'a> Ctx<'a, '_> {
         let Detail::Map(mi) = &mt.detail else { return };
         let off = &self.off;
         // A non-nil word of the object: its address and value.
-        let rd = |o: Option<u64>| o.and_then(|o| Some((s + o, self.read(s + o).filter(|&v| v != 0)?)));
+        let rd = |o: Option<u64>| {
+            o.and_then(|o| Some((s + o, self.read(s.saturating_add(o)).filter(|&v| v != 0)?)))
+        };
         let groups = |(a, v): (u64, u64), n: Option<u64>, out: &mut Sink| {
             if let Some(o) = self.resolve(out, a, v) {
                 let n = n.unwrap_or(u64::MAX).min(self.capacity(o, mi.group_size));
@@ -1766,7 +1769,11 @@ impl<'a> Ctx<'a, '_> {
             }
             MapPart::Table => {
                 if let Some(data) = rd(off.table_groups_data) {
-                    groups(data, rd(off.table_groups_mask).map(|(_, m)| m + 1).or(Some(1)), out);
+                    groups(
+                        data,
+                        rd(off.table_groups_mask).map(|(_, m)| m.saturating_add(1)).or(Some(1)),
+                        out,
+                    );
                 }
             }
             // Walked with the entry's plan (see `walk_plan_of`).
@@ -2054,8 +2061,8 @@ mod tests {
                     let (link, _) = p.exe.dwarf.as_ref().unwrap().global("main.hoard").unwrap();
                     let hoard = link.wrapping_add(p.bias);
                     let arr = p.read_u64(hoard, "hoard").unwrap();
-                    for i in 0..p.read_u64(hoard + 8, "hoard len").unwrap() {
-                        let b = p.read_u64(arr + 24 * i, "hoard[i]").unwrap();
+                    for i in 0..p.read_u64(hoard.saturating_add(8), "hoard len").unwrap() {
+                        let b = p.read_u64(arr.saturating_add(24 * i), "hoard[i]").unwrap();
                         let e = heap.find_object(b).and_then(|o| ot.entry(o)).map(|e| e.name.as_str());
                         assert_eq!(e, Some("[]uint8 backing array"), "{name}: hoard[{i}]");
                     }
