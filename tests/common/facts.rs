@@ -51,14 +51,29 @@ pub fn check_memstats(case: &Case, a: &HeapAnalysis, facts: &Value) -> Result<()
     };
     let (after_objects, after_bytes) = allocated_after_facts(case, a.p, facts)?;
     let t = &a.heap.totals;
-    if (t.objects, t.bytes) != (objects + after_objects, bytes + after_bytes) {
+    let (d_objects, d_bytes) =
+        (t.objects as i64 - (objects + after_objects) as i64, t.bytes as i64 - (bytes + after_bytes) as i64);
+    // A Windows dump is taken from outside the live process (MiniDumpWriteDump under Wine),
+    // whose attach runs code in the process: once in about 150 fresh Windows cases (go1.22.10
+    // healthy, December 2026) the heap held one 8-byte object more than the printed memstats,
+    // while the walk still equalled the runtime's own counters at the dump (checked before
+    // this). Up to 2 tiny objects are accepted there, and said.
+    let windows_live = case.meta["platform"].as_str() == Some("windows-amd64");
+    if windows_live && (1..=2).contains(&d_objects) && (1..=32).contains(&d_bytes) {
+        eprintln!(
+            "note: {}: {d_objects} objects {d_bytes} bytes allocated after ReadMemStats (the Windows dumper's attach)",
+            case.name()
+        );
+        return Ok(());
+    }
+    if (d_objects, d_bytes) != (0, 0) {
         return Err(format!(
             "walk {} objects {} bytes, printed memstats {objects} objects {bytes} bytes (+ {after_objects} \
              objects {after_bytes} bytes allocated after them): differ by {:+} objects {:+} bytes",
             t.objects,
             t.bytes,
-            t.objects as i64 - (objects + after_objects) as i64,
-            t.bytes as i64 - (bytes + after_bytes) as i64
+            d_objects,
+            d_bytes
         ));
     }
     Ok(())
