@@ -38,7 +38,7 @@ fn mutate(rng: &mut Rng, seed: &[u8], structured: bool) -> Vec<u8> {
                         0 => rng.next(),
                         1 => rng.next() & 0xffff,
                         2 => u64::MAX - rng.next() % 16,
-                        _ => 0xc000_0000_00 + (rng.next() & 0xff_ffff),
+                        _ => 0x00c0_0000_0000 + (rng.next() & 0xff_ffff),
                     },
                 }
                 .encode(),

@@ -70,10 +70,7 @@ pub fn check_memstats(case: &Case, a: &HeapAnalysis, facts: &Value) -> Result<()
         return Err(format!(
             "walk {} objects {} bytes, printed memstats {objects} objects {bytes} bytes (+ {after_objects} \
              objects {after_bytes} bytes allocated after them): differ by {:+} objects {:+} bytes",
-            t.objects,
-            t.bytes,
-            d_objects,
-            d_bytes
+            t.objects, t.bytes, d_objects, d_bytes
         ));
     }
     Ok(())
