@@ -186,6 +186,17 @@ fn core_given_as_executable() {
     expect_error(&["overview", dump.to_str().unwrap(), "--exe", dump.to_str().unwrap()], "core");
 }
 
+/// A deterministic pseudo-random sequence (xorshift64), so that a failure reproduces.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// Random bytes written over a real core's notes and memory: every command finishes, with a
 /// result or a clear error, never a panic. (A run over 120 s counts as a hang.)
 #[test]
@@ -195,13 +206,7 @@ fn corrupted_memory() {
     let full = std::fs::read(unpacked(&case.file("dump"), dir.path(), "full")).unwrap();
     let exe = unpacked(&case.file("exe"), dir.path(), "exe");
     for seed in 1..=6u64 {
-        let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(seed);
         let mut bytes = full.clone();
         for _ in 0..5000 {
             let i = 4096 + (next() % (bytes.len() as u64 - 4096)) as usize;
@@ -527,13 +532,7 @@ fn corrupted_pointers() {
     let full = std::fs::read(unpacked(&case.file("dump"), dir.path(), "full")).unwrap();
     let exe = unpacked(&case.file("exe"), dir.path(), "exe");
     for seed in 1..=4u64 {
-        let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15);
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(seed);
         let mut bytes = full.clone();
         let words = (bytes.len() - 4096) / 8;
         for _ in 0..[100, 1000, 5000, 20000][seed as usize - 1] {
